@@ -1,0 +1,67 @@
+"""One clear line and a meaningful exit code for every expected failure; tracebacks only with --debug."""
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from typing import Any, Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+from tanas_tui.exitcodes import ExitCode
+
+F = TypeVar("F", bound=Callable[..., Any])
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: ExitCode = ExitCode.USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """Maps the project's exception types to exit codes (by class name, so this module imports no engine code)."""
+    if isinstance(exc, CliError):
+        return exc.code
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "JobStopped" in names:
+        return ExitCode.INTERRUPTED
+    if "ConfigError" in names or "GenotypeError" in names or "SpaceError" in names:
+        return ExitCode.USAGE
+    if "DataUnavailable" in names:
+        return ExitCode.DATA_UNAVAILABLE
+    if "StoreError" in names:
+        return ExitCode.STORE
+    if "NotFound" in names:
+        return ExitCode.NOT_FOUND
+    return ExitCode.JOB_FAILED
+
+
+def handle_errors(fn: F) -> F:
+    """Decorator for Typer commands: expected errors become one red line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tanas_tui.cli import state
+
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - this is the CLI's last line of defence
+            code = exit_code_for(exc)
+            if state.get("debug"):
+                traceback.print_exc(file=sys.stderr)
+            message = str(exc) or type(exc).__name__
+            if code == ExitCode.JOB_FAILED and not isinstance(exc, CliError):
+                message = f"{type(exc).__name__}: {message}"
+            if code == ExitCode.INTERRUPTED:
+                message = message if message != "JobStopped" else "interrupted"
+            err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+            raise typer.Exit(int(code)) from None
+
+    return wrapper  # type: ignore[return-value]
