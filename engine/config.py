@@ -151,3 +151,353 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading and validation
+
+SECTIONS: dict[str, type] = {
+    "project": ProjectSection,
+    "dictionary": DictionarySection,
+    "transfer": TransferSection,
+    "space": SpaceSection,
+    "search": SearchSection,
+}
+TASK_FIELDS = {f.name: f for f in dataclasses.fields(TaskDef)}
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("project", "device"): ("auto", "cpu", "cuda"),
+    ("dictionary", "probe"): ("cnn", "resnet18"),
+    ("dictionary", "method"): ("fisher", "transfer"),
+    ("dictionary", "fisher"): ("empirical", "model"),
+    ("space", "kind"): ("task-aware", "standard"),
+}
+SPACE_CHOICES = {"channels": (4, 8, 16, 24, 32, 48, 64), "layers": tuple(range(1, 21)), "nodes": tuple(range(1, 8))}
+ENV_PREFIX = "TANAS_"
+
+
+class _Lines:
+    """Maps (table path, key) to the line it was written on; tomllib reports no positions for valid documents."""
+
+    _header = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    _key = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
+
+    def __init__(self, text: str):
+        self.positions: dict[tuple[str, str], int] = {}
+        self.tables: dict[str, int] = {}
+        table, counts = "", {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            if m := self._header.match(line):
+                name = m.group(2).strip().replace('"', "").replace("'", "")
+                if m.group(1) == "[[":
+                    counts[name] = counts.get(name, -1) + 1
+                    name = f"{name}[{counts[name]}]"
+                table = name
+                self.tables.setdefault(table, number)
+            elif m := self._key.match(line):
+                key = m.group(1).strip("\"'")
+                self.positions.setdefault((table, key), number)
+
+    def line(self, table: str, key: str | None = None) -> int | None:
+        if key is None:
+            return self.tables.get(table)
+        return self.positions.get((table, key), self.tables.get(table))
+
+
+class _Loader:
+    def __init__(self, file: str | None, text: str):
+        self.file = file
+        self.lines = _Lines(text)
+
+    def error(self, message: str, table: str, key: str | None = None) -> ConfigError:
+        dotted = f"{table}.{key}" if key and table else (key or table)
+        return ConfigError(message, file=self.file, key=dotted or None, line=self.lines.line(table, key))
+
+    def coerce(self, value: Any, annotation: Any, table: str, key: str) -> Any:
+        kind = _annotation_kind(annotation)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+        elif kind == "int":
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif kind == "float":
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        elif kind == "str":
+            if isinstance(value, str):
+                return value
+        elif kind == "optional_int":
+            if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+                return value
+        elif kind in ("tuple_int", "tuple_str", "optional_tuple_str"):
+            if kind != "tuple_int" and isinstance(value, (str, int)) and not isinstance(value, bool):
+                value = [value]
+            if isinstance(value, list):
+                want = int if kind == "tuple_int" else (str, int)
+                if all(isinstance(v, want) and not isinstance(v, bool) for v in value):
+                    return tuple(value) if kind == "tuple_int" else tuple(str(v) for v in value)
+        else:  # pragma: no cover - a dataclass field type the loader was not taught
+            raise AssertionError(f"unsupported config type {annotation!r}")
+        raise self.error(f"expected {_KIND_WORDS[kind]}, got {_describe(value)}", table, key)
+
+    def section(self, name: str, cls: type, raw: Any, env: Mapping[str, Any]) -> Any:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise self.error(f"expected a table [{name}], got {_describe(raw)}", name)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key in raw:
+            if key not in fields:
+                raise self.error(f"unknown key (known keys: {', '.join(fields)})", name, key)
+        values = {}
+        for key, f in fields.items():
+            if key in env:
+                values[key] = self.coerce(env[key], f.type, name, key)
+            elif key in raw:
+                values[key] = self.coerce(raw[key], f.type, name, key)
+        instance = cls(**values)
+        self.check_section(name, instance)
+        return instance
+
+    def check_section(self, name: str, section: Any) -> None:
+        for (table, key), allowed in CHOICES.items():
+            if table == name:
+                value = getattr(section, key)
+                ok = value in allowed or (key == "device" and re.fullmatch(r"cuda:\d+", value))
+                if not ok:
+                    raise self.error(f"must be one of {', '.join(allowed)}, got {value!r}", name, key)
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if f.name in ("epsilon", "smoothing", "prune_step") and not 0.0 <= value < 1.0:
+                raise self.error(f"must be in [0, 1), got {value}", name, f.name)
+            if f.name in ("lr", "w_lr", "alpha_lr") and not value > 0:
+                raise self.error(f"must be positive, got {value}", name, f.name)
+            if f.name in ("max_epochs", "batch_size", "fisher_samples", "seeds", "k", "rounds", "candidates",
+                          "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
+                          "repeats") and value < 1:
+                raise self.error(f"must be at least 1, got {value}", name, f.name)
+            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed") and value < 0:
+                raise self.error(f"must not be negative, got {value}", name, f.name)
+            if name == "space" and f.name in SPACE_CHOICES:
+                if not value:
+                    raise self.error("must list at least one value", name, f.name)
+                bad = [v for v in value if v not in SPACE_CHOICES[f.name]]
+                if bad:
+                    raise self.error(f"unsupported value(s) {bad}; allowed: {list(SPACE_CHOICES[f.name])}", name, f.name)
+        if name == "search" and section.candidates < 2:
+            raise self.error("FUSE needs at least 2 candidates", name, "candidates")
+
+    def sources(self, raw: Any, data_dir: Path) -> dict[str, SourceSection]:
+        from engine.data import BUILTIN_KINDS, SOURCE_OPTIONS
+
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise self.error(f"expected tables [sources.NAME], got {_describe(raw)}", "sources")
+        out = {}
+        for name, options in raw.items():
+            table = f"sources.{name}"
+            if not isinstance(options, dict):
+                raise self.error(f"expected a table, got {_describe(options)}", table)
+            options = dict(options)
+            kind = options.pop("kind", name)
+            if kind not in BUILTIN_KINDS:
+                what = "kind" if "kind" in raw[name] else "source"
+                raise self.error(
+                    f"unknown data source {what} {kind!r} (known: {', '.join(BUILTIN_KINDS)})", table,
+                    "kind" if "kind" in raw[name] else None)
+            schema = SOURCE_OPTIONS.get(kind, {})
+            for key, value in options.items():
+                if key not in schema:
+                    known = ", ".join(schema) or "none"
+                    raise self.error(f"unknown option for a {kind} source (known options: {known})", table, key)
+                typ = schema[key][0]
+                if not _matches(value, typ):
+                    raise self.error(f"expected {getattr(typ, '__name__', str(typ))}, got {_describe(value)}", table, key)
+            for key, spec in schema.items():
+                if len(spec) > 2 and spec[2] and key not in options:
+                    raise self.error(f"missing required option {key!r} for a {kind} source", table)
+            out[name] = SourceSection(name=name, kind=kind, options=options)
+        return out
+
+    def task(self, raw: Any, table: str, default_seed: int) -> TaskDef:
+        if not isinstance(raw, dict):
+            raise self.error(f"expected a table, got {_describe(raw)}", table)
+        for key in raw:
+            if key not in TASK_FIELDS:
+                raise self.error(f"unknown key (known keys: {', '.join(TASK_FIELDS)})", table, key)
+        for key in ("name", "source"):
+            if key not in raw:
+                raise self.error(f"missing required key {key!r}", table)
+        values = {k: self.coerce(v, TASK_FIELDS[k].type, table, k) for k, v in raw.items()}
+        values.setdefault("seed", default_seed)
+        if not values["name"].strip():
+            raise self.error("task name must not be empty", table, "name")
+        if (values.get("positive") is None) == (values.get("classes") is None):
+            raise self.error("give exactly one of 'positive' (binary task) or 'classes' (multi-class task)", table)
+        rule = "positive" if values.get("positive") is not None else "classes"
+        if not values[rule]:
+            raise self.error("must list at least one class", table, rule)
+        if len(set(values[rule])) != len(values[rule]):
+            raise self.error("lists a class twice", table, rule)
+        if rule == "classes" and len(values[rule]) + int(values.get("other", False)) < 2:
+            raise self.error("a multi-class task needs at least two classes (or one plus other = true)", table, rule)
+        for key in ("val_fraction", "test_fraction"):
+            if key in values and not 0.0 < values[key] < 1.0:
+                raise self.error(f"must be between 0 and 1, got {values[key]}", table, key)
+        if values.get("limit") is not None and values["limit"] < 10:
+            raise self.error(f"must be at least 10, got {values['limit']}", table, "limit")
+        return TaskDef(**values)
+
+    def check_task_classes(self, task: TaskDef, table: str, sources: Mapping[str, SourceSection], data_dir: Path) -> None:
+        from engine.data import UnknownSource, get_source
+
+        try:
+            source = get_source(task.source, sources, data_dir)
+        except UnknownSource as exc:
+            raise self.error(str(exc), table, "source") from None
+        try:
+            known = source.classes()
+        except Exception as exc:  # noqa: BLE001 - e.g. an image folder that does not exist
+            raise self.error(f"cannot read the classes of source {task.source!r}: {exc}", table, "source") from None
+        rule = "positive" if task.positive is not None else "classes"
+        for name in getattr(task, rule):
+            if name not in known:
+                raise self.error(
+                    f"source {task.source!r} has no class {name!r} (its classes: {', '.join(known)})", table, rule)
+
+
+_KIND_WORDS = {
+    "bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
+    "optional_int": "an integer", "tuple_int": "a list of integers", "tuple_str": "a list of strings",
+    "optional_tuple_str": "a list of class names",
+}
+
+
+def _annotation_kind(annotation: Any) -> str:
+    text = str(annotation).replace(" ", "")
+    return {
+        "bool": "bool", "int": "int", "float": "float", "str": "str", "int|None": "optional_int",
+        "tuple[int,...]": "tuple_int", "tuple[str,...]": "tuple_str", "tuple[str,...]|None": "optional_tuple_str",
+    }.get(text, text)
+
+
+def _matches(value: Any, typ: Any) -> bool:
+    if typ is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if typ is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if typ in (list, tuple) or str(typ).startswith(("list", "tuple")):
+        return isinstance(value, list)
+    if isinstance(typ, type):
+        return isinstance(value, typ)
+    return True
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _parse_env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section in SECTIONS and key:
+            fields = {f.name for f in dataclasses.fields(SECTIONS[section])}
+            if key not in fields:
+                raise ConfigError(f"unknown setting (known keys of [{section}]: {', '.join(sorted(fields))})", key=name,
+                                  file="environment")
+            out.setdefault(section, {})[key] = _parse_env_value(text)
+    return out
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    check_classes: bool = True,
+) -> Config:
+    """Reads and validates a config file. `overrides` maps "section.key" to a value (command-line flags)."""
+    env = os.environ if env is None else env
+    file = str(path) if path is not None else None
+    text = ""
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError("config file not found", file=file)
+        text = p.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # Python 3.11's TOMLDecodeError has no lineno attribute; its message ends "(at line L, column C)".
+        m = re.search(r"\(at line (\d+), column \d+\)$", str(exc))
+        line = getattr(exc, "lineno", None) or (int(m.group(1)) if m else None)
+        message = str(exc)[: m.start()].strip() if m else str(exc)
+        raise ConfigError(f"not valid TOML: {message}", file=file, line=line) from None
+    loader = _Loader(file, text)
+
+    known_top = set(SECTIONS) | {"sources", "tasks", "target"}
+    for key in raw:
+        if key not in known_top:
+            raise loader.error(f"unknown section (known: {', '.join(sorted(known_top))})", key)
+
+    layered = _env_overrides(env)
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if section not in SECTIONS or key not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+            raise ConfigError(f"unknown setting {dotted!r}", key=dotted, file="command line")
+        layered.setdefault(section, {})[key] = value
+
+    sections = {name: loader.section(name, cls, raw.get(name), layered.get(name, {})) for name, cls in SECTIONS.items()}
+    project: ProjectSection = sections["project"]
+    root = Path(file).resolve().parent if file else Path.cwd()
+    data_dir = Path(project.data_dir).expanduser()
+    data_dir = data_dir if data_dir.is_absolute() else root / data_dir
+    sources = loader.sources(raw.get("sources"), data_dir)
+
+    raw_tasks = raw.get("tasks", [])
+    if not isinstance(raw_tasks, list):
+        raise loader.error("expected an array of tables [[tasks]]", "tasks")
+    tasks = tuple(loader.task(t, f"tasks[{i}]", project.seed) for i, t in enumerate(raw_tasks))
+    target = loader.task(raw["target"], "target", project.seed) if "target" in raw else None
+
+    seen: dict[str, str] = {}
+    for table, task in [(f"tasks[{i}]", t) for i, t in enumerate(tasks)] + ([("target", target)] if target else []):
+        if task.name in seen:
+            raise loader.error(f"duplicate task name {task.name!r} (also used by {seen[task.name]})", table, "name")
+        seen[task.name] = table
+        if check_classes:
+            loader.check_task_classes(task, table, sources, data_dir)
+
+    return Config(file=file, sources=sources, tasks=tasks, target=target, **sections)
+
+
+def diff_snapshots(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config snapshots (for refusing a mismatched resume)."""
+    keys = sorted(set(old) | set(new))
+    out = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        dotted = f"{prefix}{key}"
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += diff_snapshots(a, b, dotted + ".")
+        elif a != b:
+            out.append(dotted)
+    return out
