@@ -1,0 +1,80 @@
+"""Genotype -> nn.Module, DARTS style (no auxiliary head, no drop-path).
+
+stem (3x3 conv to C channels + BN) -> `layers` cells -> global average pool -> linear. Cells at layers//3 and
+2*layers//3 are reduction cells (stride 2, channels doubled). Each cell preprocesses its two inputs to C channels
+(ReLU-conv1x1-BN, or FactorizedReduce when the previous cell halved the resolution so the inputs disagree in size).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from engine.ops import OPS, FactorizedReduce, ReLUConvBN
+
+if TYPE_CHECKING:
+    from engine.genotype import Cell, Genotype
+
+__all__ = ["Network", "CellModule", "reduction_layers"]
+
+
+def reduction_layers(layers: int) -> frozenset[int]:
+    return frozenset({layers // 3, 2 * layers // 3})
+
+
+class CellModule(nn.Module):
+    def __init__(self, cell: "Cell", C_prev_prev: int, C_prev: int, C: int, reduction: bool, reduction_prev: bool):
+        super().__init__()
+        self.reduction = reduction
+        self.pre0 = FactorizedReduce(C_prev_prev, C) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0)
+        self.pre1 = ReLUConvBN(C_prev, C, 1, 1, 0)
+        self.ops = nn.ModuleList()
+        inputs: list[int] = []
+        for node in cell.edges:
+            for op, src in node:
+                stride = 2 if reduction and src < 2 else 1
+                self.ops.append(OPS[op](C, stride, True))
+                inputs.append(src)
+        self.inputs = tuple(inputs)
+        self.concat = tuple(cell.concat)
+        self.out_channels = len(self.concat) * C
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]
+        for k in range(0, len(self.ops), 2):
+            a = self.ops[k](states[self.inputs[k]])
+            b = self.ops[k + 1](states[self.inputs[k + 1]])
+            states.append(a + b)
+        return torch.cat([states[i] for i in self.concat], dim=1)
+
+
+class Network(nn.Module):
+    def __init__(self, genotype: "Genotype", num_classes: int, in_channels: int = 1):
+        super().__init__()
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"num_classes and in_channels must be positive, got {num_classes}, {in_channels}")
+        genotype.validate()
+        C = genotype.channels
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+        reductions = reduction_layers(genotype.layers)
+        C_prev_prev, C_prev, C_curr = C, C, C
+        reduction_prev = False
+        self.cells = nn.ModuleList()
+        for i in range(genotype.layers):
+            reduction = i in reductions
+            if reduction:
+                C_curr *= 2
+            cell = CellModule(genotype.reduce if reduction else genotype.normal,
+                              C_prev_prev, C_prev, C_curr, reduction, reduction_prev)
+            self.cells.append(cell)
+            C_prev_prev, C_prev = C_prev, cell.out_channels
+            reduction_prev = reduction
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_prev, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return self.classifier(self.pool(s1).flatten(1))
