@@ -288,7 +288,7 @@ class _Loader:
             raise self.error("FUSE needs at least 2 candidates", name, "candidates")
 
     def sources(self, raw: Any, data_dir: Path) -> dict[str, SourceSection]:
-        from engine.data import BUILTIN_KINDS, SOURCE_OPTIONS
+        from engine.data import BUILTIN_KINDS, SOURCE_OPTIONS, SourceError, validate_source_options
 
         if raw is None:
             raw = {}
@@ -307,15 +307,17 @@ class _Loader:
                     f"unknown data source {what} {kind!r} (known: {', '.join(BUILTIN_KINDS)})", table,
                     "kind" if "kind" in raw[name] else None)
             schema = SOURCE_OPTIONS.get(kind, {})
-            for key, value in options.items():
+            for key in options:
                 if key not in schema:
                     known = ", ".join(schema) or "none"
                     raise self.error(f"unknown option for a {kind} source (known options: {known})", table, key)
-                typ = schema[key][0]
-                if not _matches(value, typ):
-                    raise self.error(f"expected {getattr(typ, '__name__', str(typ))}, got {_describe(value)}", table, key)
+            try:
+                validate_source_options(kind, options, name)
+            except SourceError as exc:
+                bad = next((k for k in options if repr(k) in str(exc) or f" {k} " in str(exc)), None)
+                raise self.error(str(exc), table, bad) from None
             for key, spec in schema.items():
-                if len(spec) > 2 and spec[2] and key not in options:
+                if spec.required and key not in options:
                     raise self.error(f"missing required option {key!r} for a {kind} source", table)
             out[name] = SourceSection(name=name, kind=kind, options=options)
         return out
@@ -349,11 +351,12 @@ class _Loader:
             raise self.error(f"must be at least 10, got {values['limit']}", table, "limit")
         return TaskDef(**values)
 
-    def check_task_classes(self, task: TaskDef, table: str, sources: Mapping[str, SourceSection], data_dir: Path) -> None:
+    def check_task_classes(self, task: TaskDef, table: str, sources: Mapping[str, SourceSection], data_dir: Path,
+                           root: Path) -> None:
         from engine.data import UnknownSource, get_source
 
         try:
-            source = get_source(task.source, sources, data_dir)
+            source = get_source(task.source, sources, data_dir, base_dir=root)
         except UnknownSource as exc:
             raise self.error(str(exc), table, "source") from None
         try:
@@ -380,18 +383,6 @@ def _annotation_kind(annotation: Any) -> str:
         "bool": "bool", "int": "int", "float": "float", "str": "str", "int|None": "optional_int",
         "tuple[int,...]": "tuple_int", "tuple[str,...]": "tuple_str", "tuple[str,...]|None": "optional_tuple_str",
     }.get(text, text)
-
-
-def _matches(value: Any, typ: Any) -> bool:
-    if typ is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if typ is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if typ in (list, tuple) or str(typ).startswith(("list", "tuple")):
-        return isinstance(value, list)
-    if isinstance(typ, type):
-        return isinstance(value, typ)
-    return True
 
 
 def _describe(value: Any) -> str:
@@ -484,7 +475,7 @@ def load_config(
             raise loader.error(f"duplicate task name {task.name!r} (also used by {seen[task.name]})", table, "name")
         seen[task.name] = table
         if check_classes:
-            loader.check_task_classes(task, table, sources, data_dir)
+            loader.check_task_classes(task, table, sources, data_dir, root)
 
     return Config(file=file, sources=sources, tasks=tasks, target=target, **sections)
 

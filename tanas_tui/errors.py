@@ -30,14 +30,14 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     names = {cls.__name__ for cls in type(exc).__mro__}
     if "JobStopped" in names:
         return ExitCode.INTERRUPTED
-    if "ConfigError" in names or "GenotypeError" in names or "SpaceError" in names:
+    if "UnknownSource" in names or "NotFound" in names:
+        return ExitCode.NOT_FOUND
+    if names & {"ConfigError", "GenotypeError", "SpaceError", "SourceError", "TaskError", "ProtocolError"}:
         return ExitCode.USAGE
     if "DataUnavailable" in names:
         return ExitCode.DATA_UNAVAILABLE
     if "StoreError" in names:
         return ExitCode.STORE
-    if "NotFound" in names:
-        return ExitCode.NOT_FOUND
     return ExitCode.JOB_FAILED
 
 

@@ -157,3 +157,8 @@ def test_snapshot_diff_names_changed_keys(tmp_path):
     a = load_config(write(tmp_path, BASE), {}).snapshot()
     b = load_config(write(tmp_path, BASE), {}, {"search.rounds": 1}).snapshot()
     assert diff_snapshots(a, b) == ["search.rounds"]
+
+
+def test_source_option_values_are_checked(tmp_path):
+    err = error_of(tmp_path, BASE + '\n[sources.mnist]\nsplit = "validation"\n')
+    assert err.key == "sources.mnist.split" and "validation" in err.message
