@@ -55,6 +55,33 @@ def _resample(arr: np.ndarray, width: int) -> np.ndarray:
     return x[:, 0].round().clamp(0, 255).to(torch.uint8).numpy()
 
 
+RAMP = " .:-=+*#%@"
+
+
+class _Picture:
+    """Half blocks in colour; on a console without colour (a pipe, a log file) an ASCII density ramp instead."""
+
+    def __init__(self, image: np.ndarray):
+        self.image = image
+
+    def __rich_console__(self, console, options):
+        if console.color_system is None:
+            yield ramp_text(self.image)
+        else:
+            yield image_text(self.image)
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        return Measurement(self.image.shape[1], self.image.shape[1])
+
+
+def ramp_text(image: np.ndarray) -> Text:
+    pairs = (image[0::2].astype(np.uint16) + image[1::2]) // 2
+    idx = (pairs * (len(RAMP) - 1) + 127) // 255
+    return Text("\n".join("".join(RAMP[i] for i in row) for row in idx.tolist()), no_wrap=True, overflow="crop")
+
+
 def image_text(image: np.ndarray) -> Text:
     """One [rows, width] uint8 image (rows even) as a Text of rows/2 lines."""
     text = Text(no_wrap=True, overflow="crop")
@@ -76,7 +103,7 @@ def render_images(images: Any, captions: Sequence[str] | None = None, width_cell
         raise ValueError(f"{len(arr)} images but {len(captions)} captions")
     tiles = []
     for i, img in enumerate(arr):
-        parts: list[RenderableType] = [image_text(img)]
+        parts: list[RenderableType] = [_Picture(img)]
         if captions is not None:
             parts.append(Text(str(captions[i]), no_wrap=True, overflow="ellipsis", justify="center", end=""))
         tiles.append(Group(*parts))

@@ -1,0 +1,161 @@
+"""Task distance matrices: /distances/<method>/{value,std} float32 [N, N], NaN = not computed; ids in attrs.
+
+Adding a task grows both arrays by one row and column (new cells NaN) before the ids attribute names it, so a reader
+that cuts at len(ids) is always consistent. Removing a task rewrites the matrix; that rewrite is bracketed by an
+odd `generation` (a seqlock) so a reader retries instead of seeing a half-rewritten matrix.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from store import layout as L
+from store.errors import NotFound, StoreError
+from store.nodes import Nodes, plain
+
+_READ_RETRIES = 200
+_READ_RETRY_S = 0.005
+
+
+@dataclass
+class DistanceMatrix:
+    """value[i, j] = d(source=ids[i], target=ids[j]); NaN where not computed."""
+
+    ids: list[str]
+    value: np.ndarray
+    std: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+    method: str = ""
+
+    def index(self, task_id: str) -> int:
+        try:
+            return self.ids.index(task_id)
+        except ValueError:
+            raise NotFound(f"task {task_id!r} is not in the {self.method!r} distance matrix") from None
+
+    def get(self, source_id: str, target_id: str) -> tuple[float, float]:
+        """(value, std) of d(source, target); NaN when not computed."""
+        i, j = self.index(source_id), self.index(target_id)
+        return float(self.value[i, j]), float(self.std[i, j])
+
+
+def methods(nodes: Nodes) -> list[str]:
+    return nodes.child_groups(L.DISTANCES)
+
+
+def read(nodes: Nodes, method: str) -> DistanceMatrix:
+    L.check_id("distance method", method)
+    path = L.distance_path(method)
+    if not nodes.exists(path):
+        empty = np.full((0, 0), np.nan, dtype=np.float32)
+        return DistanceMatrix([], empty, empty.copy(), {}, method)
+    for _ in range(_READ_RETRIES):
+        before = nodes.attrs(path)
+        generation = int(before.get(L.ATTR_GENERATION, 0))
+        if generation % 2 == 0:
+            ids = list(before.get(L.ATTR_IDS, []))
+            n = len(ids)
+            value = nodes.array(f"{path}/{L.DIST_VALUE}")[:n, :n]
+            std = nodes.array(f"{path}/{L.DIST_STD}")[:n, :n]
+            after = nodes.attrs(path)
+            if int(after.get(L.ATTR_GENERATION, 0)) == generation and value.shape == (n, n) and std.shape == (n, n):
+                params = dict(before.get(L.ATTR_PARAMS, {}))
+                return DistanceMatrix(ids, np.asarray(value), np.asarray(std), params, method)
+        time.sleep(_READ_RETRY_S)
+    raise StoreError(
+        f"the {method!r} distance matrix in store {nodes.path} stayed mid-rewrite for over "
+        f"{_READ_RETRIES * _READ_RETRY_S:.0f} s; open the store for writing once to repair it"
+    )
+
+
+def _ensure(nodes: Nodes, method: str) -> str:
+    L.check_id("distance method", method)
+    path = L.distance_path(method)
+    if nodes.exists(path):
+        return path
+    nodes.ensure_group(L.DISTANCES)
+    group = nodes.create_group(path, {L.ATTR_IDS: [], L.ATTR_PARAMS: {}, L.ATTR_GENERATION: 0})
+    for name in (L.DIST_VALUE, L.DIST_STD):
+        group.create_array(
+            name, shape=(0, 0), chunks=(L.DIST_CHUNK, L.DIST_CHUNK), dtype="float32", fill_value=np.nan
+        )
+    return path
+
+
+def add_task(nodes: Nodes, method: str, task_id: str) -> None:
+    with nodes.write_lock:
+        path = _ensure(nodes, method)
+        ids = list(nodes.attrs(path).get(L.ATTR_IDS, []))
+        if task_id in ids:
+            return
+        n = len(ids)
+        for name in (L.DIST_VALUE, L.DIST_STD):
+            arr = nodes.array(f"{path}/{name}")
+            arr.resize((n + 1, n + 1))
+            # boundary chunks may still hold values of a removed task: new cells must be NaN explicitly
+            arr[n, :] = np.nan
+            arr[:, n] = np.nan
+        nodes.update_attrs(path, {L.ATTR_IDS: ids + [task_id]})
+
+
+def set_value(nodes: Nodes, method: str, source_id: str, target_id: str, value: float, std: float) -> None:
+    path = L.distance_path(L.check_id("distance method", method))
+    if not nodes.exists(path):
+        raise NotFound(f"no {method!r} distance matrix in store {nodes.path}; add its tasks first")
+    ids = list(nodes.attrs(path).get(L.ATTR_IDS, []))
+    index = {}
+    for role, task_id in (("source", source_id), ("target", target_id)):
+        if task_id not in ids:
+            raise NotFound(f"{role} task {task_id!r} is not in the {method!r} distance matrix of store {nodes.path}")
+        index[role] = ids.index(task_id)
+    i, j = index["source"], index["target"]
+    with nodes.write_lock:
+        nodes.array(f"{path}/{L.DIST_VALUE}")[i, j] = np.float32(value)
+        nodes.array(f"{path}/{L.DIST_STD}")[i, j] = np.float32(std)
+
+
+def set_params(nodes: Nodes, method: str, params: dict[str, Any]) -> None:
+    with nodes.write_lock:
+        path = _ensure(nodes, method)
+        nodes.update_attrs(path, {L.ATTR_PARAMS: plain(params, f"distance method {method!r} params")})
+
+
+def drop_task(nodes: Nodes, method: str, task_id: str) -> None:
+    """Removes the task's row and column, keeping every other entry."""
+    path = L.distance_path(method)
+    with nodes.write_lock:
+        attrs = nodes.attrs(path)
+        ids = list(attrs.get(L.ATTR_IDS, []))
+        if task_id not in ids:
+            return
+        k, n = ids.index(task_id), len(ids)
+        keep = [i for i in range(n) if i != k]
+        generation = int(attrs.get(L.ATTR_GENERATION, 0))
+        generation += 1 if generation % 2 == 0 else 0
+        nodes.update_attrs(path, {L.ATTR_GENERATION: generation})
+        for name in (L.DIST_VALUE, L.DIST_STD):
+            arr = nodes.array(f"{path}/{name}")
+            if n > 1:
+                old = arr[:n, :n]
+                arr[: n - 1, : n - 1] = old[np.ix_(keep, keep)]
+            arr.resize((n - 1, n - 1))
+        nodes.update_attrs(path, {L.ATTR_IDS: [ids[i] for i in keep], L.ATTR_GENERATION: generation + 1})
+
+
+def repair(nodes: Nodes) -> None:
+    """After a writer died mid-rewrite (odd generation), the matrix cannot be trusted: mark it all not computed."""
+    for method in methods(nodes):
+        path = L.distance_path(method)
+        attrs = nodes.attrs(path)
+        generation = int(attrs.get(L.ATTR_GENERATION, 0))
+        if generation % 2 == 0:
+            continue
+        n = len(attrs.get(L.ATTR_IDS, []))
+        for name in (L.DIST_VALUE, L.DIST_STD):
+            arr = nodes.array(f"{path}/{name}")
+            arr.resize((n, n))
+            arr[:, :] = np.nan
+        nodes.update_attrs(path, {L.ATTR_GENERATION: generation + 1})

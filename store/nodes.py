@@ -1,0 +1,102 @@
+"""Thin Zarr access shared by the store's parts: fresh opens (no stale caches), attribute merges, JSON checks."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.errors import NodeNotFoundError
+from zarr.storage import LocalStore
+
+from store.errors import NotFound, StoreError
+
+
+class Nodes:
+    """Opens groups and arrays of one LocalStore afresh on every call, so readers never see a stale view."""
+
+    def __init__(self, path: Path, read_only: bool):
+        self.path = path
+        self.read_only = read_only
+        self.zstore = LocalStore(str(path), read_only=read_only)
+        # attribute updates are read-modify-write of one zarr.json; serialise them within the writer process
+        self.write_lock = threading.RLock()
+
+    @property
+    def _mode(self) -> str:
+        return "r" if self.read_only else "r+"
+
+    def exists(self, node_path: str) -> bool:
+        return (self.path / node_path / "zarr.json").is_file() if node_path else (self.path / "zarr.json").is_file()
+
+    def group(self, node_path: str, what: str | None = None) -> zarr.Group:
+        try:
+            return zarr.open_group(store=self.zstore, path=node_path, mode=self._mode)
+        except NodeNotFoundError:
+            raise NotFound(f"{what or node_path!r} not found in store {self.path}") from None
+
+    def array(self, node_path: str, what: str | None = None) -> zarr.Array:
+        try:
+            return zarr.open_array(store=self.zstore, path=node_path, mode=self._mode)
+        except NodeNotFoundError:
+            raise NotFound(f"{what or node_path!r} not found in store {self.path}") from None
+
+    def attrs(self, node_path: str, what: str | None = None) -> dict[str, Any]:
+        return dict(self.group(node_path, what).attrs.asdict())
+
+    def ensure_group(self, node_path: str, attrs: dict[str, Any] | None = None) -> zarr.Group:
+        if self.exists(node_path):
+            return self.group(node_path)
+        return zarr.create_group(store=self.zstore, path=node_path, attributes=attrs or {})
+
+    def create_group(self, node_path: str, attrs: dict[str, Any]) -> zarr.Group:
+        return zarr.create_group(store=self.zstore, path=node_path, attributes=attrs, overwrite=True)
+
+    def update_attrs(
+        self, node_path: str, updates: dict[str, Any], remove: tuple[str, ...] = (), what: str | None = None
+    ) -> dict[str, Any]:
+        """Merges `updates` into the node's current attributes (re-read now, never from a cached view)."""
+        with self.write_lock:
+            group = self.group(node_path, what)
+            merged = dict(group.attrs.asdict())
+            for key in remove:
+                merged.pop(key, None)
+            merged.update(updates)
+            group.attrs.put(merged)
+            return merged
+
+    def delete(self, node_path: str) -> None:
+        with self.write_lock:
+            parent, _, name = node_path.rpartition("/")
+            group = self.group(parent)
+            if name in group:
+                del group[name]
+
+    def child_groups(self, node_path: str) -> list[str]:
+        if not self.exists(node_path):
+            return []
+        return sorted(name for name, _ in self.group(node_path).groups())
+
+
+def plain(value: dict[str, Any], what: str) -> dict[str, Any]:
+    """A JSON round-trip of `value` (tuples become lists); a clear error names the key that cannot be stored."""
+    if not isinstance(value, dict):
+        raise StoreError(f"{what}: attributes must be a dict, got {type(value).__name__}")
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise StoreError(f"{what}: attribute keys must be strings, got {key!r}")
+        try:
+            json.dumps(item, default=_numpy_scalar)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"{what}: attribute {key!r} cannot be stored as JSON ({exc})") from None
+    return json.loads(json.dumps(value, default=_numpy_scalar))
+
+
+def _numpy_scalar(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")

@@ -1,0 +1,417 @@
+"""`Store`: the Zarr artifact store. Open it read-only from any number of processes, or for writing from one."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from store import distances as D
+from store import layout as L
+from store import search as S
+from store.distances import DistanceMatrix
+from store.errors import NotFound, StoreError, StoreIncompatible
+from store.lock import WriterLock
+from store.nodes import Nodes, plain
+from store.search import SearchRecord, SearchWriter
+
+_CREATE_HINT = "create it with `tanas-tui run` or Store.open(path, mode='w', create=True)"
+_FISHER_CHUNK = 1 << 20
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class Store:
+    """See `Store.open`. Every read re-opens the Zarr nodes it needs, so a long-lived reader sees the writer's
+    progress; nothing is cached between calls."""
+
+    def __init__(self, path: Path, nodes: Nodes, lock: WriterLock | None):
+        self.path = path
+        self._nodes = nodes
+        self._lock = lock
+        self._closed = False
+
+    # ---------------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        mode: str = "r",
+        create: bool = False,
+        config: dict[str, Any] | None = None,
+    ) -> "Store":
+        """Opens the store at `path`.
+
+        mode "r": read-only; never writes, never locks. mode "w": takes the writer lock (StoreLocked when another
+        writer holds it). create=True (mode "w" only) makes a new store when none exists at `path` and opens an
+        existing one as is. `config`, when given in mode "w", is saved as the root's config snapshot.
+        """
+        if mode not in ("r", "w"):
+            raise StoreError(f"invalid store mode {mode!r}: use 'r' (read-only) or 'w' (writer)")
+        if create and mode != "w":
+            raise StoreError("create=True needs mode='w'")
+        path = Path(path).expanduser().absolute()
+        if not (path / "zarr.json").is_file():
+            if not create:
+                if not path.exists():
+                    raise StoreError(f"no tanas store at {path}; {_CREATE_HINT}")
+                raise StoreError(f"{path} is not a tanas store; {_CREATE_HINT}")
+            if path.exists() and (not path.is_dir() or any(p.name != L.RUNS for p in path.iterdir())):
+                raise StoreError(f"{path} exists and is not a tanas store; choose another path for a new store")
+            return cls._create(path, config)
+        cls._check_format(path)
+        if mode == "r":
+            return cls(path, Nodes(path, read_only=True), None)
+        (path / L.RUNS).mkdir(exist_ok=True)
+        lock = WriterLock(path / L.RUNS / L.LOCK_FILE, path).acquire()
+        try:
+            store = cls(path, Nodes(path, read_only=False), lock)
+            store._ensure_skeleton()
+            D.repair(store._nodes)
+            if config is not None:
+                store.set_config_snapshot(config)
+        except BaseException:
+            lock.release()
+            raise
+        return store
+
+    @classmethod
+    def _create(cls, path: Path, config: dict[str, Any] | None) -> "Store":
+        (path / L.RUNS).mkdir(parents=True, exist_ok=True)
+        lock = WriterLock(path / L.RUNS / L.LOCK_FILE, path).acquire()
+        try:
+            nodes = Nodes(path, read_only=False)
+            if not nodes.exists(""):  # another creator may have finished while we waited for the lock
+                attrs = {L.ATTR_FORMAT: L.FORMAT, L.ATTR_CREATED: _now(),
+                         L.ATTR_CONFIG: plain(config or {}, "config snapshot")}
+                zarr.open_group(store=nodes.zstore, mode="a", attributes=attrs)
+            else:
+                cls._check_format(path)
+            store = cls(path, nodes, lock)
+            store._ensure_skeleton()
+            if config is not None:
+                store.set_config_snapshot(config)
+        except BaseException:
+            lock.release()
+            raise
+        return store
+
+    @staticmethod
+    def _check_format(path: Path) -> None:
+        try:
+            root = zarr.open_group(store=Nodes(path, read_only=True).zstore, mode="r")
+            found = root.attrs.get(L.ATTR_FORMAT)
+        except Exception as exc:  # noqa: BLE001 - any unreadable root means "not our store"
+            raise StoreError(f"{path} is not a tanas store ({exc}); {_CREATE_HINT}") from None
+        version = L.parse_format(found)
+        if version is None:
+            raise StoreError(f"{path} is not a tanas store (no {L.FORMAT_NAME!r} format attribute); {_CREATE_HINT}")
+        if version[0] != L.FORMAT_MAJOR:
+            raise StoreIncompatible(
+                f"store {path} has format {found}, but this tanas-tui reads {L.FORMAT} (major version "
+                f"{L.FORMAT_MAJOR}); use a tanas-tui release matching {found} or create a new store"
+            )
+
+    def _ensure_skeleton(self) -> None:
+        for group in (L.TASKS, L.DISTANCES, L.SEARCHES, L.RUNS):
+            self._nodes.ensure_group(group)
+        if L.ATTR_ORDER not in self._nodes.attrs(L.TASKS):
+            self._nodes.update_attrs(L.TASKS, {L.ATTR_ORDER: self._nodes.child_groups(L.TASKS)})
+
+    @property
+    def writable(self) -> bool:
+        return self._lock is not None and not self._closed
+
+    @property
+    def run_dir(self) -> Path:
+        return self.path / L.RUNS
+
+    @property
+    def mode(self) -> str:
+        return "w" if self._lock is not None else "r"
+
+    def close(self) -> None:
+        """Releases the writer lock (if held). Idempotent."""
+        self._closed = True
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, mode={self.mode!r}{', closed' if self._closed else ''})"
+
+    def _writing(self, action: str) -> Nodes:
+        if self._closed:
+            raise StoreError(f"store {self.path} is closed; cannot {action}")
+        if self._lock is None:
+            raise StoreError(f"store {self.path} is open read-only; open it with mode='w' to {action}")
+        return self._nodes
+
+    def _reading(self) -> Nodes:
+        if self._closed:
+            raise StoreError(f"store {self.path} is closed")
+        return self._nodes
+
+    # ---------------------------------------------------------------- root
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return self._reading().attrs("")
+
+    def set_config_snapshot(self, config: dict[str, Any]) -> None:
+        self._writing("save the config").update_attrs("", {L.ATTR_CONFIG: plain(config, "config snapshot")})
+
+    # ---------------------------------------------------------------- tasks
+
+    def task_ids(self) -> list[str]:
+        """Task ids in insertion order."""
+        nodes = self._reading()
+        attrs = nodes.attrs(L.TASKS) if nodes.exists(L.TASKS) else {}
+        if L.ATTR_ORDER in attrs:
+            return list(attrs[L.ATTR_ORDER])
+        return nodes.child_groups(L.TASKS)
+
+    def list_tasks(self) -> list[dict[str, Any]]:
+        """Every task's attrs plus "id", in insertion order."""
+        nodes = self._reading()
+        out = []
+        for task_id in self.task_ids():
+            try:
+                out.append({**nodes.attrs(L.task_path(task_id)), "id": task_id})
+            except NotFound:
+                continue  # removed between reading the order and the task
+        return out
+
+    def has_task(self, task_id: str) -> bool:
+        return task_id in self.task_ids()
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        nodes = self._reading()
+        if task_id not in self.task_ids():
+            raise NotFound(f"no task with id {task_id!r} in store {self.path}")
+        return {**nodes.attrs(L.task_path(task_id), f"task {task_id}"), "id": task_id}
+
+    def find_task(self, name_or_id: str) -> str:
+        """The id of the task with this id, this name, or (failing both) this unique id prefix."""
+        tasks = self.list_tasks()
+        for key in ("id", "name"):
+            for t in tasks:
+                if t.get(key) == name_or_id:
+                    return t["id"]
+        prefixed = [t["id"] for t in tasks if name_or_id and t["id"].startswith(name_or_id)]
+        if len(prefixed) == 1:
+            return prefixed[0]
+        names = ", ".join(str(t.get("name")) for t in tasks[:20]) or "none"
+        raise NotFound(f"no task named {name_or_id!r} in store {self.path} (tasks: {names})")
+
+    def add_task(self, task_id: str, attrs: dict[str, Any]) -> None:
+        """Adds a task; attrs must hold a unique "name"."""
+        nodes = self._writing("add a task")
+        L.check_id("task id", task_id)
+        attrs = plain(attrs, f"task {task_id!r}")
+        if attrs.pop("id", task_id) != task_id:
+            raise StoreError(f"task {task_id!r}: attrs carry a different id")
+        name = attrs.get("name")
+        if not isinstance(name, str) or not name:
+            raise StoreError(f"task {task_id!r}: attrs need a non-empty string 'name'")
+        with nodes.write_lock:
+            ids = self.task_ids()
+            if task_id in ids:
+                raise StoreError(f"task {task_id!r} already exists in store {self.path}")
+            self._check_unique_name(name, task_id)
+            # a group not in the order is the leftover of an add that died half-way: replace it
+            nodes.create_group(L.task_path(task_id), attrs)
+            nodes.update_attrs(L.TASKS, {L.ATTR_ORDER: ids + [task_id]})
+
+    def _check_unique_name(self, name: str, task_id: str) -> None:
+        for t in self.list_tasks():
+            if t.get("name") == name and t["id"] != task_id:
+                raise StoreError(f"a task named {name!r} already exists in store {self.path} (id {t['id']})")
+
+    def update_task(self, task_id: str, **attrs: Any) -> None:
+        nodes = self._writing("update a task")
+        attrs = plain(attrs, f"task {task_id!r}")
+        attrs.pop("id", None)
+        with nodes.write_lock:
+            if task_id not in self.task_ids():
+                raise NotFound(f"no task with id {task_id!r} in store {self.path}")
+            if "name" in attrs:
+                if not isinstance(attrs["name"], str) or not attrs["name"]:
+                    raise StoreError(f"task {task_id!r}: 'name' must be a non-empty string")
+                self._check_unique_name(attrs["name"], task_id)
+            nodes.update_attrs(L.task_path(task_id), attrs)
+
+    def remove_task(self, task_id: str) -> None:
+        """Deletes the task, its probe and Fisher arrays, and its row and column in every distance matrix."""
+        nodes = self._writing("remove a task")
+        with nodes.write_lock:
+            ids = self.task_ids()
+            if task_id not in ids:
+                raise NotFound(f"no task with id {task_id!r} in store {self.path}")
+            nodes.update_attrs(L.TASKS, {L.ATTR_ORDER: [i for i in ids if i != task_id]})
+            for method in D.methods(nodes):
+                D.drop_task(nodes, method, task_id)
+            nodes.delete(L.task_path(task_id))
+
+    def _require_task(self, task_id: str) -> None:
+        if not self._nodes.exists(L.task_path(task_id)) or task_id not in self.task_ids():
+            raise NotFound(f"no task with id {task_id!r} in store {self.path}")
+
+    # ---------------------------------------------------------------- probes and Fisher vectors
+
+    def save_probe(self, task_id: str, state: dict[str, np.ndarray], seed_index: int = 0) -> None:
+        """Stores a probe's weights (a state dict of numpy arrays), replacing any earlier one for this seed."""
+        nodes = self._writing("save a probe")
+        self._require_task(task_id)
+        if not isinstance(state, dict) or not state:
+            raise StoreError(f"task {task_id!r}: probe state must be a non-empty dict of arrays")
+        arrays = {}
+        for name, value in state.items():
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "biuf":
+                raise StoreError(f"task {task_id!r}: probe parameter {name!r} has unsupported dtype {arr.dtype}")
+            arrays[L.param_key(name)] = (name, arr)
+        path = L.probe_path(task_id, seed_index)
+        with nodes.write_lock:
+            nodes.ensure_group(f"{L.task_path(task_id)}/{L.PROBE}")
+            group = nodes.create_group(path, {})
+            for key, (_, arr) in arrays.items():
+                chunks = tuple(max(1, d) for d in arr.shape)
+                out = group.create_array(key, shape=arr.shape, chunks=chunks, dtype=arr.dtype, fill_value=0)
+                out[...] = arr
+            # the names go last: a probe without them is incomplete and not reported by has_probe
+            nodes.update_attrs(path, {L.ATTR_PARAMS: [name for name, _ in arrays.values()]})
+
+    def has_probe(self, task_id: str, seed_index: int = 0) -> bool:
+        path = L.probe_path(task_id, seed_index)
+        nodes = self._reading()
+        return nodes.exists(path) and L.ATTR_PARAMS in nodes.attrs(path)
+
+    def probe_seeds(self, task_id: str) -> list[int]:
+        """Seed indices with a complete stored probe."""
+        nodes = self._reading()
+        names = nodes.child_groups(f"{L.task_path(task_id)}/{L.PROBE}")
+        return sorted(int(n) for n in names if n.isdigit() and self.has_probe(task_id, int(n)))
+
+    def load_probe(self, task_id: str, seed_index: int = 0) -> dict[str, np.ndarray]:
+        """The probe's state dict, in the order it was saved. NotFound when none is stored."""
+        if not self.has_probe(task_id, seed_index):
+            raise NotFound(f"task {task_id!r} has no stored probe for seed {seed_index} in store {self.path}")
+        nodes = self._reading()
+        path = L.probe_path(task_id, seed_index)
+        names = nodes.attrs(path)[L.ATTR_PARAMS]
+        return {name: np.asarray(nodes.array(f"{path}/{L.param_key(name)}")[...]) for name in names}
+
+    def save_fisher(self, task_id: str, vec: np.ndarray, seed_index: int = 0) -> None:
+        """Stores the task's own diagonal Fisher as a flat float32 vector."""
+        nodes = self._writing("save a Fisher vector")
+        self._require_task(task_id)
+        arr = np.asarray(vec, dtype=np.float32)
+        if arr.ndim != 1 or arr.size == 0:
+            raise StoreError(f"task {task_id!r}: Fisher vector must be flat and non-empty, got shape {arr.shape}")
+        with nodes.write_lock:
+            group = nodes.ensure_group(L.fisher_group_path(task_id))
+            out = group.create_array(
+                L.fisher_path(task_id, seed_index).rpartition("/")[2], shape=arr.shape,
+                chunks=(min(arr.size, _FISHER_CHUNK),), dtype="float32", fill_value=0, overwrite=True,
+            )
+            out[...] = arr
+
+    def load_fisher(self, task_id: str, seed_index: int = 0) -> np.ndarray | None:
+        path = L.fisher_path(task_id, seed_index)
+        nodes = self._reading()
+        if not nodes.exists(path):
+            return None
+        return np.asarray(nodes.array(path)[...])
+
+    def fisher_length(self, task_id: str, seed_index: int = 0) -> int | None:
+        """The stored Fisher vector's length, without reading it; None when there is none."""
+        path = L.fisher_path(task_id, seed_index)
+        nodes = self._reading()
+        return int(nodes.array(path).shape[0]) if nodes.exists(path) else None
+
+    # ---------------------------------------------------------------- distances
+
+    def distance_methods(self) -> list[str]:
+        return D.methods(self._reading())
+
+    def distances(self, method: str) -> DistanceMatrix:
+        """The matrix for `method` (empty when none is stored yet)."""
+        return D.read(self._reading(), method)
+
+    def add_distance_task(self, method: str, task_id: str) -> None:
+        """Grows the matrix by the task's row and column (NaN); existing entries stay. No-op if already there."""
+        nodes = self._writing("add a task to a distance matrix")
+        self._require_task(task_id)
+        D.add_task(nodes, method, task_id)
+
+    def set_distance(self, method: str, source_id: str, target_id: str, value: float, std: float = 0.0) -> None:
+        D.set_value(self._writing("set a distance"), method, source_id, target_id, value, std)
+
+    def set_distance_params(self, method: str, params: dict[str, Any]) -> None:
+        D.set_params(self._writing("set distance parameters"), method, params)
+
+    # ---------------------------------------------------------------- searches
+
+    def create_search(
+        self, run_id: str, attrs: dict[str, Any], candidates: int,
+        flush_every: int = 256, flush_seconds: float | None = 5.0,
+    ) -> SearchWriter:
+        """Creates /searches/<run_id> with empty step arrays of width `candidates`; returns its writer."""
+        nodes = self._writing("create a search")
+        S.create(nodes, run_id, attrs, candidates)
+        return SearchWriter(nodes, run_id, flush_every=flush_every, flush_seconds=flush_seconds)
+
+    def open_search_writer(
+        self, run_id: str, flush_every: int = 256, flush_seconds: float | None = 5.0
+    ) -> SearchWriter:
+        """A writer continuing after the run's committed steps (resume)."""
+        return SearchWriter(self._writing("write a search"), run_id, flush_every=flush_every,
+                            flush_seconds=flush_seconds)
+
+    def list_searches(self) -> list[dict[str, Any]]:
+        """Every search's attrs plus "id" (without the per-round candidate lists), oldest first."""
+        nodes = self._reading()
+        out = []
+        for run_id in nodes.child_groups(L.SEARCHES):
+            try:
+                attrs = nodes.attrs(L.search_path(run_id))
+            except NotFound:
+                continue
+            attrs.pop(L.ATTR_CANDIDATES, None)
+            out.append({**attrs, "id": run_id})
+        return sorted(out, key=lambda a: (str(a.get("created", "")), a["id"]))
+
+    def search(self, run_id: str) -> dict[str, Any]:
+        L.check_id("run id", run_id)
+        return {**self._reading().attrs(L.search_path(run_id), f"search {run_id}"), "id": run_id}
+
+    def update_search(self, run_id: str, **attrs: Any) -> None:
+        nodes = self._writing("update a search")
+        L.check_id("run id", run_id)
+        attrs = plain(attrs, f"search {run_id!r}")
+        reserved = L.SEARCH_RESERVED.intersection(attrs)
+        if reserved:
+            raise StoreError(f"search {run_id!r}: attribute(s) {sorted(reserved)} are written by its SearchWriter")
+        nodes.update_attrs(L.search_path(run_id), attrs, what=f"search {run_id}")
+
+    def read_search(self, run_id: str) -> SearchRecord:
+        """The run's committed steps; a step being written is never visible half-done."""
+        return S.read(self._reading(), run_id)
+
+    def save_checkpoint(self, run_id: str, blob: bytes) -> None:
+        """Writes the run's checkpoint bytes to a temp file and atomically replaces the previous one."""
+        S.save_checkpoint(self._writing("save a checkpoint"), run_id, blob)
+
+    def load_checkpoint(self, run_id: str) -> bytes | None:
+        return S.load_checkpoint(self._reading(), run_id)

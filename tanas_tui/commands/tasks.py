@@ -1,0 +1,213 @@
+"""`tanas-tui tasks list` and `tanas-tui tasks show NAME`: the stored task dictionary, read-only.
+
+`tasks_app` is importable so other modules can add commands (`tasks add`, `tasks remove`) to the same group.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from tanas_tui.errors import CliError, handle_errors
+from tanas_tui.exitcodes import ExitCode
+
+tasks_app = typer.Typer(help="The task dictionary: list stored tasks, show one task in full.", no_args_is_help=True)
+
+DASH = "–"
+_CONFIG_HELP = "Config file (default: ./tanas.toml, or $TANAS_CONFIG)."
+_STORE_HELP = "Store directory (overrides [project] store)."
+# `show` prints these first, in this order; any other attribute follows alphabetically
+_SHOW_ORDER = (
+    "name", "id", "role", "source", "rule", "status", "seed", "n_train", "n_val", "n_test", "num_classes",
+    "class_names", "probe_arch", "val_acc", "epochs", "representative", "genotype_hash", "best_genotype",
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tasks_app, name="tasks")
+
+
+def _open(config: Path | None, store: Path | None):
+    from tanas_tui.common import load_cli_config, open_store
+
+    # reading the store must not depend on the data sources being loadable
+    cfg = load_cli_config(config, store, check_classes=False)
+    return open_store(cfg, "r")
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return DASH
+    if isinstance(value, float):
+        return DASH if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) if value else DASH
+    return str(value)
+
+
+def _samples(task: dict[str, Any]) -> str:
+    parts = [task.get(k) for k in ("n_train", "n_val", "n_test")]
+    if all(p is None for p in parts):
+        return DASH
+    return "/".join(DASH if p is None else str(p) for p in parts)
+
+
+def _accuracy(value: Any) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        return DASH
+    return f"{100 * value:.1f} %"
+
+
+def _epsilon_flag(value: Any, long: bool = False) -> Text:
+    if value is True:
+        return Text("yes", style="green")
+    if value is False:
+        return Text("no (val acc below 1−ε)" if long else "no", style="yellow")
+    return Text(DASH)
+
+
+def _genotype_hash(task: dict[str, Any]) -> str:
+    value = task.get("genotype_hash")
+    if not value and isinstance(task.get("best_genotype"), dict):
+        value = task["best_genotype"].get("hash")
+    return str(value)[:8] if value else DASH
+
+
+def _status(value: Any) -> Text:
+    if not value:
+        return Text(DASH)
+    styles = {"ready": "green", "done": "green", "failed": "red", "error": "red", "training": "cyan",
+              "pending": "dim", "not-representative": "yellow"}
+    return Text(str(value), style=styles.get(str(value), ""))
+
+
+def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: int = 120) -> Table:
+    """The dictionary as a table; below 100 columns the id and genotype columns give way to the rest."""
+    wide = width >= 100
+    columns = [  # (header, justify, min width; None = fixed format: never wraps)
+        ("name", "left", 8), ("id", "left", None), ("source", "left", 6), ("rule", "left", 6),
+        ("samples", "right", None), ("val acc", "right", None), ("ε-repr.", "left", None),
+        ("genotype", "left", None), ("status", "left", 6),
+    ]
+    table = Table(title=title, title_justify="left")
+    for header, justify, min_width in columns:
+        if wide or header not in ("id", "genotype"):
+            fixed = min_width is None
+            table.add_column(header, justify=justify, no_wrap=fixed, min_width=min_width,
+                             overflow="ellipsis" if fixed else "fold")
+    for t in tasks:
+        cells: list[Any] = [
+            _text(t.get("name")), str(t["id"])[:8], _text(t.get("source")), _text(t.get("rule")),
+            _samples(t), _accuracy(t.get("val_acc")), _epsilon_flag(t.get("representative")),
+            _genotype_hash(t), _status(t.get("status")),
+        ]
+        if not wide:
+            del cells[7], cells[1]
+        table.add_row(*cells)
+    return table
+
+
+@tasks_app.command("list")
+@handle_errors
+def list_command(
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+) -> None:
+    """Every task in the store's dictionary, in the order it was added."""
+    from tanas_tui.common import console
+
+    with _open(config, store) as st:
+        tasks = st.list_tasks()
+        if not tasks:
+            console.print(f"no tasks in store {st.path}")
+            return
+        console.print(tasks_table(tasks, title=f"tasks in {st.path} ({len(tasks)})", width=console.width))
+
+
+def _compact(value: Any) -> str:
+    """JSON on one line per top-level dict entry: long genotypes stay readable and fold in the table."""
+    if isinstance(value, dict):
+        return "\n".join(f"{k}: {json.dumps(v, separators=(', ', ': '))}" for k, v in value.items())
+    return json.dumps(value, separators=(", ", ": "))
+
+
+def _value_renderable(key: str, value: Any):
+    if key == "val_acc":
+        return Text(_accuracy(value))
+    if key == "representative":
+        return _epsilon_flag(value, long=True)
+    if key == "status":
+        return _status(value)
+    if isinstance(value, dict) and value or isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return Text(_compact(value))
+    return Text(_text(value))
+
+
+def _distance_table(st, task_id: str, names: dict[str, str]) -> Table | None:
+    table = Table(title="distances (NaN/– = not computed)", title_justify="left")
+    table.add_column("method")
+    table.add_column("other task")
+    table.add_column("d(other → this)", justify="right")
+    table.add_column("d(this → other)", justify="right")
+    rows = 0
+    for method in st.distance_methods():
+        matrix = st.distances(method)
+        if task_id not in matrix.ids:
+            continue
+        k = matrix.ids.index(task_id)
+        others = [i for i in range(len(matrix.ids)) if i != k]
+        # nearest first, by the distance a task-aware space uses: d(base=other, target=this)
+        others.sort(key=lambda i: (math.isnan(matrix.value[i, k]), matrix.value[i, k]))
+        for i in others:
+            table.add_row(method, names.get(matrix.ids[i], matrix.ids[i]),
+                          _distance(matrix.value[i, k], matrix.std[i, k]),
+                          _distance(matrix.value[k, i], matrix.std[k, i]))
+            rows += 1
+    return table if rows else None
+
+
+def _distance(value: float, std: float) -> str:
+    if math.isnan(value):
+        return DASH
+    return f"{value:.4g}" + (f" ± {std:.2g}" if not math.isnan(std) and std > 0 else "")
+
+
+@tasks_app.command("show")
+@handle_errors
+def show_command(
+    name: str = typer.Argument(..., help="Task name or id (a unique id prefix works too)."),
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+) -> None:
+    """Every stored attribute of one task, its stored arrays and its distances to the other tasks."""
+    from store import NotFound
+    from tanas_tui.common import console
+
+    with _open(config, store) as st:
+        try:
+            task_id = st.find_task(name)
+            task = st.task(task_id)
+        except NotFound as exc:
+            raise CliError(str(exc), ExitCode.NOT_FOUND) from None
+        table = Table(show_header=False, title=f"task {task.get('name', task_id)}", title_justify="left")
+        table.add_column("key", style="bold")
+        table.add_column("value", overflow="fold")
+        keys = [k for k in _SHOW_ORDER if k in task] + sorted(k for k in task if k not in _SHOW_ORDER)
+        for key in keys:
+            table.add_row(key, _value_renderable(key, task[key]))
+        seeds = st.probe_seeds(task_id)
+        table.add_row("stored probes", Text(f"seeds {', '.join(map(str, seeds))}" if seeds else DASH))
+        fisher = st.fisher_length(task_id)
+        table.add_row("stored Fisher", Text(f"{fisher:,} values" if fisher is not None else DASH))
+        parts: list[Any] = [table]
+        names = {t["id"]: str(t.get("name", t["id"])) for t in st.list_tasks()}
+        distances = _distance_table(st, task_id, names)
+        if distances is not None:
+            parts.append(distances)
+        console.print(Group(*parts))
