@@ -90,8 +90,9 @@ def test_model_export_errors(tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("onnx") is not None, reason="onnx is installed")
-def test_onnx_without_onnx_says_what_to_install(tmp_path):
+def test_onnx_without_onnx_says_what_to_install(tmp_path, monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real_find_spec(name, *a))
     with pytest.raises(ExportError, match=r"pip install 'tanas-tui\[onnx\]'"):
         export_model(G, G.build(3, seed=0).state_dict(), 3, "onnx", tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
