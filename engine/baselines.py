@@ -1,0 +1,155 @@
+"""Baselines for the comparison table: random search with FUSE's budget, and fixed torchvision networks.
+
+Random search evaluates as many distinct candidates as FUSE does (`fuse_candidate_count`), each trained alone on the
+TRAIN split for as many weight epochs as a FUSE candidate gets in one round (alternations × w_epochs), picks the best
+by VAL accuracy, retrains it from scratch on train + val for `final_epochs` and reads the TEST split once.
+Fixed networks are trained on train + val for `final_epochs` (the same final budget) and tested once.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+from rich.table import Table
+from torch import nn
+
+from engine.config import SearchSection
+from engine.device import device_label
+from engine.fuse import SearchResult, derive_seed
+from engine.genotype import count_params
+from engine.reporting import SILENT, Reporter
+from engine.training import evaluate, train_from_scratch, train_network, train_split
+
+__all__ = [
+    "FIXED_NETWORKS", "resnet_28", "fixed_network", "random_search", "fuse_candidate_count", "comparison_table",
+    "table_row",
+]
+
+
+def resnet_28(depth: int, num_classes: int, in_channels: int = 1) -> nn.Module:
+    """torchvision ResNet-18/34 for 28×28 inputs: 3×3 stride-1 stem and no max-pool (as is usual for small images)."""
+    from torchvision.models import resnet18, resnet34
+
+    model = {18: resnet18, 34: resnet34}[depth](weights=None, num_classes=num_classes)
+    model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+FIXED_NETWORKS: dict[str, tuple[str, Callable[[int, int], nn.Module]]] = {
+    "resnet18": ("ResNet-18", lambda k, c: resnet_28(18, k, c)),
+    "resnet34": ("ResNet-34", lambda k, c: resnet_28(34, k, c)),
+}
+
+
+def fuse_candidate_count(cfg: SearchSection) -> int:
+    """Distinct candidates a FUSE search trains: the first round's set plus candidates − 1 new ones per later round."""
+    return cfg.candidates + (cfg.rounds - 1) * (cfg.candidates - 1)
+
+
+def fixed_network(name: str, task, cfg: SearchSection, *, seed: int = 0, device: torch.device | str = "cpu",
+                  reporter: Reporter = SILENT, run_id: str | None = None) -> tuple[SearchResult, nn.Module]:
+    if name not in FIXED_NETWORKS:
+        raise ValueError(f"unknown fixed network {name!r} in search.fixed_networks; "
+                         f"known: {', '.join(FIXED_NETWORKS)}")
+    device = torch.device(device)
+    label, build = FIXED_NETWORKS[name]
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "fixed", name))
+        model = build(task.num_classes, int(task.train_x.shape[1]))
+    x, y = train_split(task, "train+val")
+    train_network(model, x, y, cfg.final_epochs, device=device, seed=derive_seed(seed, "fixed-data", name),
+                  batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=reporter)
+    test_x, test_y = task.test_split()
+    _, acc = evaluate(model, test_x, test_y, device)
+    params = count_params(model)
+    seconds = time.perf_counter() - start
+    result = SearchResult(run_id=run_id or f"{task.definition.name}-{name}-{seed}", genotype={}, hash=name,
+                          test_error=100.0 * (1.0 - acc), test_acc=acc, params=params, params_m=params / 1e6,
+                          cost_device_hours=0.0, seconds=seconds, device=device_label(device), kind=f"fixed:{label}",
+                          final_epochs=cfg.final_epochs)
+    return result, model
+
+
+def random_search(task, space, cfg: SearchSection, *, seed: int = 0, device: torch.device | str = "cpu",
+                  reporter: Reporter = SILENT, run_id: str | None = None,
+                  candidates: int | None = None) -> tuple[SearchResult, nn.Module, list[dict[str, Any]]]:
+    """Returns (result, final model, per-candidate records [{hash, val_acc, val_loss}])."""
+    device = torch.device(device)
+    start = time.perf_counter()
+    n = candidates if candidates is not None else fuse_candidate_count(cfg)
+    epochs = cfg.alternations * cfg.w_epochs
+    genotypes = space.sample_many(n, derive_seed(seed, "random-search"))
+    records = []
+    best = None
+    for i, g in enumerate(genotypes):
+        model, _ = train_from_scratch(g, task, epochs, on="train", seed=derive_seed(seed, "random-init", i),
+                                      device=device, batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=reporter)
+        val_loss, val_acc = evaluate(model, task.val_x, task.val_y, device)
+        records.append({"hash": g.hash, "genotype": g.to_dict(), "val_acc": val_acc, "val_loss": val_loss})
+        reporter.emit("job_progress", job=run_id or "random-search", stage="candidates", done=i + 1, total=n)
+        # Ties go to the lower val loss, then to the earlier sample.
+        if best is None or (val_acc, -val_loss) > (best[1], -best[2]):
+            best = (g, val_acc, val_loss)
+    winner = best[0]
+    model, _ = train_from_scratch(winner, task, cfg.final_epochs, on="train+val", seed=derive_seed(seed, "final"),
+                                  device=device, batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=reporter)
+    test_x, test_y = task.test_split()
+    _, acc = evaluate(model, test_x, test_y, device)
+    params = count_params(model)
+    seconds = time.perf_counter() - start
+    result = SearchResult(run_id=run_id or f"{task.definition.name}-random-{seed}", genotype=winner.to_dict(),
+                          hash=winner.hash, test_error=100.0 * (1.0 - acc), test_acc=acc, params=params,
+                          params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
+                          device=device_label(device), kind="random", final_epochs=cfg.final_epochs,
+                          parameter_free_share=winner.parameter_free_share())
+    return result, model, records
+
+
+def table_row(architecture: str, result: SearchResult | Mapping[str, Any], searched: bool = True) -> dict[str, Any]:
+    data = result.to_dict() if isinstance(result, SearchResult) else dict(result)
+    return {"architecture": architecture, "test_error": float(data["test_error"]), "params_m": float(data["params_m"]),
+            "cost_device_hours": float(data["cost_device_hours"]) if searched else None,
+            "device": data.get("device"), "run_id": data.get("run_id")}
+
+
+def _fmt(values: list[float], digits: int) -> str:
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def _fmt_cost(values: list[float | None]) -> str:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "–"
+    mean = statistics.fmean(vals)
+    digits = 2 if mean >= 0.1 else 4
+    if len(vals) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
+
+
+def comparison_table(rows: Iterable[Mapping[str, Any]], title: str | None = None) -> Table:
+    """The paper's table: architecture, test error %, params (M), search cost (device-hours).
+
+    Rows with the same architecture (one per seed) are merged into mean ± sample standard deviation.
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["architecture"], []).append(row)
+    devices = sorted({str(r.get("device")) for g in groups.values() for r in g if r.get("device")})
+    table = Table(title=title, caption=f"device: {', '.join(devices)}" if devices else None)
+    table.add_column("Architecture")
+    table.add_column("Test error (%)", justify="right")
+    table.add_column("Params (M)", justify="right")
+    table.add_column("Search cost (device-hours)", justify="right")
+    table.add_column("Seeds", justify="right")
+    for name, group in groups.items():
+        table.add_row(name, _fmt([r["test_error"] for r in group], 2), _fmt([r["params_m"] for r in group], 3),
+                      _fmt_cost([r.get("cost_device_hours") for r in group]), str(len(group)))
+    return table

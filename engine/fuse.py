@@ -1,0 +1,494 @@
+"""FUSE (Fusion Search) with checkpoint / resume.
+
+The candidates are whole networks; the relaxed output is the softmax(α)-weighted sum of their logits. A round runs
+`alternations` times: `w_epochs` epochs on the TRAIN split with α frozen (candidates in train mode, one Adam over all
+candidates' weights), then `alpha_epochs` α steps on the VAL split with the weights frozen (candidates in eval mode).
+The argmax-α candidate becomes the incumbent; the next round is the incumbent (keeping its weights) plus
+`candidates - 1` fresh samples, with α reset to zeros and a fresh weight optimiser. After the last round the incumbent
+is retrained from scratch on train + val and the TEST split is read once, for the report.
+
+α-step granularity: one α step is one Adam step on the gradient of the full val-split loss (one step per α epoch).
+Because the weights are frozen and the networks are in eval mode during the α phase, each candidate's val logits are
+constant within an alternation: they are computed once per α phase and every α step, loss and accuracy comes from
+that cache. Each α step is one row of the stored trajectory: α after the step, round, step_kind (= the alternation
+index within the round), loss_train (the mean of the last weight epoch), loss_val (the mixture's full val loss at the
+new α) and each candidate's val accuracy.
+
+Checkpoints (at every round end and every `checkpoint_minutes` at an alternation boundary) hold all candidates'
+weights, α, both optimiser states, torch / python RNG states, the data-order generator state, the position and the
+committed step count. Randomness that shapes the search (candidate samples, initial weights, the final retraining)
+comes from seeds derived from (seed, round, index), so a resumed run repeats an uninterrupted one exactly on the CPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.config import ConfigError, SearchSection
+from engine.device import device_label, prepare_model
+from engine.genotype import Genotype, count_params
+from engine.reporting import SILENT, JobStopped, Reporter
+from engine.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
+
+__all__ = [
+    "Fuse", "Mixture", "SearchResult", "ResumeMismatch", "RESULT_KEYS", "derive_seed", "config_differences",
+    "load_final_weights", "CHECKPOINT_FORMAT",
+]
+
+CHECKPOINT_FORMAT = 1
+# The SearchSection keys that change what a search computes; a resume must match them exactly.
+# (checkpoint_minutes, compare, fixed_networks and repeats do not change a run's trajectory or result.)
+RESULT_KEYS = ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "w_lr", "alpha_lr", "batch_size",
+               "final_epochs")
+COLLAPSE_SHARE = 1.0
+
+
+class ResumeMismatch(ConfigError):
+    """A resume asked with a configuration (or target, or space) different from the stored run's."""
+
+
+def derive_seed(seed: int, *parts: Any) -> int:
+    """A stable 63-bit seed from a base seed and labels (same in every process, unlike hash())."""
+    text = ":".join(str(p) for p in (seed, *parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The RESULT_KEYS whose values differ, as 'key (stored X, now Y)'."""
+    out = []
+    for key in RESULT_KEYS:
+        a, b = stored.get(key), current.get(key)
+        if _canon(a) != _canon(b):
+            out.append(f"{key} (stored {a!r}, now {b!r})")
+    return out
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _rounded(value: Any) -> Any:
+    """Plain data with floats at 9 significant digits: a space's weights are renormalised on every load."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {str(k): _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _validate(cfg: SearchSection) -> None:
+    for key in ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "batch_size"):
+        value = getattr(cfg, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"must be a positive integer for a FUSE search, got {value!r}", key=f"search.{key}")
+    if cfg.final_epochs < 0:
+        raise ConfigError(f"must be >= 0, got {cfg.final_epochs!r}", key="search.final_epochs")
+    for key in ("w_lr", "alpha_lr"):
+        value = getattr(cfg, key)
+        if not value > 0:
+            raise ConfigError(f"must be > 0, got {value!r}", key=f"search.{key}")
+
+
+class Mixture(nn.Module):
+    """logits = Σ_c softmax(α)_c · candidate_c(x)."""
+
+    def __init__(self, candidates: list[nn.Module], alpha: nn.Parameter):
+        super().__init__()
+        self.candidates = nn.ModuleList(candidates)
+        self.alpha = alpha
+
+    def weights(self) -> torch.Tensor:
+        return torch.softmax(self.alpha, dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weights()
+        out = None
+        for i, candidate in enumerate(self.candidates):
+            term = w[i] * candidate(x)
+            out = term if out is None else out + term
+        return out
+
+
+def mix_logits(alpha: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Cached per-candidate logits [C, N, K] mixed by softmax(α) -> [N, K]."""
+    return torch.einsum("c,cnk->nk", torch.softmax(alpha, 0), logits)
+
+
+def alpha_entropy(alpha: torch.Tensor) -> float:
+    p = torch.softmax(alpha.detach().float(), 0)
+    return float(-(p * torch.log(p.clamp_min(1e-12))).sum())
+
+
+@dataclass
+class SearchResult:
+    run_id: str
+    genotype: dict[str, Any]
+    hash: str
+    test_error: float            # percent
+    test_acc: float              # fraction
+    params: int
+    params_m: float
+    cost_device_hours: float
+    seconds: float
+    device: str
+    kind: str = "fuse"
+    final_epochs: int = 0
+    parameter_free_share: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SearchResult":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class _State:
+    round: int = 0
+    alternation: int = 0
+    genotypes: list[Genotype] = field(default_factory=list)
+    models: list[nn.Module] = field(default_factory=list)
+    alpha: nn.Parameter | None = None
+    w_opt: torch.optim.Optimizer | None = None
+    a_opt: torch.optim.Optimizer | None = None
+    seconds: float = 0.0
+    loss_train: float = float("nan")
+    incumbents: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rounds: list[dict] = field(default_factory=list)
+    entropy: list[float] = field(default_factory=list)   # softmax(α) entropy after each α step
+
+
+class Fuse:
+    def __init__(self, task, space, cfg: SearchSection, *, store, run_id: str, device: torch.device | str = "cpu",
+                 seed: int = 0, reporter: Reporter = SILENT, attrs: dict[str, Any] | None = None):
+        _validate(cfg)
+        self.task, self.space, self.cfg = task, space, cfg
+        self.store, self.run_id = store, run_id
+        self.device = torch.device(device)
+        self.seed = int(seed)
+        self.reporter = reporter
+        self.extra_attrs = dict(attrs or {})
+        self._resuming = False
+        self._gen = data_generator(derive_seed(self.seed, "data"))
+        self.train_x, self.train_y = task.train_x.to(self.device), task.train_y.to(self.device)
+        self.val_x, self.val_y = task.val_x.to(self.device), task.val_y.to(self.device)
+        if self.val_x.shape[0] == 0:
+            raise ValueError(f"task {task.definition.name!r}: the val split is empty; FUSE trains alpha on val")
+        self.in_channels = int(task.train_x.shape[1])
+
+    # -- public ----------------------------------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, store, run_id: str, task, space, cfg: SearchSection, device: torch.device | str = "cpu",
+               reporter: Reporter = SILENT) -> SearchResult:
+        """Continue a stored run from its last checkpoint (or return its result when it is done)."""
+        attrs = store.search(run_id)
+        problems = config_differences(attrs.get("config", {}), dataclasses.asdict(cfg))
+        if attrs.get("target") != task.id:
+            problems.append(f"target (stored {attrs.get('target_name', attrs.get('target'))!r}, "
+                            f"now {task.definition.name!r})")
+        if _canon(_rounded(attrs.get("space"))) != _canon(_rounded(space.to_dict())):
+            problems.append("space (the search space differs from the stored one)")
+        if problems:
+            raise ResumeMismatch(f"cannot resume search {run_id!r}: the configuration differs from the stored one in "
+                                 + "; ".join(problems), key=", ".join(p.split(" ")[0] for p in problems))
+        if attrs.get("status") == "done" and attrs.get("result"):
+            return SearchResult.from_dict(attrs["result"])
+        fuse = cls(task, space, cfg, store=store, run_id=run_id, device=device, seed=int(attrs.get("seed", 0)),
+                   reporter=reporter)
+        fuse._resuming = True
+        return fuse.run()
+
+    def run(self) -> SearchResult:
+        started = time.perf_counter()
+        if self._resuming:
+            self.writer = self.store.open_search_writer(self.run_id)
+            state = self._restore()
+            self.store.update_search(self.run_id, status="running", resumed=_now())
+        else:
+            self.writer = self.store.create_search(self.run_id, self._initial_attrs(), self.cfg.candidates)
+            state = _State()
+        self._base_seconds = state.seconds
+        self._started = started
+        try:
+            self._search(state)
+            result = self._final(state)
+        except (JobStopped, KeyboardInterrupt):
+            self._after_error(status="stopped", stopped=_now())
+            raise
+        except BaseException as exc:
+            self._after_error(status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        return result
+
+    # -- the search ------------------------------------------------------------------------------------------------
+    def _initial_attrs(self) -> dict[str, Any]:
+        return {
+            "kind": "fuse",
+            "target": self.task.id,
+            "target_name": self.task.definition.name,
+            "space_kind": self.space.kind,
+            "space": self.space.to_dict(),
+            "config": dataclasses.asdict(self.cfg),
+            "seed": self.seed,
+            "status": "running",
+            "device": device_label(self.device),
+            "created": _now(),
+            "alpha_step": "one Adam step per alpha epoch on the full val-split loss",
+            "step_kind": "alternation index within the round",
+            **self.extra_attrs,
+        }
+
+    def _elapsed(self) -> float:
+        return self._base_seconds + (time.perf_counter() - self._started)
+
+    def _search(self, st: _State) -> None:
+        cfg = self.cfg
+        last_ckpt = time.perf_counter()
+        while st.round < cfg.rounds:
+            if not st.models or st.alpha is None:
+                self._begin_round(st)
+            while st.alternation < cfg.alternations:
+                st.loss_train = self._weight_phase(st)
+                self._alpha_phase(st)
+                st.alternation += 1
+                due = time.perf_counter() - last_ckpt >= cfg.checkpoint_minutes * 60
+                if due and st.alternation < cfg.alternations:
+                    self._checkpoint(st)
+                    last_ckpt = time.perf_counter()
+            self._end_round(st)
+            self._checkpoint(st)
+            last_ckpt = time.perf_counter()
+
+    def _begin_round(self, st: _State) -> None:
+        cfg, r = self.cfg, st.round
+        incumbent = st.genotypes[:1]
+        fresh = self.space.sample_many(cfg.candidates - len(incumbent), derive_seed(self.seed, "sample", r),
+                                       exclude=[g.hash for g in incumbent])
+        models = st.models[:1] if incumbent else []
+        for i, g in enumerate(fresh):
+            model = g.build(self.task.num_classes, self.in_channels, seed=derive_seed(self.seed, "init", r, i))
+            models.append(prepare_model(model, self.device))
+        st.genotypes = incumbent + fresh
+        st.models = models
+        self._make_optimizers(st)
+        self.writer.set_candidates(r, [g.to_dict() for g in st.genotypes], [g.hash for g in st.genotypes])
+
+    def _make_optimizers(self, st: _State) -> None:
+        st.alpha = nn.Parameter(torch.zeros(len(st.models), device=self.device))
+        params = [p for m in st.models for p in m.parameters()]
+        st.w_opt = torch.optim.Adam(params, lr=self.cfg.w_lr)
+        st.a_opt = torch.optim.Adam([st.alpha], lr=self.cfg.alpha_lr)
+
+    def _weight_phase(self, st: _State) -> float:
+        st.alpha.requires_grad_(False)
+        mixture = Mixture(st.models, st.alpha)
+        loss = float("nan")
+        for _ in range(self.cfg.w_epochs):
+            loss = train_epoch(mixture, st.w_opt, self.train_x, self.train_y, device=self.device,
+                               batch_size=self.cfg.batch_size, generator=self._gen, reporter=self.reporter)
+        return loss
+
+    def _alpha_phase(self, st: _State) -> None:
+        with torch.no_grad():
+            logits = torch.stack([predict_logits(m, self.val_x, self.device) for m in st.models])
+            y = self.val_y
+            val_acc = (logits.argmax(-1) == y).float().mean(1).tolist()
+        st.alpha.requires_grad_(True)
+        for _ in range(self.cfg.alpha_epochs):
+            self.reporter.check()
+            loss = F.cross_entropy(mix_logits(st.alpha, logits), y)
+            st.a_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            st.a_opt.step()
+            with torch.no_grad():
+                loss_val = float(F.cross_entropy(mix_logits(st.alpha, logits), y))
+            alpha = [float(a) for a in st.alpha.detach().cpu()]
+            step = self.writer.append(alpha, st.round, st.alternation, st.loss_train, loss_val, val_acc)
+            st.entropy.append(alpha_entropy(st.alpha))
+            self.reporter.emit("alpha_step", run_id=self.run_id, step=step, round=st.round,
+                               alternation=st.alternation, alpha=alpha, loss_train=st.loss_train,
+                               loss_val=loss_val, val_acc=val_acc)
+        st.alpha.requires_grad_(False)
+        self._last_val_acc = val_acc
+
+    def _end_round(self, st: _State) -> None:
+        alpha = st.alpha.detach().cpu()
+        best = int(torch.argmax(alpha))
+        winner = st.genotypes[best]
+        summary = {"round": st.round, "incumbent": winner.hash, "alpha": [float(a) for a in alpha],
+                   "entropy": alpha_entropy(alpha), "val_acc": list(self._last_val_acc),
+                   "candidates": [g.hash for g in st.genotypes],
+                   "parameter_free_share": winner.parameter_free_share()}
+        st.rounds.append(summary)
+        st.incumbents.append(winner.hash)
+        self.reporter.emit("search_round", run_id=self.run_id, round=st.round, incumbent=winner.hash,
+                           candidates=[g.hash for g in st.genotypes], genotypes=[g.to_dict() for g in st.genotypes])
+        if winner.parameter_free_share() >= COLLAPSE_SHARE:
+            message = (f"search {self.run_id}: round {st.round} winner {winner.hash} has only parameter-free "
+                       f"operations (skip / pooling / none) in its cells: the search collapsed")
+            st.warnings.append(message)
+            self.reporter.emit("warning", message=message, code="collapse")
+        st.genotypes, st.models = [winner], [st.models[best]]
+        st.alpha = st.w_opt = st.a_opt = None
+        st.round += 1
+        st.alternation = 0
+        self.store.update_search(self.run_id, rounds=st.rounds, incumbents=st.incumbents, warnings=st.warnings,
+                                 alpha_entropy=st.entropy)
+
+    # -- checkpoints -----------------------------------------------------------------------------------------------
+    def _checkpoint(self, st: _State) -> None:
+        self.writer.flush()
+        st.seconds = self._elapsed()
+        blob = {
+            "format": CHECKPOINT_FORMAT,
+            "kind": "search",
+            "run_id": self.run_id,
+            "config": dataclasses.asdict(self.cfg),
+            "round": st.round,
+            "alternation": st.alternation,
+            "step": self.writer.committed_steps,
+            "genotypes": [g.to_dict() for g in st.genotypes],
+            "weights": [_cpu_state(m) for m in st.models],
+            "alpha": None if st.alpha is None else st.alpha.detach().cpu(),
+            "w_opt": None if st.w_opt is None else st.w_opt.state_dict(),
+            "a_opt": None if st.a_opt is None else st.a_opt.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": _py_state(),
+            "data_gen": self._gen.get_state(),
+            "seconds": st.seconds,
+            "loss_train": st.loss_train,
+            "incumbents": st.incumbents,
+            "warnings": st.warnings,
+            "rounds": st.rounds,
+            "entropy": st.entropy,
+            "last_val_acc": getattr(self, "_last_val_acc", None),
+        }
+        if self.device.type == "cuda":
+            blob["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        buf = io.BytesIO()
+        torch.save(blob, buf)
+        self.store.save_checkpoint(self.run_id, buf.getvalue())
+        self.store.update_search(self.run_id, checkpoint={"round": st.round, "alternation": st.alternation,
+                                                          "step": blob["step"], "time": _now()})
+
+    def _restore(self) -> _State:
+        raw = self.store.load_checkpoint(self.run_id)
+        blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True) if raw else None
+        if blob is None or blob.get("kind") != "search":
+            # Stopped before the first checkpoint: start again from the seed.
+            self.writer.truncate(0)
+            return _State()
+        if blob.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"search {self.run_id!r}: checkpoint format {blob.get('format')} is not supported "
+                             f"(expected {CHECKPOINT_FORMAT})")
+        self.writer.truncate(int(blob["step"]))
+        st = _State(round=blob["round"], alternation=blob["alternation"], entropy=list(blob["entropy"]),
+                    seconds=float(blob["seconds"]), loss_train=float(blob["loss_train"]),
+                    incumbents=list(blob["incumbents"]), warnings=list(blob["warnings"]), rounds=list(blob["rounds"]))
+        st.genotypes = [Genotype.from_dict(g) for g in blob["genotypes"]]
+        for g, weights in zip(st.genotypes, blob["weights"]):
+            model = g.build(self.task.num_classes, self.in_channels, seed=0)
+            model.load_state_dict(weights)
+            st.models.append(prepare_model(model, self.device))
+        if blob["alpha"] is not None:
+            self._make_optimizers(st)
+            with torch.no_grad():
+                st.alpha.copy_(blob["alpha"].to(self.device))
+            st.w_opt.load_state_dict(blob["w_opt"])
+            st.a_opt.load_state_dict(blob["a_opt"])
+        if blob.get("last_val_acc") is not None:
+            self._last_val_acc = blob["last_val_acc"]
+        torch.set_rng_state(blob["torch_rng"])
+        random.setstate(_py_unstate(blob["python_rng"]))
+        if "cuda_rng" in blob and self.device.type == "cuda":
+            torch.cuda.set_rng_state(blob["cuda_rng"], self.device)
+        self._gen.set_state(blob["data_gen"])
+        return st
+
+    def _after_error(self, **attrs: Any) -> None:
+        """Commit what was computed and record why the run ended; never masks the original error."""
+        try:
+            self.writer.flush()
+            self.store.update_search(self.run_id, **attrs)
+        except Exception:  # noqa: BLE001 - the original error matters more; resume truncates anyway
+            pass
+
+    # -- the final report ------------------------------------------------------------------------------------------
+    def _final(self, st: _State) -> SearchResult:
+        cfg = self.cfg
+        winner = st.genotypes[0]
+        self.writer.flush()
+        self.reporter.emit("log", level="info",
+                           message=f"search {self.run_id}: retraining {winner.hash} from scratch on train+val "
+                                   f"for {cfg.final_epochs} epochs")
+        model, _ = train_from_scratch(winner, self.task, cfg.final_epochs, on="train+val",
+                                      seed=derive_seed(self.seed, "final"), device=self.device,
+                                      batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=self.reporter)
+        test_x, test_y = self.task.test_split()
+        _, acc = evaluate(model, test_x, test_y, self.device)
+        seconds = self._elapsed()
+        params = count_params(model)
+        result = SearchResult(
+            run_id=self.run_id, genotype=winner.to_dict(), hash=winner.hash, test_error=100.0 * (1.0 - acc),
+            test_acc=acc, params=params, params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
+            device=device_label(self.device), kind="fuse", final_epochs=cfg.final_epochs,
+            parameter_free_share=winner.parameter_free_share(), warnings=list(st.warnings))
+        save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels)
+        self.store.update_search(self.run_id, status="done", finished=_now(), result=result.to_dict())
+        self.reporter.emit("search_done", run_id=self.run_id, result=result.to_dict())
+        return result
+
+
+def save_final_weights(store, run_id: str, genotype: Genotype, model: nn.Module, num_classes: int,
+                       in_channels: int = 1) -> None:
+    """The final network replaces the run's checkpoint: a finished run no longer needs one, and export reads this."""
+    buf = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, "kind": "final", "genotype": genotype.to_dict(),
+                "num_classes": num_classes, "in_channels": in_channels, "state_dict": _cpu_state(model)}, buf)
+    store.save_checkpoint(run_id, buf.getvalue())
+
+
+def load_final_weights(store, run_id: str) -> tuple[Genotype, dict[str, torch.Tensor], int]:
+    """(genotype, state_dict, num_classes) of a finished run's final network."""
+    raw = store.load_checkpoint(run_id)
+    blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True) if raw else None
+    if not blob or blob.get("kind") != "final":
+        status = store.search(run_id).get("status", "unknown")
+        raise ValueError(f"search {run_id!r} has no final weights yet (status: {status}); "
+                         f"finish or resume it first")
+    return Genotype.from_dict(blob["genotype"]), blob["state_dict"], int(blob["num_classes"])
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _py_state() -> list:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _py_unstate(state: list) -> tuple:
+    return (state[0], tuple(state[1]), state[2])
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+

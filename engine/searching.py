@@ -1,0 +1,263 @@
+"""Search orchestration over the store: what `tanas-tui search` and the engine's search jobs run.
+
+- `assign_base_genotypes`: every base task gets a best genotype (METHOD.md section 4, last paragraph).
+- `build_space`: the standard space, or the task-aware space from the target's nearest dictionary tasks.
+- `run_search`: one FUSE run, created or resumed by run id; a finished identical run returns its stored result.
+- `run_comparison`: random search, FUSE standard, FUSE task-aware (same search budget) and the fixed networks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import torch
+
+from engine.baselines import FIXED_NETWORKS, fixed_network, fuse_candidate_count, random_search, table_row
+from engine.config import Config, ConfigError
+from engine.fuse import Fuse, ResumeMismatch, SearchResult, _canon, config_differences, save_final_weights
+from engine.genotype import Genotype
+from engine.reporting import SILENT, Reporter
+from engine.space import SearchSpace, SpaceError, standard_space, task_aware_space
+from engine.tasks import TaskData, build_task
+
+__all__ = [
+    "SPACE_KINDS", "run_id_for", "assign_base_genotypes", "build_space", "run_search", "run_comparison",
+    "target_task", "COMPARISON_LABELS",
+]
+
+SPACE_KINDS = ("task-aware", "standard")
+COMPARISON_LABELS = {"random": "Random search", "standard": "FUSE, standard space",
+                     "task-aware": "FUSE, task-aware space"}
+# The transfer distance is a percentage (about 5..90); task_aware_space weighs genotypes by 1 - d / scale.
+TRANSFER_SCALE = 100.0
+
+
+def run_id_for(target_name: str, kind: str, seed: int) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._+=-]", "_", target_name).lstrip("._-+=") or "task"
+    return f"{safe}-{kind}-{seed}"
+
+
+def target_task(cfg: Config, target_name: str, device: torch.device | None = None) -> TaskData:
+    task = build_task(cfg.task(target_name), cfg)
+    return task.to(device) if device is not None else task
+
+
+def _search_section(cfg: Config, **changes: Any):
+    return dataclasses.replace(cfg.search, **changes)
+
+
+# -- base genotypes ------------------------------------------------------------------------------------------------
+def assign_base_genotypes(store, cfg: Config, device: torch.device | str = "cpu",
+                          reporter: Reporter = SILENT) -> dict[str, str]:
+    """Gives each base task without one a best genotype; returns {task_id: genotype hash} for all base tasks.
+
+    With `dictionary.genotype_rounds` > 0 each such task gets a FUSE search of that many rounds in the standard space
+    (the rest of the budget from [search]). With 0, a task inherits the genotype of its nearest task (smallest
+    d(b, task)) that has one; when no base task has a genotype yet, the first base task (insertion order) is searched
+    with one round, so there is something to inherit.
+    """
+    device = torch.device(device)
+    base = [t for t in store.list_tasks() if t.get("role", "base") == "base"]
+    if not base:
+        return {}
+    rounds = cfg.dictionary.genotype_rounds
+    missing = [t for t in base if not t.get("best_genotype")]
+    if rounds > 0:
+        for t in missing:
+            _search_base(store, cfg, t, rounds, device, reporter)
+    elif missing:
+        if len(missing) == len(base):
+            _search_base(store, cfg, base[0], 1, device, reporter)
+        from engine.dictionary import Dictionary
+
+        dictionary = Dictionary(store, cfg, device, reporter)
+        for t in missing[1:] if len(missing) == len(base) else missing:
+            _inherit(store, dictionary, cfg, t, len(base), reporter)
+    return {t["id"]: store.task(t["id"]).get("genotype_hash") for t in base}
+
+
+def _search_base(store, cfg: Config, attrs: dict[str, Any], rounds: int, device: torch.device,
+                 reporter: Reporter) -> None:
+    from engine.dictionary import Dictionary
+
+    name = attrs["name"]
+    task = Dictionary(store, cfg, device, reporter).task_data(attrs["id"])
+    section = _search_section(cfg, rounds=rounds)
+    seed = cfg.project.seed
+    run_id = run_id_for(name, "genotype", seed)
+    space = standard_space(cfg.space)
+    result = _fuse(store, task, space, section, run_id, device, seed, reporter, {"purpose": "base-genotype"})
+    store.update_task(attrs["id"], best_genotype=result.genotype, genotype_hash=result.hash,
+                      genotype_source={"kind": "search", "run_id": run_id})
+
+
+def _inherit(store, dictionary, cfg: Config, attrs: dict[str, Any], k: int, reporter: Reporter) -> None:
+    for n in dictionary.nearest(attrs["id"], k, cfg.dictionary.method):
+        if n.task_id == attrs["id"]:
+            continue
+        other = store.task(n.task_id)
+        if other.get("best_genotype"):
+            store.update_task(attrs["id"], best_genotype=other["best_genotype"], genotype_hash=other["genotype_hash"],
+                              genotype_source={"kind": "inherited", "from": n.task_id, "from_name": n.name,
+                                               "distance": float(n.distance)})
+            reporter.emit("log", level="info",
+                          message=f"task {attrs['name']}: inherits genotype {other['genotype_hash']} from {n.name} "
+                                  f"(d = {n.distance:.4g})")
+            return
+    raise SpaceError(f"task {attrs['name']!r}: no nearby task has a genotype to inherit; compute the distances first "
+                     f"or set dictionary.genotype_rounds > 0")
+
+
+# -- spaces --------------------------------------------------------------------------------------------------------
+def build_space(store, cfg: Config, target_name: str, kind: str, *, device: torch.device | str = "cpu",
+                reporter: Reporter = SILENT) -> SearchSpace:
+    if kind not in SPACE_KINDS:
+        raise ConfigError(f"unknown space kind {kind!r}; use one of {', '.join(SPACE_KINDS)}", key="space.kind")
+    if kind == "standard":
+        space = standard_space(cfg.space)
+        target_id = None
+    else:
+        from engine.dictionary import Dictionary
+
+        target_id = store.find_task(target_name)
+        dictionary = Dictionary(store, cfg, torch.device(device), reporter)
+        neighbors = []
+        for n in dictionary.nearest(target_id, cfg.dictionary.k, cfg.dictionary.method):
+            genotype = store.task(n.task_id).get("best_genotype")
+            if not genotype:
+                reporter.emit("warning", message=f"nearest task {n.name} has no best genotype; left out of the space",
+                              code="no-genotype")
+                continue
+            neighbors.append((n.task_id, n.name, float(n.distance), Genotype.from_dict(genotype)))
+        if not neighbors:
+            raise SpaceError(f"no nearest task of {target_name!r} has a best genotype: assign the base tasks' "
+                             f"genotypes first (dictionary.genotype_rounds)")
+        scale = TRANSFER_SCALE if cfg.dictionary.method == "transfer" else 1.0
+        space = task_aware_space(neighbors, cfg.space, scale=scale)
+    reporter.emit("space_built", target=target_id or target_name, kind=kind, space=space.to_dict())
+    return space
+
+
+# -- one search ----------------------------------------------------------------------------------------------------
+def _fuse(store, task, space, section, run_id, device, seed, reporter, attrs=None) -> SearchResult:
+    if run_id in {s["id"] for s in store.list_searches()}:
+        return Fuse.resume(store, run_id, task, space, section, device, reporter)
+    return Fuse(task, space, section, store=store, run_id=run_id, device=device, seed=seed, reporter=reporter,
+                attrs=attrs).run()
+
+
+def run_search(store, cfg: Config, target_name: str, space_kind: str, *, run_id: str | None = None,
+               device: torch.device | str = "cpu", reporter: Reporter = SILENT, seed: int | None = None,
+               task: TaskData | None = None) -> dict[str, Any]:
+    """Runs (or resumes, or returns the stored result of) one FUSE search on `target_name`; returns the result dict.
+
+    A task-aware search first makes sure the dictionary holds the base tasks and the target (probes, distances) and
+    that every base task has a best genotype. A resumed run reuses the space stored with it, so a dictionary that
+    grew in between does not change a running search.
+    """
+    if space_kind not in SPACE_KINDS:
+        raise ConfigError(f"unknown space kind {space_kind!r}; use one of {', '.join(SPACE_KINDS)}", key="space.kind")
+    device = torch.device(device)
+    seed = cfg.project.seed if seed is None else int(seed)
+    run_id = run_id or run_id_for(target_name, space_kind, seed)
+    task = task if task is not None else target_task(cfg, target_name)
+    existing = {s["id"]: s for s in store.list_searches()}
+    if run_id in existing:
+        attrs = existing[run_id]
+        problems = config_differences(attrs.get("config", {}), dataclasses.asdict(cfg.search))
+        if attrs.get("space_kind") != space_kind:
+            problems.append(f"space kind (stored {attrs.get('space_kind')!r}, now {space_kind!r})")
+        if problems:
+            raise ResumeMismatch(f"search {run_id!r} exists with a different configuration: " + "; ".join(problems)
+                                 + " (use another --seed or run id for a new search)",
+                                 key=", ".join(p.split(" ")[0] for p in problems))
+        space = SearchSpace.from_dict(attrs["space"])
+        result = Fuse.resume(store, run_id, task, space, cfg.search, device, reporter)
+        return {"run_id": run_id, **result.to_dict()}
+    if space_kind == "task-aware":
+        _ensure_dictionary(store, cfg, target_name, device, reporter)
+        assign_base_genotypes(store, cfg, device, reporter)
+    space = build_space(store, cfg, target_name, space_kind, device=device, reporter=reporter)
+    attrs = {"space_kind": space_kind, "purpose": "target"}
+    result = Fuse(task, space, cfg.search, store=store, run_id=run_id, device=device, seed=seed, reporter=reporter,
+                  attrs=attrs).run()
+    return {"run_id": run_id, **result.to_dict()}
+
+
+def _ensure_dictionary(store, cfg: Config, target_name: str, device: torch.device, reporter: Reporter) -> None:
+    from engine.dictionary import Dictionary
+
+    dictionary = Dictionary(store, cfg, device, reporter)
+    target = cfg.task(target_name)
+    dictionary.ensure([t for t in cfg.tasks if t.name != target_name], "base")
+    if not any(t.get("name") == target_name and t.get("role", "base") == "base" for t in store.list_tasks()):
+        dictionary.ensure([target], "target")
+    dictionary.compute_distances(cfg.dictionary.method)
+
+
+# -- the comparison table ------------------------------------------------------------------------------------------
+def _stored_result(store, run_id: str, section) -> SearchResult | None:
+    for s in store.list_searches():
+        if s["id"] == run_id:
+            if s.get("status") == "done" and s.get("result") and _canon(s.get("config")) == _canon(
+                    dataclasses.asdict(section)):
+                return SearchResult.from_dict(s["result"])
+            raise ResumeMismatch(f"baseline run {run_id!r} exists but is unfinished or has another configuration; "
+                                 f"remove it or use another seed", key="search")
+    return None
+
+
+def _record_baseline(store, run_id: str, task: TaskData, section, seed: int, result: SearchResult,
+                     extra: dict[str, Any]) -> None:
+    attrs = {"kind": result.kind, "target": task.id, "target_name": task.definition.name,
+             "config": dataclasses.asdict(section), "seed": seed, "status": "running", "device": result.device, **extra}
+    writer = store.create_search(run_id, attrs, 1)
+    writer.flush()
+    store.update_search(run_id, status="done", result=result.to_dict())
+
+
+def run_comparison(store, cfg: Config, target_name: str, *, device: torch.device | str = "cpu",
+                   reporter: Reporter = SILENT, seeds: list[int] | None = None) -> list[dict[str, Any]]:
+    """Table rows for random search, FUSE (standard), FUSE (task-aware) and each of `search.fixed_networks`.
+
+    The three searches share one budget: FUSE's [search] section; random search trains as many distinct candidates
+    as FUSE does, each for a FUSE round's weight epochs. Every method reads the test split once. Finished runs in the
+    store are reused, so an interrupted comparison continues where it stopped.
+    """
+    device = torch.device(device)
+    seeds = seeds if seeds is not None else [cfg.project.seed + i for i in range(max(1, cfg.search.repeats))]
+    for name in cfg.search.fixed_networks:
+        if name not in FIXED_NETWORKS:
+            raise ConfigError(f"unknown fixed network {name!r}; known: {', '.join(FIXED_NETWORKS)}",
+                              key="search.fixed_networks", file=cfg.file)
+    task = target_task(cfg, target_name)
+    rows: list[dict[str, Any]] = []
+    section = cfg.search
+    for seed in seeds:
+        run_id = run_id_for(target_name, "random", seed)
+        result = _stored_result(store, run_id, section)
+        if result is None:
+            space = standard_space(cfg.space)
+            result, model, records = random_search(task, space, section, seed=seed, device=device,
+                                                   reporter=reporter, run_id=run_id)
+            _record_baseline(store, run_id, task, section, seed, result,
+                             {"space_kind": "standard", "space": space.to_dict(), "candidates_evaluated": records,
+                              "budget_candidates": fuse_candidate_count(section)})
+            save_final_weights(store, run_id, Genotype.from_dict(result.genotype), model, task.num_classes,
+                               int(task.train_x.shape[1]))
+            reporter.emit("search_done", run_id=run_id, result=result.to_dict())
+        rows.append(table_row(COMPARISON_LABELS["random"], result))
+        for kind in ("standard", "task-aware"):
+            out = run_search(store, cfg, target_name, kind, device=device, reporter=reporter, seed=seed, task=task)
+            rows.append(table_row(COMPARISON_LABELS[kind], out))
+        for name in cfg.search.fixed_networks:
+            run_id = run_id_for(target_name, name, seed)
+            result = _stored_result(store, run_id, section)
+            if result is None:
+                result, _ = fixed_network(name, task, section, seed=seed, device=device, reporter=reporter,
+                                          run_id=run_id)
+                _record_baseline(store, run_id, task, section, seed, result, {"network": name})
+                reporter.emit("search_done", run_id=run_id, result=result.to_dict())
+            rows.append(table_row(FIXED_NETWORKS[name][0], result, searched=False))
+    return rows

@@ -1,0 +1,224 @@
+"""`tanas-tui search TARGET`, `tanas-tui searches list|show`, `tanas-tui export RUN`.
+
+`search` runs FUSE in this process while holding the store's writer lock (so it fails with a clear message when an
+engine or another command is writing the store). Running it again with the same target, space and seed resumes a
+stopped run from its last checkpoint, or prints the stored result of a finished one.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from tanas_tui.errors import CliError, handle_errors
+from tanas_tui.exitcodes import ExitCode
+
+searches_app = typer.Typer(help="Stored searches: list them, show one.", no_args_is_help=True)
+
+_CONFIG_HELP = "Config file (default: ./tanas.toml, or $TANAS_CONFIG)."
+_STORE_HELP = "Store directory (overrides [project] store)."
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)
+    app.command("export")(export)
+    app.add_typer(searches_app, name="searches")
+
+
+# -- search --------------------------------------------------------------------------------------------------------
+@handle_errors
+def search(
+    target: str = typer.Argument(..., help="Task to search for: the config's [target] or one of its [[tasks]]."),
+    space: str = typer.Option(None, "--space", help="task-aware | standard (default: [space] kind)."),
+    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    seed: int = typer.Option(None, "--seed", help="Search seed (default: [project] seed); part of the run id."),
+    run_id: str = typer.Option(None, "--run-id", help="Run id (default: TARGET-SPACE-SEED)."),
+    device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides [project] device)."),
+) -> None:
+    """Run FUSE on TARGET (resuming a stopped run with the same id) and print the result."""
+    import torch
+
+    from engine import protocol as P
+    from engine.baselines import comparison_table, table_row
+    from engine.device import resolve_device
+    from engine.reporting import Reporter
+    from engine.searching import COMPARISON_LABELS, SPACE_KINDS, run_search
+    from tanas_tui.common import console, load_cli_config, open_store
+    from tanas_tui.headless import make_renderer
+
+    overrides = {"project.device": device} if device else None
+    cfg = load_cli_config(config, store, overrides)
+    kind = space or cfg.space.kind
+    if kind not in SPACE_KINDS:
+        raise CliError(f"--space must be one of {', '.join(SPACE_KINDS)}, got {kind!r}", ExitCode.USAGE)
+    names = [t.name for t in cfg.all_tasks()]
+    if target not in names:
+        raise CliError(f"no task named {target!r} in {cfg.file or 'the config'} (tasks: {', '.join(names)})",
+                       ExitCode.NOT_FOUND)
+    if cfg.project.threads > 0:
+        torch.set_num_threads(cfg.project.threads)
+    dev = resolve_device(cfg.project.device)
+
+    renderer = make_renderer(console)
+    seq = iter(range(1, 1 << 62))
+
+    def sink(name: str, data: dict[str, Any]) -> None:
+        try:
+            renderer.handle(P.make_event(name, next(seq), data))
+        except P.ProtocolError as exc:
+            renderer.handle(P.Log(seq=next(seq), level="error", message=f"invalid {name!r} event: {exc.message}"))
+
+    reporter = Reporter(sink)
+    try:
+        with open_store(cfg, "w", create=True) as st:
+            st.set_config_snapshot(cfg.snapshot())
+            result = run_search(st, cfg, target, kind, run_id=run_id, device=dev, reporter=reporter, seed=seed)
+    finally:
+        renderer.close()
+    console.print(comparison_table([table_row(COMPARISON_LABELS[kind], result)], title=f"Result: {target}"))
+    console.print(f"run {result['run_id']}: genotype {result['hash']}, test error {result['test_error']:.2f} %, "
+                  f"{result['params_m']:.3f} M params, {result['cost_device_hours'] * 3600:.1f} s on {result['device']}",
+                  soft_wrap=True)
+
+
+# -- searches list / show ------------------------------------------------------------------------------------------
+def _open_read(config: Path | None, store: Path | None):
+    from tanas_tui.common import load_cli_config, open_store
+
+    cfg = load_cli_config(config, store, check_classes=False)
+    if not cfg.store_path.exists():
+        raise CliError(f"no store at {cfg.store_path}; run `tanas-tui run` or `tanas-tui search` first",
+                       ExitCode.NOT_FOUND)
+    return open_store(cfg, "r")
+
+
+def _fmt(value: Any, digits: int = 2, suffix: str = "") -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{value:.{digits}f}{suffix}"
+    return "–"
+
+
+@searches_app.command("list")
+@handle_errors
+def list_searches(
+    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+) -> None:
+    """Every stored run: status, committed α steps and result."""
+    from tanas_tui.common import console
+
+    with _open_read(config, store) as st:
+        runs = st.list_searches()
+    table = Table(title="searches", title_justify="left")
+    # The run id (TARGET-SPACE-SEED) already names target, space and seed; it never wraps so it can be copied.
+    table.add_column("run", no_wrap=True)
+    numeric = ("steps", "err %", "M params", "dev-h")
+    for column in ("status",) + numeric + ("genotype",):
+        table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
+    for a in runs:
+        r = a.get("result") or {}
+        table.add_row(a["id"], str(a.get("status", "?")), str(a.get("committed_steps", 0)),
+                      _fmt(r.get("test_error")), _fmt(r.get("params_m"), 3), _fmt(r.get("cost_device_hours"), 4),
+                      str(r.get("hash", "–")))
+    if not runs:
+        console.print("no searches in the store yet")
+        return
+    console.print(table)
+
+
+@searches_app.command("show")
+@handle_errors
+def show_search(
+    run: str = typer.Argument(..., help="Run id (see `tanas-tui searches list`)."),
+    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+) -> None:
+    """One run: its settings, result, per-round incumbents and the α trajectory's summary."""
+    from engine.genotype import Genotype
+    from tanas_tui.common import console
+
+    with _open_read(config, store) as st:
+        attrs = st.search(run)
+        rec = st.read_search(run)
+    console.print(f"[bold]search {run}[/] ({attrs.get('kind', 'fuse')}): target {attrs.get('target_name', '?')}, "
+                  f"space {attrs.get('space_kind', '–')}, seed {attrs.get('seed', '–')}, "
+                  f"status {attrs.get('status', '?')}, device {attrs.get('device', '?')}")
+    for key in ("created", "resumed", "stopped", "finished", "error"):
+        if attrs.get(key):
+            console.print(f"  {key}: {attrs[key]}")
+    cfg = attrs.get("config") or {}
+    if cfg:
+        console.print("  config: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    prov = (attrs.get("space") or {}).get("provenance") or []
+    if prov:
+        console.print("  space formed by: " + ", ".join(
+            f"{p.get('name', p.get('task_id'))} (d={_fmt(p.get('distance'), 4)})" for p in prov))
+    _print_rounds(console, attrs, rec)
+    if rec.steps:
+        first, last = rec.alpha[0], rec.alpha[-1]
+        p = np.exp(last - last.max())
+        p /= p.sum()
+        console.print(f"  α trajectory: {rec.steps} steps × {rec.num_candidates} candidates; last α "
+                      f"[{', '.join(f'{v:+.3f}' for v in last)}] (softmax [{', '.join(f'{v:.3f}' for v in p)}]), "
+                      f"first [{', '.join(f'{v:+.3f}' for v in first)}]; val loss {rec.loss_val[0]:.4f} → "
+                      f"{rec.loss_val[-1]:.4f}")
+    for w in attrs.get("warnings") or []:
+        console.print(f"  [yellow]warning:[/] {w}")
+    result = attrs.get("result")
+    if result:
+        console.print(f"  result: test error {_fmt(result.get('test_error'))} %, params "
+                      f"{_fmt(result.get('params_m'), 3)} M, cost {_fmt(result.get('cost_device_hours'), 4)} "
+                      f"device-hours on {result.get('device', '?')}")
+        if result.get("genotype"):
+            console.print(Genotype.from_dict(result["genotype"]).render(), highlight=False, markup=False)
+    else:
+        console.print("  no result yet (resume with `tanas-tui search` and the same target, space and seed)")
+
+
+def _print_rounds(console, attrs: dict[str, Any], rec) -> None:
+    rounds = attrs.get("rounds") or []
+    if not rounds:
+        return
+    table = Table(title="rounds", title_justify="left")
+    for column in ("round", "incumbent", "α (final)", "entropy", "val acc", "param-free share"):
+        table.add_column(column)
+    for r in rounds:
+        table.add_row(str(r["round"]), str(r["incumbent"]), " ".join(f"{a:+.3f}" for a in r.get("alpha", [])),
+                      _fmt(r.get("entropy"), 3), " ".join(f"{a:.3f}" for a in r.get("val_acc", [])),
+                      _fmt(r.get("parameter_free_share"), 2))
+    console.print(table)
+
+
+# -- export --------------------------------------------------------------------------------------------------------
+@handle_errors
+def export(
+    run: str = typer.Argument(..., help="Run id (see `tanas-tui searches list`)."),
+    fmt: str = typer.Option("genotype", "--format", "-f", help="genotype | torchscript | onnx"),
+    output: Path = typer.Option(..., "--output", "-o", help="File to write."),
+    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+) -> None:
+    """Write a finished run's architecture (JSON) or trained network (TorchScript / ONNX)."""
+    from engine.export import FORMATS, export_model
+    from engine.fuse import load_final_weights
+    from tanas_tui.common import console
+
+    if fmt not in FORMATS:
+        raise CliError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}", ExitCode.USAGE)
+    with _open_read(config, store) as st:
+        attrs = st.search(run)
+        result = attrs.get("result") or {}
+        if attrs.get("status") != "done" or not result:
+            raise CliError(f"search {run!r} is not finished (status: {attrs.get('status', '?')}); resume it with "
+                           f"`tanas-tui search` first", ExitCode.USAGE)
+        if not result.get("genotype"):
+            raise CliError(f"run {run!r} is a fixed network ({attrs.get('network', result.get('hash'))}), not a "
+                           f"searched genotype; export supports searched runs", ExitCode.USAGE)
+        genotype, state_dict, num_classes = load_final_weights(st, run)
+    path = export_model(genotype, state_dict, num_classes, fmt, output)
+    console.print(f"wrote {fmt} of {run} (genotype {genotype.hash}) to {path}")

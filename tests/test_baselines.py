@@ -1,0 +1,85 @@
+"""Baselines: random search with FUSE's budget, the adapted ResNet-18, and the comparison table."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from rich.console import Console
+
+import engine.baselines as baselines
+from engine.baselines import comparison_table, fixed_network, fuse_candidate_count, random_search, resnet_28, table_row
+from engine.config import SearchSection
+from engine.space import SearchSpace
+from engine.tasks import TaskData, TaskDef
+
+CFG = SearchSection(rounds=2, candidates=2, alternations=1, w_epochs=1, alpha_epochs=1, batch_size=32,
+                    final_epochs=1)
+SPACE = SearchSpace(kind="standard", op_weights={"conv_7x1_1x7": 1.0, "dil_conv_3x3": 1.0, "avg_pool_3x3": 1.0},
+                    nodes=(1,), channels=(4,), layers=(3,))
+
+
+def synthetic_task(n: int = 140, size: int = 12) -> TaskData:
+    g = torch.Generator().manual_seed(3)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = (torch.rand(n, 1, size, size, generator=g) * 80).to(torch.uint8)
+    x[y == 1, :, : size // 2, : size // 2] += 150
+    x[y == 0, :, size // 2:, size // 2:] += 150
+    a, b = n * 4 // 7, n * 5 // 7
+    return TaskData(id="synth", definition=TaskDef(name="synth", source="synthetic", positive=("1",)),
+                    class_names=("rest", "1"), num_classes=2, train_x=x[:a], train_y=y[:a], val_x=x[a:b],
+                    val_y=y[a:b], _test_x=x[b:], _test_y=y[b:])
+
+
+def test_random_search_matches_fuse_budget_and_picks_best_by_val(monkeypatch):
+    trained = []
+    real = baselines.train_from_scratch
+
+    def spy(genotype, task, epochs, **kw):
+        trained.append((genotype.hash, epochs, kw["on"]))
+        return real(genotype, task, epochs, **kw)
+
+    monkeypatch.setattr(baselines, "train_from_scratch", spy)
+    task = synthetic_task()
+    result, model, records = random_search(task, SPACE, CFG, seed=0)
+    n = fuse_candidate_count(CFG)
+    assert n == 3 and len(records) == n and len({r["hash"] for r in records}) == n
+    # each candidate alone on train for a FUSE round's weight epochs, then the winner on train+val once
+    assert trained[:n] == [(r["hash"], CFG.alternations * CFG.w_epochs, "train") for r in records]
+    assert trained[n:] == [(result.hash, CFG.final_epochs, "train+val")]
+    best = max(records, key=lambda r: (r["val_acc"], -r["val_loss"]))
+    assert result.hash == best["hash"]
+    assert task.test_reads == 1
+    assert 0 <= result.test_error <= 100 and result.cost_device_hours > 0 and result.kind == "random"
+
+
+def test_resnet18_adapted_to_28x28x1():
+    model = resnet_28(18, num_classes=2)
+    assert model.conv1.in_channels == 1 and model.conv1.stride == (1, 1) and model.conv1.kernel_size == (3, 3)
+    assert isinstance(model.maxpool, torch.nn.Identity)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 2)
+    assert 11.1e6 < sum(p.numel() for p in model.parameters()) < 11.2e6
+
+
+def test_fixed_network_trains_final_budget_and_reads_test_once():
+    task = synthetic_task(n=70)
+    result, _ = fixed_network("resnet18", task, dataclasses.replace(CFG, batch_size=64), seed=0)
+    assert task.test_reads == 1 and result.kind == "fixed:ResNet-18" and result.params_m > 11
+    with pytest.raises(ValueError, match="unknown fixed network 'vgg'"):
+        fixed_network("vgg", task, CFG)
+
+
+def test_comparison_table_merges_seeds_into_mean_and_std():
+    rows = [
+        {"architecture": "FUSE, task-aware space", "test_error": 1.0, "params_m": 2.0, "cost_device_hours": 0.5},
+        {"architecture": "FUSE, task-aware space", "test_error": 3.0, "params_m": 2.0, "cost_device_hours": 0.7},
+        table_row("ResNet-18", {"test_error": 1.42, "params_m": 11.44, "cost_device_hours": 0.0}, searched=False),
+    ]
+    console = Console(record=True, width=160)
+    console.print(comparison_table(rows, title="t"))
+    text = console.export_text()
+    assert "Test error (%)" in text and "Params (M)" in text and "Search cost (device-hours)" in text
+    assert "2.00 ± 1.41" in text          # mean ± sample std of 1 and 3
+    assert "0.60 ± 0.14" in text
+    resnet = next(line for line in text.splitlines() if "ResNet-18" in line)
+    assert "1.42" in resnet and "11.440" in resnet and "–" in resnet
