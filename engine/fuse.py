@@ -39,6 +39,7 @@ from engine.config import ConfigError, SearchSection
 from engine.device import device_label, prepare_model
 from engine.genotype import Genotype, count_params
 from engine.reporting import SILENT, JobStopped, Reporter
+from engine.batchnorm import recalibrate_batchnorm
 from engine.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
 
 __all__ = [
@@ -306,6 +307,8 @@ class Fuse:
         return loss
 
     def _alpha_phase(self, st: _State) -> None:
+        for m in st.models:
+            recalibrate_batchnorm(m, self.train_x, batch_size=self.cfg.batch_size)
         with torch.no_grad():
             logits = torch.stack([predict_logits(m, self.val_x, self.device) for m in st.models])
             y = self.val_y

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.batchnorm import recalibrate_batchnorm
 from engine.device import autocast, prepare_model
 from engine.reporting import SILENT, Reporter
 from engine.tasks import batches, to_input
@@ -135,7 +136,8 @@ def train_network(
     reporter: Reporter = SILENT,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainReport:
-    """Adam(lr) for `epochs` shuffled epochs; the model is trained in place on `device`."""
+    """Adam(lr) for `epochs` shuffled epochs; the model is trained in place on `device`, and its batch-norm
+    statistics are then recomputed over `x` so eval mode matches what was learnt."""
     import time
 
     if epochs < 0:
@@ -151,6 +153,7 @@ def train_network(
                                   reporter=reporter))
         if on_epoch is not None:
             on_epoch(epoch + 1, losses[-1])
+    recalibrate_batchnorm(model, x)
     return TrainReport(epochs=epochs, losses=losses, seconds=time.perf_counter() - start)
 
 
