@@ -1,0 +1,439 @@
+"""The engine process: one per store, the store's only writer, serving clients over a Unix socket.
+
+Threads: the asyncio event loop (main thread) accepts connections, parses commands and writes events; one worker
+thread runs the queued jobs one at a time. The worker's Reporter sink numbers each event and hands it to the loop
+with `call_soon_threadsafe`, so training never waits on a client: every client has a bounded queue, and a client
+that falls `client_queue` events behind is sent `dropped` and disconnected.
+
+Files in the store's run directory: engine.pid, engine.sock (mode 0600), engine.log, engine.seq.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import protocol as P
+from engine.protocol import SocketPath, run_paths  # noqa: F401 - re-exported for callers of the server
+from engine.reporting import JobStopped, Reporter
+
+log = logging.getLogger("engine")
+
+SEQ_BLOCK = 1000           # seq numbers reserved on disk at a time, so they keep increasing after a kill -9
+DEFAULT_CLIENT_QUEUE = 10_000
+EXIT_STORE = 4             # = tanas_tui.exitcodes.ExitCode.STORE (engine does not import tanas_tui)
+EXIT_USAGE = 2
+
+
+class SeqCounter:
+    """Event sequence numbers that increase over the life of the store, across engine restarts and crashes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.value = self._read()
+        self._ceiling = self.value
+        self._reserve()
+
+    def _read(self) -> int:
+        try:
+            return max(0, int(self.path.read_text().strip() or 0))
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def _write(self, value: int) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(f"{value}\n")
+        os.replace(tmp, self.path)
+
+    def _reserve(self) -> None:
+        self._ceiling = self.value + SEQ_BLOCK
+        self._write(self._ceiling)
+
+    def next(self) -> int:
+        self.value += 1
+        if self.value >= self._ceiling:
+            self._reserve()
+        return self.value
+
+    def close(self) -> None:
+        self._write(self.value)
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    params: dict[str, Any]
+    reporter: Reporter
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    state: str = "queued"  # queued | running | done
+
+    def info(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "params": self.params, "state": self.state,
+                "paused": self.reporter.paused, "submitted": self.submitted, "started": self.started}
+
+
+class _Conn:
+    """One client connection: its bounded outgoing queue and its writer task."""
+
+    def __init__(self, server: "EngineServer", reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.server, self.reader, self.writer = server, reader, writer
+        self.queue: collections.deque[tuple[bytes, int]] = collections.deque()
+        self.wake = asyncio.Event()
+        self.subscribed = False
+        self.closing = False
+        self.last_seq = 0      # last broadcast seq queued for this client
+        self.sent_seq = 0      # last broadcast seq handed to the transport
+        self.name = f"client-{uuid.uuid4().hex[:6]}"
+
+    def offer(self, data: bytes, seq: int = 0) -> None:
+        if self.closing:
+            return
+        if seq and len(self.queue) >= self.server.client_queue:
+            self.queue.clear()
+            self.queue.append((P.encode(P.Dropped(last_seq=self.sent_seq, limit=self.server.client_queue)), 0))
+            self.closing = True
+            log.warning("%s fell %d events behind; dropped", self.name, self.server.client_queue)
+        else:
+            self.queue.append((data, seq))
+            if seq:
+                self.last_seq = seq
+        self.wake.set()
+
+    async def write_loop(self) -> None:
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                while self.queue:
+                    data, seq = self.queue.popleft()
+                    self.writer.write(data)
+                    if seq:
+                        self.sent_seq = seq
+                    await self.writer.drain()
+                if self.closing:
+                    break
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self.closing = True
+            try:
+                self.writer.close()
+                await asyncio.wait_for(self.writer.wait_closed(), 2)
+            except (ConnectionError, OSError, asyncio.TimeoutError):
+                self.writer.transport.abort()
+
+    async def read_lines(self):
+        """Yields complete lines; a line over MAX_MESSAGE_BYTES yields None once and is skipped up to its newline."""
+        buf = bytearray()
+        skipping = False
+        while not self.closing:
+            chunk = await self.reader.read(65536)
+            if not chunk:
+                return
+            while chunk:
+                nl = chunk.find(b"\n")
+                part, chunk = (chunk, b"") if nl < 0 else (chunk[:nl], chunk[nl + 1:])
+                if skipping:
+                    skipping = nl < 0
+                    continue
+                buf += part
+                if len(buf) > P.MAX_MESSAGE_BYTES:
+                    buf.clear()
+                    skipping = nl < 0
+                    yield None
+                elif nl >= 0:
+                    line, buf = bytes(buf), bytearray()
+                    if line.strip():
+                        yield line
+
+
+class EngineServer:
+    def __init__(self, store_path: Path, config_path: Path | None = None, device: str | None = None,
+                 client_queue: int = DEFAULT_CLIENT_QUEUE):
+        self.store_path = Path(store_path).resolve()
+        self.config_path = Path(config_path).resolve() if config_path else None
+        self.device_name = device
+        self.client_queue = client_queue
+        self.paths = run_paths(self.store_path)
+        self.store: Any = None
+        self.seq: SeqCounter | None = None
+        self.broadcast_seq = 0
+        self.conns: set[_Conn] = set()
+        self.jobs: queue.Queue[Job | None] = queue.Queue()
+        self.pending: list[Job] = []
+        self.current: Job | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.started = time.time()
+        self._seq_lock = threading.Lock()
+        self._jobs_lock = threading.Lock()
+        self._shutdown: asyncio.Event | None = None
+        self._worker: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def open(self) -> None:
+        """Takes the store's writer lock (StoreLocked when another process has it), then claims the run files."""
+        from store import Store
+
+        self.store = Store.open(self.store_path, "w", create=True)
+        self.paths["run_dir"].mkdir(parents=True, exist_ok=True)
+        _setup_logging(self.paths["log"])
+        self.seq = SeqCounter(self.paths["seq"])
+        self.broadcast_seq = self.seq.value
+        self.paths["pid"].write_text(f"{os.getpid()}\n")
+        log.info("engine pid %d serving %s (config %s)", os.getpid(), self.store_path, self.config_path)
+
+    def serve(self) -> int:
+        try:
+            return asyncio.run(self._serve())
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for key in ("sock", "pid"):
+            try:
+                if key != "pid" or _read_int(self.paths["pid"]) == os.getpid():
+                    self.paths[key].unlink()
+            except FileNotFoundError:
+                pass
+        if self.seq is not None:
+            self.seq.close()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        log.info("engine stopped")
+
+    async def _serve(self) -> int:
+        self.loop = asyncio.get_running_loop()
+        self._shutdown = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            self.loop.add_signal_handler(sig, self._on_signal, sig)
+        sock_path = self.paths["sock"]
+        sock_path.unlink(missing_ok=True)
+        old_umask = os.umask(0o177)
+        try:
+            with SocketPath(sock_path) as address:
+                server = await asyncio.start_unix_server(self._on_connect, path=address, limit=P.MAX_MESSAGE_BYTES + 2)
+        finally:
+            os.umask(old_umask)
+        os.chmod(sock_path, 0o600)
+        self._worker = threading.Thread(target=self._work, name="engine-jobs", daemon=True)
+        self._worker.start()
+        log.info("listening on %s", sock_path)
+        async with server:
+            await self._shutdown.wait()
+            log.info("shutting down")
+            server.close()
+            self._cancel_all("engine shutting down")
+            self.jobs.put(None)
+            await self.loop.run_in_executor(None, self._worker.join)
+            for conn in list(self.conns):
+                conn.closing = True
+                conn.wake.set()
+            await asyncio.sleep(0.05)
+        return 0
+
+    def _on_signal(self, sig: int) -> None:
+        log.info("received %s", signal.Signals(sig).name)
+        assert self._shutdown is not None
+        self._shutdown.set()
+
+    # ------------------------------------------------------------------ events
+
+    def sink(self, name: str, data: dict[str, Any]) -> None:
+        """The Reporter sink (any thread): number the event and hand it to the loop; never blocks on clients."""
+        assert self.seq is not None and self.loop is not None
+        with self._seq_lock:
+            seq = self.seq.next()
+            try:
+                event = P.make_event(name, seq, data)
+            except P.ProtocolError as exc:
+                log.error("job emitted an invalid %r event: %s", name, exc)
+                event = P.Log(seq=seq, level="error", message=f"invalid {name!r} event from the job: {exc.message}")
+            try:
+                self.loop.call_soon_threadsafe(self._broadcast, event)
+            except RuntimeError:  # loop closed during shutdown
+                pass
+
+    def _broadcast(self, event: P.Event) -> None:
+        try:
+            data = P.encode(event)
+        except P.ProtocolError as exc:
+            data = P.encode(P.Log(seq=event.seq, level="error", message=f"{event.TYPE} event not sent: {exc.message}"))
+        self.broadcast_seq = event.seq
+        for conn in list(self.conns):
+            if conn.subscribed:
+                conn.offer(data, event.seq)
+
+    def _direct(self, conn: _Conn, msg: P.Event) -> None:
+        try:
+            data = P.encode(msg)
+        except P.ProtocolError as exc:
+            data = P.encode(P.Error(message=exc.message, code=exc.code, id=getattr(msg, "id", None)))
+        conn.offer(data)
+
+    # ------------------------------------------------------------------ connections
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _Conn(self, reader, writer)
+        self.conns.add(conn)
+        log.debug("%s connected (%d clients)", conn.name, len(self.conns))
+        writer_task = asyncio.create_task(conn.write_loop())
+        try:
+            async for line in conn.read_lines():
+                if line is None:
+                    self._direct(conn, P.Error(code="oversized", message=f"message exceeds {P.MAX_MESSAGE_BYTES} bytes"))
+                    continue
+                try:
+                    cmd = P.decode_command(line)
+                except P.ProtocolError as exc:
+                    self._direct(conn, P.Error(code=exc.code, message=exc.message, id=exc.request_id))
+                    continue
+                try:
+                    self._direct(conn, P.Reply(command=cmd.TYPE, id=cmd.id, data=self._handle(conn, cmd)))
+                except CommandError as exc:
+                    self._direct(conn, P.Error(code=exc.code, message=str(exc), id=cmd.id))
+                except Exception as exc:  # noqa: BLE001 - a bug in one command must not kill the engine
+                    log.exception("command %s failed", cmd.TYPE)
+                    self._direct(conn, P.Error(code="internal", message=f"{type(exc).__name__}: {exc}", id=cmd.id))
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            conn.closing = True
+            conn.wake.set()
+            self.conns.discard(conn)
+            await asyncio.gather(writer_task, return_exceptions=True)
+            log.debug("%s disconnected (%d clients)", conn.name, len(self.conns))
+
+    # ------------------------------------------------------------------ commands
+
+    def _handle(self, conn: _Conn, cmd: P.Command) -> dict[str, Any]:
+        if isinstance(cmd, P.Status):
+            return self.status()
+        if isinstance(cmd, P.Subscribe):
+            conn.subscribed = True
+            conn.last_seq = conn.sent_seq = self.broadcast_seq
+            return {"seq": self.broadcast_seq}
+        if isinstance(cmd, (P.Pause, P.Resume, P.Stop)):
+            return self._control(cmd)
+        if isinstance(cmd, P.Shutdown):
+            assert self._shutdown is not None
+            self._shutdown.set()
+            return {"stopping": self.current.id if self.current else None}
+        if cmd.TYPE in P.JOB_COMMANDS:
+            if self._shutdown is not None and self._shutdown.is_set():
+                raise CommandError("the engine is shutting down", "busy")
+            params = {k: v for k, v in cmd.payload().items() if k != "id"}
+            job = Job(id=f"{cmd.TYPE}-{uuid.uuid4().hex[:8]}", kind=cmd.TYPE, params=params,
+                      reporter=Reporter(self.sink))
+            with self._jobs_lock:
+                self.pending.append(job)
+            self.jobs.put(job)
+            log.info("queued %s %s", job.id, params)
+            return {"job": job.id, "position": len(self.pending) + (1 if self.current else 0)}
+        raise CommandError(f"command {cmd.TYPE!r} is not handled by this engine", "unknown_type")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(), "protocol": P.PROTOCOL_VERSION, "seq": self.broadcast_seq,
+            "store": str(self.store_path), "config": str(self.config_path) if self.config_path else None,
+            "device": self.device_name, "started": self.started, "clients": len(self.conns),
+            "job": self.current.info() if self.current else None, "queue": [j.info() for j in self.pending],
+        }
+
+    def _control(self, cmd: P.Pause | P.Resume | P.Stop) -> dict[str, Any]:
+        job = self.current
+        if cmd.job is not None and (job is None or job.id != cmd.job):
+            queued = next((j for j in self.pending if j.id == cmd.job), None)
+            if queued is None:
+                raise CommandError(f"no job {cmd.job!r} is running or queued", "no_job")
+            if not isinstance(cmd, P.Stop):
+                raise CommandError(f"job {cmd.job!r} is queued, not running: only stop applies", "no_job")
+            self._remove(queued)
+            return {"job": queued.id, "state": "removed"}
+        if job is None:
+            raise CommandError(f"no job is running to {cmd.TYPE}", "no_job")
+        {"pause": job.reporter.pause, "resume": job.reporter.resume, "stop": job.reporter.stop}[cmd.TYPE]()
+        log.info("%s %s", cmd.TYPE, job.id)
+        return {"job": job.id, "paused": job.reporter.paused}
+
+    def _remove(self, job: Job) -> None:
+        """Takes a queued job out of the queue; the worker skips it and reports it stopped."""
+        job.state = "removed"
+        job.reporter.stop()
+        with self._jobs_lock:
+            if job in self.pending:
+                self.pending.remove(job)
+
+    def _cancel_all(self, why: str) -> None:
+        for job in list(self.pending):
+            self._remove(job)
+        if self.current is not None:
+            self.current.reporter.stop()
+
+    # ------------------------------------------------------------------ jobs (worker thread)
+
+    def _work(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            with self._jobs_lock:
+                if job.state == "removed":
+                    self.sink("job_done", {"job": job.id, "kind": job.kind, "params": job.params,
+                                           "status": "stopped", "message": "removed from the queue"})
+                    continue
+                self.pending.remove(job)
+                self.current = job
+            job.state, job.started = "running", time.time()
+            try:
+                self._run(job)
+            finally:
+                job.state = "done"
+                self.current = None
+
+    def _run(self, job: Job) -> None:
+        from engine import jobs
+
+        log.info("job %s started", job.id)
+        try:
+            jobs.execute(job.kind, job.params, store=self.store, job_id=job.id, reporter=job.reporter,
+                         config_path=self.config_path, store_path=self.store_path, device=self.device_name)
+            log.info("job %s done", job.id)
+        except JobStopped:
+            log.info("job %s stopped", job.id)
+        except Exception:  # noqa: BLE001 - reported to clients by jobs.execute; the engine keeps serving
+            log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+
+
+class CommandError(Exception):
+    def __init__(self, message: str, code: str = "bad_field"):
+        super().__init__(message)
+        self.code = code
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def _setup_logging(path: Path) -> None:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)

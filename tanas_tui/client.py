@@ -1,0 +1,528 @@
+"""The engine client: find, start and stop the engine of a store; talk to it; replay the store and follow events.
+
+Following without gaps or duplicates: `subscribe()` returns the last seq the engine had sent, S; events after
+it are queued for this connection. Read the store after that (`replay`), then apply the events: the client drops
+every event with seq <= the last one it has seen, so a reconnect after an engine restart never repeats one.
+`EngineClient` is blocking (CLI); `AsyncEngineClient` is the asyncio twin (the Textual app).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterator
+
+from engine import protocol as P
+from engine.protocol import SocketPath, run_paths
+
+
+class EngineError(Exception):
+    """Talking to the engine failed; the message says how."""
+
+
+class EngineNotRunning(EngineError):
+    pass
+
+
+class EngineAlreadyRunning(EngineError):
+    def __init__(self, pid: int, store: Path):
+        super().__init__(f"an engine is already running for {store}, pid {pid}")
+        self.pid = pid
+
+
+class EngineStartFailed(EngineError):
+    """The engine exited instead of serving; `returncode` is its exit code (4: store locked, 2: bad config)."""
+
+    def __init__(self, message: str, returncode: int | None = None):
+        super().__init__(message)
+        self.returncode = returncode
+
+
+class ConnectionLost(EngineError):
+    pass
+
+
+class RequestFailed(EngineError):
+    """The engine answered a command with an `error`."""
+
+    def __init__(self, error: P.Error):
+        super().__init__(f"engine refused the request: {error.message} ({error.code})")
+        self.error = error
+        self.code = error.code
+
+
+_ids = itertools.count(1)
+
+
+def _next_id() -> str:
+    return f"c{os.getpid()}-{next(_ids)}"
+
+
+# --------------------------------------------------------------------------- finding, starting, stopping
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours (started by start_engine, not reaped yet) is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _connect_socket(store_path: Path, timeout: float) -> socket.socket:
+    sock_path = run_paths(Path(store_path))["sock"]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        with SocketPath(sock_path) as address:
+            sock.connect(address)
+    except OSError as exc:
+        sock.close()
+        raise EngineNotRunning(f"no engine is listening for {store_path} ({exc.strerror or exc})") from None
+    return sock
+
+
+def engine_running(store_path: Path | str) -> int | None:
+    """The engine's pid when one serves this store (pid file, live process and a socket that accepts), else None."""
+    paths = run_paths(Path(store_path))
+    try:
+        pid = int(paths["pid"].read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError, NotADirectoryError):
+        return None
+    if not _pid_alive(pid):
+        return None
+    try:
+        _connect_socket(Path(store_path), 2.0).close()
+    except EngineNotRunning:
+        return None
+    return pid
+
+
+def start_engine(store_path: Path | str, config: Path | str | None = None, device: str | None = None,
+                 timeout: float = 60.0, client_queue: int | None = None) -> int:
+    """Starts a detached engine for the store (new session; output to runs/engine.log) and waits until it accepts
+    connections. Returns its pid. EngineAlreadyRunning when one runs; EngineStartFailed with the engine's own
+    message when it exits instead (e.g. the store is locked by a `tanas-tui run`)."""
+    store_path = Path(store_path).resolve()
+    pid = engine_running(store_path)
+    if pid is not None:
+        raise EngineAlreadyRunning(pid, store_path)
+    paths = run_paths(store_path)
+    paths["run_dir"].mkdir(parents=True, exist_ok=True)  # the engine creates the store around it
+    args = [sys.executable, "-m", "engine", "--store", str(store_path)]
+    if config is not None:
+        args += ["--config", str(Path(config).resolve())]
+    if device:
+        args += ["--device", device]
+    if client_queue is not None:
+        args += ["--client-queue", str(client_queue)]
+    log_path = paths["log"]
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(args, stdin=devnull, stdout=log, stderr=log, start_new_session=True,
+                                close_fds=True, cwd=str(store_path.parent))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            raise EngineStartFailed(_log_tail(log_path, offset) or f"the engine exited with code {code}", code)
+        running = engine_running(store_path)
+        if running == proc.pid:
+            return proc.pid
+        time.sleep(0.05)
+    raise EngineStartFailed(f"the engine (pid {proc.pid}) did not answer within {timeout:.0f} s; see {log_path}")
+
+
+def _log_tail(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return "\n".join(lines[-5:])
+
+
+def stop_engine(store_path: Path | str, timeout: float = 30.0) -> int | None:
+    """Asks the engine to shut down (the running job stops at its next safe point) and waits for it to exit;
+    SIGTERM, then SIGKILL, if it does not. Returns the stopped pid, or None when no engine was running."""
+    pid = engine_running(store_path)
+    if pid is None:
+        return None
+    try:
+        with EngineClient(store_path) as client:
+            client.request("shutdown")
+    except EngineError:
+        os.kill(pid, signal.SIGTERM)
+    if _wait_exit(pid, timeout):
+        return pid
+    os.kill(pid, signal.SIGTERM)
+    if not _wait_exit(pid, 5):
+        os.kill(pid, signal.SIGKILL)
+        _wait_exit(pid, 5)
+    return pid
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not _pid_alive(pid)
+
+
+# --------------------------------------------------------------------------- replay
+
+
+@dataclass
+class Snapshot:
+    """What the store held when read. `seq`: the last event seq it covers (events up to it are already in it)."""
+    seq: int = 0
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    distances: dict[str, Any] = field(default_factory=dict)   # method -> store DistanceMatrix
+    searches: list[dict[str, Any]] = field(default_factory=list)
+
+
+def replay(store: Any, seq: int = 0) -> Snapshot:
+    """Reads the store (a Store or a path, read-only) into a Snapshot covering events up to `seq`."""
+    from store import NotFound, Store
+
+    own = not hasattr(store, "list_tasks")
+    st = Store.open(Path(store), "r") if own else store
+    try:
+        snap = Snapshot(seq=seq, tasks=st.list_tasks(), searches=st.list_searches())
+        for method in st.distance_methods():
+            try:
+                snap.distances[method] = st.distances(method)
+            except NotFound:
+                pass
+        return snap
+    finally:
+        if own:
+            st.close()
+
+
+# --------------------------------------------------------------------------- blocking client
+
+
+class EngineClient:
+    """A blocking connection to the engine of `store_path`."""
+
+    def __init__(self, store_path: Path | str, timeout: float = 10.0):
+        self.store_path = Path(store_path).resolve()
+        self.timeout = timeout
+        self.last_seq = 0
+        self.subscribed = False
+        self._sock: socket.socket | None = None
+        self._buf = bytearray()
+        self._pending: deque[P.Event] = deque()
+
+    def __enter__(self) -> "EngineClient":
+        return self.connect()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def connect(self) -> "EngineClient":
+        self.close()
+        self._sock = _connect_socket(self.store_path, self.timeout)
+        self._buf.clear()
+        return self
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock = None
+        self.subscribed = False
+
+    def send(self, cmd: P.Command) -> str | None:
+        if self._sock is None:
+            raise ConnectionLost("not connected to the engine")
+        try:
+            self._sock.sendall(P.encode(cmd))
+        except OSError as exc:
+            raise ConnectionLost(f"lost the connection to the engine: {exc}") from None
+        return cmd.id
+
+    def send_raw(self, data: bytes) -> None:
+        """Writes bytes as they are (tests of the engine's input handling)."""
+        assert self._sock is not None
+        self._sock.sendall(data)
+
+    def _read_line(self, timeout: float | None) -> bytes | None:
+        assert self._sock is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                line = bytes(self._buf[:nl + 1])
+                del self._buf[:nl + 1]
+                return line
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            self._sock.settimeout(remaining)
+            try:
+                chunk = self._sock.recv(1 << 16)
+            except socket.timeout:
+                return None
+            except OSError as exc:
+                raise ConnectionLost(f"lost the connection to the engine: {exc}") from None
+            if not chunk:
+                raise ConnectionLost("the engine closed the connection")
+            self._buf += chunk
+
+    def recv(self, timeout: float | None = None) -> P.Event | None:
+        """The next message from the engine (events, replies, errors), or None after `timeout` seconds."""
+        if self._pending:
+            return self._pending.popleft()
+        line = self._read_line(timeout)
+        if line is None:
+            return None
+        msg = P.decode(line)
+        if not isinstance(msg, P.Event):
+            raise EngineError(f"the engine sent a command ({msg.TYPE})")
+        return msg
+
+    def request(self, name: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
+        """Sends a command and waits for its reply; events that arrive meanwhile are kept for `recv`."""
+        cmd = P.make_command(name, id=_next_id(), **fields)
+        self.send(cmd)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        held: list[P.Event] = []
+        try:
+            while True:
+                line = self._read_line(max(0.0, deadline - time.monotonic()))
+                if line is None:
+                    raise EngineError(f"the engine did not answer {name!r} in time")
+                msg = P.decode(line)
+                if isinstance(msg, (P.Reply, P.Error)) and msg.id == cmd.id:
+                    if isinstance(msg, P.Error):
+                        raise RequestFailed(msg)
+                    return msg.data
+                held.append(msg)  # type: ignore[arg-type]
+        finally:
+            self._pending.extend(held)
+
+    def status(self) -> dict[str, Any]:
+        return self.request("status")
+
+    def subscribe(self) -> int:
+        seq = int(self.request("subscribe")["seq"])
+        self.subscribed = True
+        self.last_seq = max(self.last_seq, seq)
+        return seq
+
+    def submit(self, kind: str, **params: Any) -> str:
+        """Queues a job; returns its id."""
+        return self.request(kind, **params)["job"]
+
+    def events(self, timeout: float | None = None, reconnect: bool = False, reconnect_timeout: float = 60.0,
+               on_reconnect: Callable[[int], None] | None = None) -> Iterator[P.Event]:
+        """Broadcast events not seen yet (seq > last_seq) plus `dropped` / direct errors. Stops after `timeout`
+        seconds without a message. With `reconnect`, waits for a restarted engine, re-subscribes and calls
+        `on_reconnect(seq)` (re-read the store there) before going on."""
+        if not self.subscribed:
+            self.subscribe()
+        while True:
+            try:
+                msg = self.recv(timeout)
+            except ConnectionLost:
+                if not reconnect:
+                    raise
+                self._reconnect(reconnect_timeout)
+                if on_reconnect is not None:
+                    on_reconnect(self.last_seq)
+                continue
+            if msg is None:
+                return
+            if msg.seq:
+                if msg.seq <= self.last_seq:
+                    continue
+                self.last_seq = msg.seq
+            elif isinstance(msg, P.Reply):
+                continue
+            yield msg
+
+    def _reconnect(self, timeout: float) -> None:
+        self.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if engine_running(self.store_path) is not None:
+                try:
+                    self.connect()
+                    self.subscribe()
+                    return
+                except EngineError:
+                    self.close()
+            time.sleep(0.2)
+        raise ConnectionLost(f"the engine for {self.store_path} did not come back within {timeout:.0f} s")
+
+    def follow_job(self, job_id: str, timeout: float | None = None, reconnect: bool = True) -> Iterator[P.Event]:
+        """Events until (and including) the `job_done` of `job_id`."""
+        for msg in self.events(timeout=timeout, reconnect=reconnect):
+            yield msg
+            if isinstance(msg, P.JobDone) and msg.job == job_id:
+                return
+
+
+# --------------------------------------------------------------------------- asyncio client
+
+
+class AsyncEngineClient:
+    """The asyncio twin of EngineClient, for the Textual app: never blocks the event loop."""
+
+    def __init__(self, store_path: Path | str, timeout: float = 10.0):
+        self.store_path = Path(store_path).resolve()
+        self.timeout = timeout
+        self.last_seq = 0
+        self.subscribed = False
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: deque[P.Event] = deque()
+
+    async def __aenter__(self) -> "AsyncEngineClient":
+        return await self.connect()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def connect(self) -> "AsyncEngineClient":
+        await self.close()
+        sock_path = run_paths(self.store_path)["sock"]
+        try:
+            with SocketPath(sock_path) as address:
+                self._reader, self._writer = await asyncio.wait_for(
+                    asyncio.open_unix_connection(address, limit=P.MAX_MESSAGE_BYTES + 2), self.timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise EngineNotRunning(f"no engine is listening for {self.store_path} ({exc})") from None
+        return self
+
+    async def close(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        self.subscribed = False
+        if writer is not None:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (OSError, ConnectionError):
+                pass
+
+    async def send(self, cmd: P.Command) -> str | None:
+        if self._writer is None:
+            raise ConnectionLost("not connected to the engine")
+        try:
+            self._writer.write(P.encode(cmd))
+            await self._writer.drain()
+        except (OSError, ConnectionError) as exc:
+            raise ConnectionLost(f"lost the connection to the engine: {exc}") from None
+        return cmd.id
+
+    async def _read(self, timeout: float | None) -> P.Event | None:
+        if self._reader is None:
+            raise ConnectionLost("not connected to the engine")
+        try:
+            line = await asyncio.wait_for(self._reader.readline(), timeout)
+        except asyncio.TimeoutError:
+            return None
+        except (OSError, ConnectionError, ValueError) as exc:
+            raise ConnectionLost(f"lost the connection to the engine: {exc}") from None
+        if not line:
+            raise ConnectionLost("the engine closed the connection")
+        msg = P.decode(line)
+        if not isinstance(msg, P.Event):
+            raise EngineError(f"the engine sent a command ({msg.TYPE})")
+        return msg
+
+    async def recv(self, timeout: float | None = None) -> P.Event | None:
+        if self._pending:
+            return self._pending.popleft()
+        return await self._read(timeout)
+
+    async def request(self, name: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
+        cmd = P.make_command(name, id=_next_id(), **fields)
+        await self.send(cmd)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        held: list[P.Event] = []
+        try:
+            while True:
+                msg = await self._read(max(0.0, deadline - time.monotonic()))
+                if msg is None:
+                    raise EngineError(f"the engine did not answer {name!r} in time")
+                if isinstance(msg, (P.Reply, P.Error)) and msg.id == cmd.id:
+                    if isinstance(msg, P.Error):
+                        raise RequestFailed(msg)
+                    return msg.data
+                held.append(msg)
+        finally:
+            self._pending.extend(held)
+
+    async def status(self) -> dict[str, Any]:
+        return await self.request("status")
+
+    async def subscribe(self) -> int:
+        seq = int((await self.request("subscribe"))["seq"])
+        self.subscribed = True
+        self.last_seq = max(self.last_seq, seq)
+        return seq
+
+    async def submit(self, kind: str, **params: Any) -> str:
+        return (await self.request(kind, **params))["job"]
+
+    async def events(self, reconnect: bool = True, reconnect_timeout: float = 60.0,
+                     on_reconnect: Callable[[int], Any] | None = None) -> AsyncIterator[P.Event]:
+        """Like EngineClient.events; `on_reconnect` may be a coroutine function."""
+        if not self.subscribed:
+            await self.subscribe()
+        while True:
+            try:
+                msg = await self.recv(None)
+            except ConnectionLost:
+                if not reconnect:
+                    raise
+                await self._reconnect(reconnect_timeout)
+                if on_reconnect is not None:
+                    res = on_reconnect(self.last_seq)
+                    if asyncio.iscoroutine(res):
+                        await res
+                continue
+            assert msg is not None
+            if msg.seq:
+                if msg.seq <= self.last_seq:
+                    continue
+                self.last_seq = msg.seq
+            elif isinstance(msg, P.Reply):
+                continue
+            yield msg
+
+    async def _reconnect(self, timeout: float) -> None:
+        await self.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await asyncio.to_thread(engine_running, self.store_path) is not None:
+                try:
+                    await self.connect()
+                    await self.subscribe()
+                    return
+                except EngineError:
+                    await self.close()
+            await asyncio.sleep(0.2)
+        raise ConnectionLost(f"the engine for {self.store_path} did not come back within {timeout:.0f} s")

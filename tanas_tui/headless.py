@@ -1,0 +1,178 @@
+"""Headless progress: Rich progress bars on a terminal, plain timestamped lines otherwise (a log file stays readable).
+
+Both renderers take protocol events (`engine.protocol.Event`), whether they come from the engine's socket or from
+a job running in this process.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from engine import protocol as P
+from engine.jobs import PIPELINE_STAGES
+
+TIMESTAMP = "%Y-%m-%d %H:%M:%S"
+
+
+def _num(x: Any, digits: int = 4) -> str:
+    return "nan" if isinstance(x, float) and math.isnan(x) else f"{x:.{digits}f}"
+
+
+def _softmax(xs: list[float]) -> list[float]:
+    if not xs:
+        return []
+    m = max(xs)
+    e = [math.exp(x - m) for x in xs]
+    s = sum(e)
+    return [v / s for v in e]
+
+
+class EventText:
+    """One human line per event (None: not worth a line); remembers task names so ids read as names."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def name(self, task_id: str) -> str:
+        return self.names.get(task_id, task_id)
+
+    def __call__(self, ev: P.Event) -> str | None:
+        if isinstance(ev, (P.TaskAdded, P.TaskRemoved, P.ProbeProgress, P.ProbeDone)):
+            self.names[ev.task_id] = ev.name
+        match ev:
+            case P.JobStarted():
+                return f"job {ev.kind} started ({ev.job})"
+            case P.JobProgress():
+                if ev.stage == "done":
+                    return f"all {ev.total} stages done"
+                if ev.stage in PIPELINE_STAGES:
+                    return f"stage {ev.done + 1}/{ev.total}: {ev.stage}"
+                return f"{ev.stage}: {ev.done}/{ev.total}"
+            case P.JobDone():
+                tail = f": {ev.message}" if ev.status != "ok" and ev.message else ""
+                return f"job {ev.kind} {ev.status} after {ev.seconds:.1f} s{tail}"
+            case P.TaskAdded():
+                return f"task {ev.name} added as {ev.role} ({ev.task_id})"
+            case P.TaskRemoved():
+                return f"task {ev.name} removed"
+            case P.ProbeProgress():
+                seed = f" seed {ev.seed_index}" if ev.seed_index else ""
+                return (f"probe {ev.name}{seed} epoch {ev.epoch}/{ev.max_epochs}: val acc {_num(ev.val_acc)}, "
+                        f"loss {_num(ev.loss)}")
+            case P.ProbeDone():
+                flag = "" if ev.representative else " (NOT epsilon-representative)"
+                return f"probe {ev.name} done: val acc {_num(ev.val_acc)} in {ev.epochs} epochs, {ev.seconds:.1f} s{flag}"
+            case P.Distance():
+                std = f" ± {_num(ev.std)}" if ev.std else ""
+                return f"distance[{ev.method}] {self.name(ev.source)} -> {self.name(ev.target)} = {_num(ev.value)}{std}"
+            case P.SpaceBuilt():
+                ops = ev.space.get("operations") or ev.space.get("ops")
+                extra = f", {len(ops)} operations" if isinstance(ops, (list, dict)) else ""
+                return f"space {ev.kind} built for {self.name(ev.target)}{extra}"
+            case P.AlphaStep():
+                weights = _softmax(ev.alpha)
+                best = max(range(len(weights)), key=weights.__getitem__) if weights else -1
+                acc = max(ev.val_acc) if ev.val_acc else float("nan")
+                return (f"search {ev.run_id} round {ev.round} step {ev.step}: loss train {_num(ev.loss_train)} "
+                        f"val {_num(ev.loss_val)}, best val acc {_num(acc)}, alpha max {_num(max(weights or [0]), 3)}"
+                        f" (candidate {best})")
+            case P.SearchRound():
+                return f"search {ev.run_id} round {ev.round}: incumbent {ev.incumbent[:12]}"
+            case P.SearchDone():
+                r = ev.result
+                err = r.get("test_error")
+                params = r.get("params_m", (r.get("params") or 0) / 1e6)
+                err_text = f"test error {err:.2f} %" if isinstance(err, (int, float)) else "done"
+                return f"search {ev.run_id} done: {err_text}, {params:.3f} M params"
+            case P.Warning():
+                return f"warning: {ev.message}"
+            case P.Log():
+                return ev.message if ev.level in ("info", "debug") else f"{ev.level}: {ev.message}"
+            case P.Error():
+                return f"error: {ev.message}"
+            case P.Dropped():
+                return f"disconnected by the engine: {ev.message}"
+        return None
+
+
+class PlainRenderer:
+    """`YYYY-mm-dd HH:MM:SS text` lines, flushed one by one."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream if stream is not None else sys.stdout
+        self.text = EventText()
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self.stream.write(f"{time.strftime(TIMESTAMP)} {text}\n")
+            self.stream.flush()
+
+    def handle(self, ev: P.Event) -> None:
+        text = self.text(ev)
+        if text is not None:
+            self.line(text)
+
+    def close(self) -> None:
+        pass
+
+
+class RichRenderer:
+    """Progress bars for the pipeline's stages, the current probe and the search; notable events as lines above."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.text = EventText()
+        self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
+                                 console=console, transient=False)
+        self.bars: dict[str, Any] = {}
+        self.progress.start()
+
+    def _bar(self, key: str, description: str, total: float | None) -> Any:
+        if key not in self.bars:
+            self.bars[key] = self.progress.add_task(description, total=total, info="")
+        return self.bars[key]
+
+    def line(self, text: str) -> None:
+        self.progress.console.print(text, markup=False, highlight=False)
+
+    def handle(self, ev: P.Event) -> None:
+        text = self.text(ev)
+        match ev:
+            case P.JobProgress():
+                if ev.stage in PIPELINE_STAGES or ev.stage == "done":
+                    bar = self._bar(f"job:{ev.job}", "pipeline", ev.total)
+                    self.progress.update(bar, completed=ev.done, total=ev.total, info=ev.stage)
+                else:  # a stage's own progress (a probe's seeds, the distance pairs)
+                    bar = self._bar(f"job:{ev.job}:{ev.stage}", ev.stage, ev.total)
+                    self.progress.update(bar, completed=ev.done, total=ev.total)
+                return
+            case P.ProbeProgress():
+                bar = self._bar("probe", "probe", ev.max_epochs)
+                self.progress.update(bar, description=f"probe {ev.name}", completed=ev.epoch, total=ev.max_epochs,
+                                     info=f"val acc {_num(ev.val_acc)}")
+                return
+            case P.AlphaStep():
+                bar = self._bar(f"search:{ev.run_id}", f"search {ev.run_id}", None)
+                self.progress.update(bar, completed=ev.step + 1, info=f"round {ev.round}, val loss {_num(ev.loss_val)}")
+                return
+            case P.Distance():
+                bar = self._bar(f"distances:{ev.method}", f"distances ({ev.method})", None)
+                self.progress.advance(bar)
+                return
+        if text is not None:
+            self.line(text)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def make_renderer(console: Console) -> PlainRenderer | RichRenderer:
+    return RichRenderer(console) if console.is_terminal else PlainRenderer(console.file)
