@@ -1,0 +1,381 @@
+"""The task dictionary over the store: probes, own Fishers and the distance matrix, built incrementally.
+
+Adding task t to a dictionary of N ready tasks trains t's probe(s), stores F(t, t), then computes exactly its row and
+column: d(b, t) and d(t, b) for every stored b, and d(t, t) = 0, i.e. 2N + 1 entries. Each entry is written as soon as
+it is known, so an interrupted build loses at most the pair in progress; `ensure()` continues it (stored probes are
+reused, only NaN entries are computed).
+
+Fisher pairs (METHOD.md 3a): d(b, t) compares F(b, t) — b's probe on M samples of t's train split — with the stored
+F(t, t) of t's probe on the same samples. The M samples are fixed by t's seed; in `model` mode the labels are drawn
+from a generator fixed by (t's seed, seed index). With `seeds = n`, probe k of b is compared with probe k of t and
+the matrix stores mean and sample std over k.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+
+from engine.config import Config, ConfigError
+from engine.distance import fisher_distance, mean_std
+from engine.fisher import diagonal_fisher, fisher_layout
+from engine.probe import load_probe, probe_state, train_probe
+from engine.reporting import SILENT, Reporter
+from engine.tasks import TaskData, TaskDef
+
+METHODS = ("fisher", "transfer")
+ROLES = ("base", "target")
+_MODEL_CACHE = 64
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    task_id: str
+    name: str
+    distance: float
+    std: float
+
+
+def task_rule(taskdef: TaskDef) -> str:
+    """A human-readable labelling rule: "is 3", "is 3 or 5", "0|1|2|other"."""
+    if taskdef.positive is not None:
+        return "is " + " or ".join(taskdef.positive)
+    return "|".join(tuple(taskdef.classes or ()) + (("other",) if taskdef.other else ()))
+
+
+def taskdef_to_dict(taskdef: TaskDef) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(taskdef).items()}
+
+
+def taskdef_from_dict(data: dict[str, Any]) -> TaskDef:
+    fields = {f.name for f in dataclasses.fields(TaskDef)}
+    unknown = set(data) - fields
+    if unknown:
+        raise ValueError(f"stored task definition has unknown keys: {', '.join(sorted(unknown))}")
+    return TaskDef(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def probe_seed(cfg: Config, taskdef: TaskDef, seed_index: int) -> int:
+    return cfg.project.seed * 1_000_003 + taskdef.seed * 1000 + seed_index
+
+
+def fisher_sample_index(task: TaskData, samples: int) -> torch.Tensor:
+    """The M train-split rows that represent task t in every Fisher on t's data; fixed by t's seed."""
+    gen = torch.Generator().manual_seed(9_176 + task.definition.seed)
+    n = len(task.train_y)
+    return torch.randperm(n, generator=gen)[: min(samples, n)].sort().values
+
+
+class Dictionary:
+    """The dictionary of task-data pairs in `store` (opened for writing), under configuration `cfg`."""
+
+    def __init__(self, store, cfg: Config, device: torch.device | str = "cpu", reporter: Reporter = SILENT, *,
+                 job: str = "dictionary", task_builder: Callable[[TaskDef], TaskData] | None = None):
+        if cfg.dictionary.method not in METHODS:
+            raise ConfigError(f"unknown method {cfg.dictionary.method!r} (use {' or '.join(METHODS)})",
+                              file=cfg.file, key="dictionary.method")
+        if cfg.dictionary.seeds < 1:
+            raise ConfigError("must be at least 1", file=cfg.file, key="dictionary.seeds")
+        if cfg.dictionary.fisher_samples < 1:
+            raise ConfigError("must be at least 1", file=cfg.file, key="dictionary.fisher_samples")
+        self.store, self.cfg, self.reporter, self.job = store, cfg, reporter, job
+        if isinstance(device, str):
+            from engine.device import resolve_device
+
+            device = resolve_device(device)
+        self.device = torch.device(device)
+        self._builder = task_builder or self._build_from_source
+        self._tasks: dict[str, TaskData] = {}
+        self._models: OrderedDict[tuple[str, int], torch.nn.Module] = OrderedDict()
+
+    # ------------------------------------------------------------------ tasks
+
+    @property
+    def seeds(self) -> int:
+        return self.cfg.dictionary.seeds
+
+    def _build_from_source(self, taskdef: TaskDef) -> TaskData:
+        from engine.data import get_source
+        from engine.tasks import build_task
+
+        return build_task(taskdef, get_source(taskdef.source, self.cfg.sources, self.cfg.data_dir,
+                                              base_dir=self.cfg.root))
+
+    def task_data(self, task_id: str) -> TaskData:
+        """The task-data pair of a stored task, rebuilt from its stored definition (cached)."""
+        if task_id not in self._tasks:
+            attrs = self.store.task(task_id)
+            task = self._builder(taskdef_from_dict(attrs["definition"]))
+            if task.id != task_id:
+                raise ValueError(f"task {attrs.get('name')!r}: its stored definition now builds task id {task.id}, "
+                                 f"not {task_id}")
+            self._tasks[task_id] = task
+        return self._tasks[task_id]
+
+    def _check_params(self, method: str) -> None:
+        """Refuses to mix distances computed under different settings in one matrix."""
+        wanted = self.method_params(method)
+        stored = self.store.distances(method).params
+        if stored and any(stored.get(k) != v for k, v in wanted.items()):
+            diff = ", ".join(f"{k}: stored {stored.get(k)!r}, config {v!r}"
+                             for k, v in wanted.items() if stored.get(k) != v)
+            raise ConfigError(f"the store's {method!r} distances were computed with other settings ({diff}); "
+                              f"use another store or restore the settings", file=self.cfg.file, key="dictionary")
+        if not stored:
+            self.store.set_distance_params(method, wanted)
+
+    def method_params(self, method: str) -> dict[str, Any]:
+        d = self.cfg.dictionary
+        common = {"probe": d.probe, "seeds": d.seeds}
+        if method == "fisher":
+            return {**common, "fisher": d.fisher, "fisher_samples": d.fisher_samples, "include_head": d.include_head}
+        if method == "transfer":
+            return {**common, **{k: v for k, v in dataclasses.asdict(self.cfg.transfer).items()}}
+        raise ValueError(f"unknown distance method {method!r} (use {' or '.join(METHODS)})")
+
+    def add_task(self, taskdef: TaskDef, role: str = "base") -> str:
+        """Adds (or completes) a task: probes, own Fisher, and its row and column of the configured method."""
+        if role not in ROLES:
+            raise ValueError(f"task role must be one of {', '.join(ROLES)}, got {role!r}")
+        method = self.cfg.dictionary.method
+        self._check_params(method)
+        task = self._builder(taskdef)
+        tid = task.id
+        self._tasks[tid] = task
+        if not self.store.has_task(tid):
+            clash = [t["id"] for t in self.store.list_tasks() if t.get("name") == taskdef.name]
+            if clash:
+                raise ValueError(f"task {taskdef.name!r} is already stored with another definition (id {clash[0]}; "
+                                 f"this one builds id {tid}): remove it first or choose another name")
+            self.store.add_task(tid, self._initial_attrs(task, role))
+            self.reporter.emit("task_added", task_id=tid, name=taskdef.name, role=role)
+        elif self.store.task(tid).get("role") != role:
+            self.store.update_task(tid, role=role)
+        self.complete_task(tid)
+        self.store.add_distance_task(method, tid)
+        self._fill(method, [(b, tid) for b in self._ready_ids() if b != tid]
+                   + [(tid, b) for b in self._ready_ids() if b != tid] + [(tid, tid)])
+        return tid
+
+    def _initial_attrs(self, task: TaskData, role: str) -> dict[str, Any]:
+        d = task.definition
+        sizes = task.sizes
+        return {
+            "name": d.name, "source": d.source, "rule": task_rule(d), "definition": taskdef_to_dict(d),
+            "role": role, "seed": d.seed, "n_train": sizes["train"], "n_val": sizes["val"], "n_test": sizes["test"],
+            "num_classes": task.num_classes, "class_names": list(task.class_names),
+            "probe_arch": self.cfg.dictionary.probe, "val_acc": None, "val_accs": [], "epochs": None,
+            "train_seconds": None, "representative": None, "best_genotype": None, "genotype_hash": None,
+            "status": "training",
+        }
+
+    def complete_task(self, task_id: str) -> None:
+        """Trains the missing probes and computes the missing own Fishers of a stored task; marks it ready."""
+        attrs = self.store.task(task_id)
+        if attrs.get("probe_arch") != self.cfg.dictionary.probe:
+            raise ConfigError(f"task {attrs['name']!r} in the store has probe {attrs.get('probe_arch')!r}, "
+                              f"the config says {self.cfg.dictionary.probe!r}; every task of a dictionary uses the "
+                              f"same probe", file=self.cfg.file, key="dictionary.probe")
+        missing = [s for s in range(self.seeds) if not self.store.has_probe(task_id, s)]
+        if missing:
+            self._train(task_id, missing)
+        for s in range(self.seeds):
+            if self.store.load_fisher(task_id, s) is None:
+                self.reporter.check()
+                task = self.task_data(task_id)
+                vec = self._fisher(self._probe(task_id, s), task, s)
+                self.store.save_fisher(task_id, vec.numpy(), s)
+        if self.store.task(task_id).get("status") != "ready":
+            self.store.update_task(task_id, status="ready")
+
+    def _train(self, task_id: str, seed_indices: list[int]) -> None:
+        task = self.task_data(task_id)
+        name = task.definition.name
+        self.store.update_task(task_id, status="training")
+        for s in seed_indices:
+            self.reporter.emit("job_progress", job=self.job, stage=f"probe {name}", done=s, total=self.seeds)
+            result = train_probe(task, self.cfg.dictionary, seed=probe_seed(self.cfg, task.definition, s),
+                                 device=self.device, reporter=self.reporter, seed_index=s)
+            self.store.save_probe(task_id, probe_state(result.model), s)
+            self._models[(task_id, s)] = result.model
+            accs = list(self.store.task(task_id).get("val_accs") or [])
+            accs += [None] * (self.seeds - len(accs))
+            accs[s] = result.val_acc
+            epochs = list(self.store.task(task_id).get("epochs_per_seed") or [])
+            epochs += [None] * (self.seeds - len(epochs))
+            epochs[s] = result.epochs
+            self.store.update_task(task_id, val_accs=accs, epochs_per_seed=epochs)
+            self._after_probe(task_id, result.seconds)
+
+    def _after_probe(self, task_id: str, seconds: float) -> None:
+        attrs = self.store.task(task_id)
+        accs = [a for a in attrs["val_accs"] if a is not None]
+        epochs = [e for e in attrs["epochs_per_seed"] if e is not None]
+        target = 1.0 - self.cfg.dictionary.epsilon
+        val_acc = float(np.mean(accs))
+        representative = all(a >= target for a in accs)
+        total_seconds = float(attrs.get("train_seconds") or 0.0) + seconds
+        self.store.update_task(task_id, val_acc=val_acc, epochs=max(epochs), train_seconds=total_seconds,
+                               representative=representative)
+        if len(accs) == self.seeds:
+            self.reporter.emit("probe_done", task_id=task_id, name=attrs["name"], val_acc=val_acc,
+                               epochs=max(epochs), seconds=total_seconds, representative=representative)
+            if not representative:
+                self.reporter.emit("warning", code="not_representative", message=(
+                    f"task {attrs['name']!r}: probe val accuracy {min(accs):.3f} < 1 − ε = {target:.3f} after "
+                    f"{max(epochs)} epochs; stored as not ε-representative"))
+
+    def ensure(self, taskdefs: Iterable[TaskDef], role: str = "base") -> list[str]:
+        """Adds the tasks that are missing, completes interrupted ones, and fills every NaN distance entry."""
+        ids = [self.add_task(t, role) for t in taskdefs]
+        self.compute_distances(self.cfg.dictionary.method)
+        return ids
+
+    def remove_task(self, name_or_id: str) -> str:
+        tid = self.store.find_task(name_or_id)
+        name = self.store.task(tid).get("name", tid)
+        self.store.remove_task(tid)
+        self._tasks.pop(tid, None)
+        for key in [k for k in self._models if k[0] == tid]:
+            del self._models[key]
+        self.reporter.emit("task_removed", task_id=tid, name=name)
+        return tid
+
+    # ------------------------------------------------------------------ distances
+
+    def _ready_ids(self) -> list[str]:
+        return [t["id"] for t in self.store.list_tasks() if t.get("status") == "ready"]
+
+    def compute_distances(self, method: str | None = None) -> int:
+        """Fills every NaN entry of `method`'s matrix (completing tasks as needed); returns how many it computed."""
+        method = method or self.cfg.dictionary.method
+        self._check_params(method)
+        for tid in self.store.task_ids():
+            self.complete_task(tid)
+            self.store.add_distance_task(method, tid)
+        matrix = self.store.distances(method)
+        # Grouped by target: consecutive pairs share t's samples and own Fisher.
+        todo = [(matrix.ids[i], matrix.ids[j]) for j in range(len(matrix.ids)) for i in range(len(matrix.ids))
+                if np.isnan(matrix.value[i, j])]
+        return self._fill(method, todo)
+
+    def _fill(self, method: str, pairs: list[tuple[str, str]]) -> int:
+        matrix = self.store.distances(method)
+        todo = [(b, t) for b, t in pairs if np.isnan(matrix.get(b, t)[0])]
+        for done, (b, t) in enumerate(todo):
+            self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=done,
+                               total=len(todo))
+            self.reporter.check()
+            value, std = (0.0, 0.0) if b == t else self.pair(method, b, t)
+            self.store.set_distance(method, b, t, value, std)
+            self.reporter.emit("distance", method=method, source=b, target=t, value=value, std=std)
+        if todo:
+            self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=len(todo),
+                               total=len(todo))
+        return len(todo)
+
+    def pair(self, method: str, source_id: str, target_id: str) -> tuple[float, float]:
+        """(mean, std) over seeds of d(source, target), computed now (not read from the store)."""
+        values = []
+        for s in range(self.seeds):
+            if method == "fisher":
+                values.append(self._fisher_pair(source_id, target_id, s))
+            elif method == "transfer":
+                values.append(self._transfer_pair(source_id, target_id, s))
+            else:
+                raise ValueError(f"unknown distance method {method!r} (use {' or '.join(METHODS)})")
+        return mean_std(values)
+
+    def _fisher_pair(self, b: str, t: str, s: int) -> float:
+        task_t = self.task_data(t)
+        net_b, net_t = self._probe(b, s), self._probe(t, s)
+        head_classes = None
+        if self.cfg.dictionary.include_head:
+            head_classes = max(net_b.head.out_features, net_t.head.out_features)
+        f_bt = self._fisher(net_b, task_t, s, head_classes)
+        f_tt = self.store.load_fisher(t, s)
+        if f_tt is None:
+            raise ValueError(f"task {self.store.task(t)['name']!r} has no stored Fisher for seed {s}")
+        if head_classes is not None:
+            f_tt = pad_head(torch.from_numpy(f_tt), net_t, head_classes)
+        return fisher_distance(f_bt, f_tt)
+
+    def _fisher(self, net: torch.nn.Module, task: TaskData, s: int, head_classes: int | None = None) -> torch.Tensor:
+        d = self.cfg.dictionary
+        idx = fisher_sample_index(task, d.fisher_samples)
+        gen = torch.Generator().manual_seed(31_337 + 1000 * task.definition.seed + s)
+        return diagonal_fisher(net, task.train_x[idx.to(task.train_x.device)], task.train_y[idx.to(task.train_y.device)],
+                               mode=d.fisher, include_head=d.include_head, head_classes=head_classes, generator=gen)
+
+    def _transfer_pair(self, a: str, b: str, s: int) -> float:
+        from engine.transfer import transfer_distance
+
+        result = transfer_distance(self._probe(a, s), self._probe(b, s), self.task_data(b), self.cfg.transfer,
+                                   device=self.device, seed=self.cfg.project.seed * 1000 + s, reporter=self.reporter)
+        return float(result.distance)
+
+    def _probe(self, task_id: str, s: int) -> torch.nn.Module:
+        key = (task_id, s)
+        if key in self._models:
+            self._models.move_to_end(key)
+            return self._models[key]
+        attrs = self.store.task(task_id)
+        model = load_probe(attrs["probe_arch"], int(attrs["num_classes"]), self.store.load_probe(task_id, s))
+        from engine.device import prepare_model
+
+        model = prepare_model(model, self.device).eval()
+        self._models[key] = model
+        while len(self._models) > _MODEL_CACHE:
+            self._models.popitem(last=False)
+        return model
+
+    # ------------------------------------------------------------------ queries
+
+    def nearest(self, target: str, k: int = 3, method: str | None = None) -> list[Neighbor]:
+        return nearest(self.store, target, k, method or self.cfg.dictionary.method)
+
+
+def pad_head(vec: torch.Tensor, model: torch.nn.Module, head_classes: int) -> torch.Tensor:
+    """Zero-pads the head blocks of a Fisher computed with include_head=True (unpadded) to `head_classes` rows."""
+    head_ids = {id(p) for p in model.head.parameters()}
+    head_names = {n for n, p in model.named_parameters() if id(p) in head_ids}
+    parts, start = [], 0
+    for name, n in fisher_layout(model, include_head=True):
+        block = vec[start:start + n]
+        start += n
+        if name in head_names:
+            rows = model.get_parameter(name).shape[0]
+            block = torch.cat([block, block.new_zeros(n // rows * (head_classes - rows))])
+        parts.append(block)
+    if start != len(vec):
+        raise ValueError(f"Fisher vector has {len(vec)} entries, the probe's layout {start}")
+    return torch.cat(parts)
+
+
+def nearest(store, target: str, k: int = 3, method: str = "fisher") -> list[Neighbor]:
+    """The k tasks b with the smallest d(b, target), excluding the target and tasks with role "target".
+
+    Entries not computed yet (NaN) are left out.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    tid = store.find_task(target)
+    matrix = store.distances(method)
+    if tid not in matrix.ids:
+        from store import NotFound
+
+        raise NotFound(f"task {target!r} has no {method!r} distances yet: run `tanas-tui distances --method {method}`")
+    tasks = {t["id"]: t for t in store.list_tasks()}
+    j = matrix.index(tid)
+    out = []
+    for i, b in enumerate(matrix.ids):
+        attrs = tasks.get(b)
+        if b == tid or attrs is None or attrs.get("role") == "target" or np.isnan(matrix.value[i, j]):
+            continue
+        out.append(Neighbor(b, attrs.get("name", b), float(matrix.value[i, j]), float(matrix.std[i, j])))
+    out.sort(key=lambda n: (n.distance, n.name))
+    return out[:k]

@@ -1,0 +1,270 @@
+"""`tasks add`, `tasks remove`, `distances` and `nearest`: the task dictionary from the command line.
+
+`tasks add` / `tasks remove` run in this process while holding the store's writer lock (the engine-process route
+is separate). Every finished distance is stored at once, so Ctrl-C loses at most the pair in progress and running
+the same `tasks add` again continues. `distances` and `nearest` only read the store.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from tanas_tui.errors import CliError, handle_errors
+from tanas_tui.exitcodes import ExitCode
+
+_CONFIG_HELP = "Config file (default: ./tanas.toml, or $TANAS_CONFIG)."
+_STORE_HELP = "Store directory (overrides [project] store)."
+NAN = "·"
+# Sequential colour ramp (dark purple -> teal -> yellow, after viridis): near tasks dark, far tasks bright.
+RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
+
+
+def register(app: typer.Typer) -> None:
+    from tanas_tui.commands.tasks import tasks_app
+
+    tasks_app.command("add")(add_command)
+    tasks_app.command("remove")(remove_command)
+    app.command("distances")(distances_command)
+    app.command("nearest")(nearest_command)
+
+
+# ---------------------------------------------------------------------------------------------- progress lines
+
+def _line_reporter(console):
+    from engine.reporting import Reporter
+
+    class Lines(Reporter):
+        """One line per finished probe, warning and every tenth distance (log-file friendly)."""
+
+        def __init__(self):
+            super().__init__()
+            self.computed = 0
+
+        def emit(self, event: str, **data: Any) -> None:
+            if event == "task_added":
+                console.print(f"added task {data['name']} ({data['task_id']}, {data['role']})")
+            elif event == "probe_progress":
+                console.print(f"  probe {data['name']} seed {data['seed_index']}: epoch {data['epoch']}/"
+                              f"{data['max_epochs']}, val acc {data['val_acc']:.3f}")
+            elif event == "probe_done":
+                flag = "ε-representative" if data["representative"] else "NOT ε-representative"
+                console.print(f"  probe {data['name']}: val acc {data['val_acc']:.3f} after {data['epochs']} epochs, "
+                              f"{data['seconds']:.1f} s, {flag}")
+            elif event == "warning":
+                console.print(f"[yellow]warning:[/] {data['message']}")
+            elif event == "distance":
+                self.computed += 1
+            elif event == "job_progress" and data["stage"].endswith("distances"):
+                done, total = data["done"], data["total"]
+                if total and (done == total or done % 10 == 0):
+                    console.print(f"  {data['stage']}: {done}/{total}")
+
+    return Lines()
+
+
+# ---------------------------------------------------------------------------------------------- tasks add / remove
+
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    out = tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+    return out or None
+
+
+@handle_errors
+def add_command(
+    name: str = typer.Argument(..., help="A task of the config's [[tasks]] / [target], or the new task's name."),
+    source: str = typer.Option(None, "--source", help="Ad-hoc task: its data source."),
+    positive: list[str] = typer.Option(None, "--positive", help="Ad-hoc binary task: positive class(es)."),
+    classes: list[str] = typer.Option(None, "--classes", help="Ad-hoc multi-class task: classes (comma-separated)."),
+    other: bool = typer.Option(False, "--other", help="Ad-hoc multi-class task: add an 'other' class."),
+    limit: int = typer.Option(None, "--limit", help="Ad-hoc task: at most this many samples."),
+    seed: int = typer.Option(None, "--seed", help="Ad-hoc task: split seed (default [project] seed)."),
+    role: str = typer.Option(None, "--role", help="base | target (default: target for the config's [target])."),
+    device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides [project] device)."),
+    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+) -> None:
+    """Add a task to the dictionary: train its probe(s), store its Fisher, compute its row and column."""
+    from engine.device import resolve_device
+    from engine.dictionary import Dictionary
+    from engine.tasks import TaskDef
+    from tanas_tui.common import console, load_cli_config, open_store
+
+    cfg = load_cli_config(config, store, {"project.device": device} if device else None)
+    adhoc = source is not None
+    if not adhoc and (positive or classes or other or limit is not None or seed is not None):
+        raise CliError("--positive/--classes/--other/--limit/--seed define an ad-hoc task and need --source")
+    if adhoc:
+        pos, cls = _split(positive), _split(classes)
+        if (pos is None) == (cls is None):
+            raise CliError(f"task {name!r}: give exactly one of --positive (binary) or --classes (multi-class)")
+        taskdef = TaskDef(name=name, source=source, positive=pos, classes=cls, other=other, limit=limit,
+                          seed=cfg.project.seed if seed is None else seed)
+    else:
+        taskdef = cfg.task(name)
+    if role is None:
+        role = "target" if (not adhoc and cfg.target is not None and cfg.target.name == name) else "base"
+    if role not in ("base", "target"):
+        raise CliError(f"--role must be base or target, got {role!r}")
+
+    reporter = _line_reporter(console)
+    with open_store(cfg, "w", create=True) as st:
+        dictionary = Dictionary(st, cfg, resolve_device(cfg.project.device), reporter)
+        task_id = dictionary.add_task(taskdef, role)
+        attrs = st.task(task_id)
+    flag = "yes" if attrs.get("representative") else "no"
+    console.print(f"task {attrs['name']} ({task_id}): val acc {attrs.get('val_acc', float('nan')):.3f}, "
+                  f"ε-representative {flag}; {reporter.computed} distances computed "
+                  f"({cfg.dictionary.method}); store {cfg.store_path}")
+
+
+@handle_errors
+def remove_command(
+    name: str = typer.Argument(..., help="Task name or id."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+) -> None:
+    """Remove a task: its probe, its Fisher, and its row and column of every distance matrix."""
+    from engine.dictionary import Dictionary
+    from tanas_tui.common import console, load_cli_config, open_store
+
+    cfg = load_cli_config(config, store, check_classes=False)
+    with open_store(cfg, "w") as st:
+        task_id = st.find_task(name)
+        label = st.task(task_id).get("name", task_id)
+        if not yes and not typer.confirm(f"remove task {label} ({task_id}) and its distances?", default=False):
+            raise CliError("not removed", ExitCode.USAGE)
+        Dictionary(st, cfg, "cpu").remove_task(task_id)
+    console.print(f"removed task {label} ({task_id})")
+
+
+# ---------------------------------------------------------------------------------------------- distances
+
+def _ramp(x: float) -> tuple[int, int, int]:
+    x = min(max(x, 0.0), 1.0) * (len(RAMP) - 1)
+    i = min(int(x), len(RAMP) - 2)
+    f = x - i
+    return tuple(round(a + (b - a) * f) for a, b in zip(RAMP[i], RAMP[i + 1]))  # type: ignore[return-value]
+
+
+def _cell(value: float, std: float, lo: float, hi: float, show_std: bool, fmt: str) -> Text:
+    if math.isnan(value):
+        return Text(NAN, justify="center")
+    text = format(value, fmt) + (f"±{format(std, fmt)}" if show_std and not math.isnan(std) else "")
+    r, g, b = _ramp((value - lo) / (hi - lo) if hi > lo else 0.0)
+    ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "white"
+    return Text(text, style=f"{ink} on rgb({r},{g},{b})", justify="right")
+
+
+def distance_table(matrix, names: dict[str, str], show_std: bool) -> Table:
+    """Rows = source b, columns = target t, cell d(b, t), shaded from the smallest to the largest off-diagonal value."""
+    n = len(matrix.ids)
+    off = matrix.value[~np.eye(n, dtype=bool)] if n else np.array([])
+    off = off[~np.isnan(off)]
+    lo, hi = (float(off.min()), float(off.max())) if off.size else (0.0, 1.0)
+    fmt = ".1f" if matrix.method == "transfer" else ".3f"
+    unit = " (% of transform weights kept)" if matrix.method == "transfer" else ""
+    table = Table(title=f"{matrix.method} task distance d(source, target){unit}", show_lines=False)
+    table.add_column("source \\ target", style="bold", no_wrap=True)
+    for tid in matrix.ids:
+        table.add_column(names.get(tid, tid), justify="right", no_wrap=True)
+    for i, sid in enumerate(matrix.ids):
+        table.add_row(names.get(sid, sid), *[_cell(float(matrix.value[i, j]), float(matrix.std[i, j]), lo, hi,
+                                                   show_std, fmt) for j in range(n)])
+    return table
+
+
+def write_csv(path: Path, matrix, names: dict[str, str], show_std: bool) -> None:
+    labels = [names.get(t, t) for t in matrix.ids]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["source"] + labels + ([f"{label} std" for label in labels] if show_std else []))
+        for i, sid in enumerate(matrix.ids):
+            values = ["" if math.isnan(v) else f"{v:.6g}" for v in matrix.value[i].tolist()]
+            stds = ["" if math.isnan(v) else f"{v:.6g}" for v in matrix.std[i].tolist()] if show_std else []
+            writer.writerow([labels[i]] + values + stds)
+
+
+def _read(config: Path | None, store: Path | None):
+    from tanas_tui.common import load_cli_config, open_store
+
+    cfg = load_cli_config(config, store, check_classes=False)
+    return cfg, open_store(cfg, "r")
+
+
+@handle_errors
+def distances_command(
+    method: str = typer.Option(None, "--method", "-m", help="fisher | transfer (default [dictionary] method)."),
+    csv_file: Path = typer.Option(None, "--csv", help="Also write the matrix to this CSV file."),
+    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+) -> None:
+    """The distance matrix: rows = source task b, columns = target task t, cells d(b, t); · = not computed."""
+    from tanas_tui.common import console
+
+    cfg, st = _read(config, store)
+    method = method or cfg.dictionary.method
+    if method not in ("fisher", "transfer"):
+        raise CliError(f"--method must be fisher or transfer, got {method!r}")
+    with st:
+        matrix = st.distances(method)
+        names = {t["id"]: t.get("name", t["id"]) for t in st.list_tasks()}
+    if not matrix.ids:
+        raise CliError(f"no {method!r} distances in store {cfg.store_path}: add tasks with `tanas-tui tasks add`"
+                       + (" (or compute them with `tanas-tui run`)" if method == "transfer" else ""),
+                       ExitCode.NOT_FOUND)
+    seeds = int(matrix.params.get("seeds", 1) or 1)
+    show_std = seeds > 1
+    console.print(distance_table(matrix, names, show_std))
+    missing = int(np.isnan(matrix.value).sum())
+    notes = [f"{len(matrix.ids)} tasks"]
+    if show_std:
+        notes.append(f"mean ± std over {seeds} seeds")
+    if missing:
+        notes.append(f"{missing} entries not computed yet ({NAN})")
+    console.print(", ".join(notes))
+    if csv_file is not None:
+        write_csv(csv_file, matrix, names, show_std)
+        console.print(f"wrote {csv_file}")
+
+
+@handle_errors
+def nearest_command(
+    target: str = typer.Argument(..., help="Target task name or id."),
+    k: int = typer.Option(3, "-k", help="How many tasks."),
+    method: str = typer.Option(None, "--method", "-m", help="fisher | transfer (default [dictionary] method)."),
+    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+) -> None:
+    """The k dictionary tasks b with the smallest d(b, TARGET)."""
+    from engine.dictionary import nearest
+    from tanas_tui.common import console
+
+    if k < 1:
+        raise CliError(f"-k must be at least 1, got {k}")
+    cfg, st = _read(config, store)
+    method = method or cfg.dictionary.method
+    with st:
+        rows = nearest(st, target, k, method)
+        seeds = int(st.distances(method).params.get("seeds", 1) or 1)
+    if not rows:
+        raise CliError(f"no dictionary task has a computed {method!r} distance to {target!r}", ExitCode.NOT_FOUND)
+    table = Table(title=f"nearest tasks to {target} ({method})")
+    table.add_column("#", justify="right")
+    table.add_column("task")
+    table.add_column("id")
+    table.add_column("d(task, target)", justify="right")
+    fmt = ".1f" if method == "transfer" else ".4f"
+    for rank, n in enumerate(rows, 1):
+        value = format(n.distance, fmt) + (f" ± {format(n.std, fmt)}" if seeds > 1 else "")
+        table.add_row(str(rank), n.name, n.task_id, value)
+    console.print(table)
