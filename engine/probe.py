@@ -15,6 +15,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from engine.batchnorm import recalibrate_batchnorm
 from engine.device import autocast, prepare_model
 from engine.reporting import SILENT, Reporter
 from engine.tasks import batches, to_input
@@ -127,38 +128,6 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
         raise ValueError("accuracy on an empty split")
     logits = predict_logits(model, x, batch_size=batch_size)
     return float((logits.argmax(1).cpu() == y.cpu()).float().mean())
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, *, batch_size: int = 256,
-                          max_samples: int = 2048) -> None:
-    """Replaces batch-norm running statistics by their exact average over (up to `max_samples` of) `x`.
-
-    The momentum estimates lag far behind the weights when a probe trains for a few epochs on a few hundred samples
-    (with Adam they describe the network of several steps ago), which can leave eval-mode accuracy near chance while
-    train-mode accuracy is ~99%. Recomputing them on the train split ("precise BN") removes that lag.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    if not norms or len(x) == 0:
-        return
-    device = next(model.parameters()).device
-    momenta = [m.momentum for m in norms]
-    was_training = model.training
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None            # cumulative average over the batches below
-    model.train()
-    try:
-        for idx in slices(min(len(x), max_samples), batch_size):
-            xb = x[idx]
-            if len(xb) < 2:
-                break
-            with autocast(device):
-                model(to_input(xb, device))
-    finally:
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
-        model.train(was_training)
 
 
 @dataclass

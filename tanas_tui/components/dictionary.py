@@ -1,0 +1,221 @@
+"""Dictionary panel: the task table (sortable, filterable), the selected task's details and a sample preview."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, Static
+from textual.worker import get_current_worker
+
+from tanas_tui.components.table_sync import sync_rows
+from tanas_tui.ui_state import TASKS, TaskInfo, UiState, task_definition
+
+# status early: it is the column that moves while probes train, and narrow screens cut the right-hand ones
+COLUMNS = ("name", "status", "val acc", "ε", "source", "rule", "samples", "genotype")
+
+
+def _sort_key(value: Any) -> tuple:
+    """Missing values sort last; numbers by value; text case-insensitively."""
+    if isinstance(value, Text):
+        value = value.plain
+    if value in (None, "", "—"):
+        return (2, "")
+    try:
+        return (0, float(value))
+    except (TypeError, ValueError):
+        return (1, str(value).lower())
+
+
+def task_cells(info: TaskInfo) -> tuple:
+    acc = info.val_acc
+    rep = info.representative
+    eps = Text("—", style="dim") if rep is None else Text("✓", style="green") if rep else Text("✗", style="bold red")
+    return (
+        info.name,
+        info.status or "—",
+        f"{acc:.4f}" if acc is not None and not math.isnan(acc) else "—",
+        eps,
+        info.source or "—",
+        info.rule,
+        str(info.samples) if info.samples is not None else "—",
+        info.genotype_hash or "—",
+    )
+
+
+def task_details(info: TaskInfo, state: UiState) -> Text:
+    t = Text()
+    t.append(info.name, style="bold")
+    t.append(f"  ({info.id})\n", style="dim")
+    d = task_definition(info.attrs)
+    rows = [("source", info.source or "—"), ("rule", info.rule), ("role", info.role)]
+    for key in ("balance", "limit", "seed", "val_fraction", "test_fraction"):
+        if d.get(key) is not None:
+            rows.append((key, str(d[key])))
+    a = info.attrs
+    if any(isinstance(a.get(k), int) for k in ("n_train", "n_val", "n_test")):
+        rows.append(("train/val/test", f"{a.get('n_train', '?')} / {a.get('n_val', '?')} / {a.get('n_test', '?')}"))
+    if a.get("class_names"):
+        rows.append(("classes", ", ".join(map(str, a["class_names"]))))
+    probe = a.get("probe_arch") or a.get("probe")
+    if probe:
+        epochs = f", {a['epochs']} epochs" if isinstance(a.get("epochs"), int) else ""
+        rows.append(("probe", f"{probe}{epochs}"))
+    if info.val_acc is not None:
+        rows.append(("probe val acc", f"{info.val_acc:.4f}"))
+    if info.representative is not None:
+        rows.append(("ε-represent.", "yes" if info.representative else "NO: below 1 − ε"))
+    if info.genotype_hash:
+        g = info.genotype or {}
+        rows.append(("genotype", f"{info.genotype_hash}  C={g.get('channels', '?')} layers={g.get('layers', '?')}"))
+        origin = a.get("genotype_source")
+        if isinstance(origin, dict):
+            how = (f"inherited from {origin.get('from_name', origin.get('from'))}" if origin.get("kind") == "inherited"
+                   else f"searched ({origin.get('run_id', '?')})")
+            rows.append(("genotype from", how))
+    rows.append(("status", info.status or "—"))
+    for method, matrix in state.matrices.items():
+        near = matrix.nearest(info.id, 3)
+        if near:
+            rows.append((f"near ({method})", ", ".join(f"{state.task_name(s)} {v:.3g}" for s, v in near)))
+    for key, value in rows:
+        t.append(f"{key:>14} ", style="cyan")
+        t.append(f"{value}\n")
+    return t
+
+
+class DictionaryPanel(Vertical):
+    BINDINGS = [
+        Binding("a", "add_task", "Add task"),
+        Binding("d", "remove_task", "Remove"),
+        Binding("o", "sort", "Sort col"),
+        Binding("slash", "focus_filter", "Filter", key_display="/"),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rendered: dict[str, tuple] = {}
+        self._sort: tuple[str, bool] | None = None
+        self._selected: str | None = None
+        self._preview_for: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="dict-left"):
+                yield Input(placeholder="filter tasks (name, source, rule, status)…", id="task-filter")
+                yield DataTable(id="tasks", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="dict-right"):
+                yield Static("No task selected.", id="task-detail")
+                yield Static("", id="task-preview")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#tasks", DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+
+    @property
+    def state(self) -> UiState:
+        return self.app.state  # type: ignore[attr-defined]
+
+    # -- refresh --------------------------------------------------------------------------------------------------
+    def refresh_state(self, topics: set[str]) -> None:
+        if TASKS not in topics and "distances" not in topics:
+            return
+        table = self.query_one("#tasks", DataTable)
+        needle = self.query_one("#task-filter", Input).value.strip().lower()
+        rows = {}
+        for info in self.state.tasks.values():
+            cells = task_cells(info)
+            if needle and needle not in " ".join(c.plain if isinstance(c, Text) else str(c) for c in cells).lower():
+                continue
+            rows[info.id] = cells
+        if sync_rows(table, COLUMNS, rows, self._rendered) and self._sort:
+            table.sort(self._sort[0], key=_sort_key, reverse=self._sort[1])
+        if self._selected is None and table.row_count:
+            self._show(self._row_key(table.cursor_row))
+        elif self._selected is not None:
+            self._show(self._selected, preview=False)
+
+    def _row_key(self, index: int) -> str | None:
+        table = self.query_one("#tasks", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return table.coordinate_to_cell_key((min(index, table.row_count - 1), 0)).row_key.value
+        except Exception:  # noqa: BLE001 - cursor moved past a removed row
+            return None
+
+    def selected_task(self) -> TaskInfo | None:
+        return self.state.tasks.get(self._selected) if self._selected else None
+
+    def _show(self, task_id: str | None, preview: bool = True) -> None:
+        info = self.state.tasks.get(task_id) if task_id else None
+        detail = self.query_one("#task-detail", Static)
+        if info is None:
+            self._selected = None
+            detail.update("No task selected." if self.state.tasks else "The dictionary is empty: press a to add a task.")
+            self.query_one("#task-preview", Static).update("")
+            return
+        self._selected = info.id
+        detail.update(task_details(info, self.state))
+        if preview and self._preview_for != info.id:
+            self._preview_for = info.id
+            self.query_one("#task-preview", Static).update(Text("loading samples…", style="dim"))
+            self.load_preview(info.id, dict(info.attrs))
+
+    # -- events ---------------------------------------------------------------------------------------------------
+    @on(Input.Changed, "#task-filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self.refresh_state({TASKS})
+
+    @on(DataTable.RowHighlighted, "#tasks")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None:
+            self._show(event.row_key.value)
+
+    @on(DataTable.HeaderSelected, "#tasks")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        self._sort_by(str(event.column_key.value))
+
+    def _sort_by(self, column: str) -> None:
+        reverse = bool(self._sort and self._sort[0] == column and not self._sort[1])
+        self._sort = (column, reverse)
+        self.query_one("#tasks", DataTable).sort(column, key=_sort_key, reverse=reverse)
+        self.app.notify(f"sorted by {column}{' (descending)' if reverse else ''}", timeout=2)
+
+    def action_sort(self) -> None:
+        table = self.query_one("#tasks", DataTable)
+        self._sort_by(COLUMNS[max(0, min(table.cursor_column, len(COLUMNS) - 1))])
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#task-filter", Input).focus()
+
+    def action_add_task(self) -> None:
+        self.app.action_add_task()  # type: ignore[attr-defined]
+
+    def action_remove_task(self) -> None:
+        info = self.selected_task()
+        if info is None:
+            self.app.notify("select a task to remove first", severity="warning")
+            return
+        self.app.remove_task(info)  # type: ignore[attr-defined]
+
+    # -- preview --------------------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="preview")
+    def load_preview(self, task_id: str, attrs: dict[str, Any]) -> None:
+        worker = get_current_worker()
+        try:
+            text = self.app.render_task_preview(attrs)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - any data problem is shown inline, never raised
+            text = Text(f"samples unavailable: {exc}", style="yellow")
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._set_preview, task_id, text)
+
+    def _set_preview(self, task_id: str, text: Any) -> None:
+        if self._selected == task_id:
+            for widget in self.query("#task-preview"):   # gone when the app is closing
+                widget.update(text)

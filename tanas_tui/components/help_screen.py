@@ -1,0 +1,44 @@
+"""The `?` help screen."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# tanas-tui
+
+Browse the task dictionary, watch distances fill in and follow FUSE searches live. The store is the source of
+truth; the engine (a separate process) does the work and keeps running when you quit.
+
+| key | where | does |
+| --- | --- | --- |
+| `1`…`5` | anywhere | Dictionary, Distances, Space, FUSE, Runs |
+| `ctrl+p` | anywhere | command palette (start engine, compute distances, start search, …) |
+| `?` | anywhere | this help |
+| `q`, `ctrl+q` | anywhere | quit (the engine keeps running) |
+| `/` | Dictionary | filter tasks |
+| `o`, click a header | Dictionary | sort by the cursor's column (again: reverse) |
+| `a` / `d` | Dictionary | add a task (form) / remove the selected task (asks first) |
+| `m` | Distances | switch method (fisher / transfer) |
+| `enter`, `n` | Distances | mark the k nearest tasks of the cursor's target column |
+| `p` / `r` / `s` | FUSE | pause / resume / stop the search |
+| `e` | FUSE | export the result's genotype (JSON) |
+| `enter` | Runs | open the run in the FUSE tab |
+
+Distances: rows are **sources**, columns are **targets**; `d(source → target)` is asymmetric. Darker is nearer.
+Without an engine the app browses the store read-only; actions that need one offer to start it.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss_help", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog help"):
+            yield Markdown(HELP)
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)

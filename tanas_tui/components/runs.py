@@ -1,0 +1,91 @@
+"""Runs panel: past and running searches; opening one replays it in the FUSE panel."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from tanas_tui.components.table_sync import sync_rows
+from tanas_tui.ui_state import SEARCHES, SearchState, UiState
+
+COLUMNS = ("run", "target", "space", "status", "steps", "updated", "result")
+STATUS_STYLE = {"running": "bold green", "paused": "yellow", "done": "cyan", "failed": "bold red", "stopped": "yellow"}
+
+
+def age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def result_text(s: SearchState) -> str:
+    r = s.result
+    if not r:
+        return "—"
+    err = r.get("test_error")
+    parts = [str(r.get("hash", "?"))]
+    if isinstance(err, (int, float)):
+        parts.append(f"err {err:.2f}%")  # the engine reports test error in percent
+    return "  ".join(parts)
+
+
+class RunsPanel(Vertical):
+    BINDINGS = [Binding("enter", "open", "Open run", show=True)]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rendered: dict[str, tuple] = {}
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static(Text("enter opens a run in the FUSE tab (replayed from the store)", style="dim"), id="runs-hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        self.set_interval(5.0, self._tick_ages)
+
+    @property
+    def state(self) -> UiState:
+        return self.app.state  # type: ignore[attr-defined]
+
+    def _tick_ages(self) -> None:
+        self.refresh_state({SEARCHES})
+
+    def refresh_state(self, topics: set[str]) -> None:
+        if SEARCHES not in topics and "tasks" not in topics:
+            return
+        now = self.app.clock()  # type: ignore[attr-defined]
+        rows = {}
+        for s in self.state.searches.values():
+            space = (s.space or {}).get("kind", "—")
+            updated = s.updated
+            rows[s.id] = (
+                s.id, self.state.task_name(s.target) if s.target in self.state.tasks else s.target_name or "—", space,
+                Text(s.status, style=STATUS_STYLE.get(s.status, "")),
+                str(s.steps) if s.loaded or s.steps else str(s.attrs.get("committed_steps", "—")),
+                age(now - updated) if updated is not None else "—",
+                result_text(s),
+            )
+        sync_rows(self.query_one("#runs-table", DataTable), COLUMNS, rows, self._rendered)
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.open_run(str(event.row_key.value))  # type: ignore[attr-defined]
+
+    def action_open(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            self.app.open_run(str(key))  # type: ignore[attr-defined]

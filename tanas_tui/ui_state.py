@@ -1,0 +1,788 @@
+"""The UI's in-memory model: what a store replay gives, with engine events applied on top.
+
+Pure Python and numpy, no Textual, no torch: the app fills it from the store in a thread worker (`read_store`,
+`read_search`), then feeds it engine events (`UiState.apply`). Applying is idempotent (events the replay already
+covered change nothing), so a client that attaches mid-search can replay first and follow afterwards without gaps
+or duplicates. Each `apply` returns the topics it changed, so the app refreshes only the panels concerned.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+METHODS = ("fisher", "transfer")
+MAX_LOG = 200
+
+# Topics `apply` reports; panels subscribe to them.
+TASKS = "tasks"
+DISTANCES = "distances"
+SEARCHES = "searches"
+SPACES = "spaces"
+JOBS = "jobs"
+
+
+def search_topic(run_id: str) -> str:
+    return f"search:{run_id}"
+
+
+# -- small field readers: task and search attrs are JSON dicts written by the engine --------------------------------
+
+def _first(attrs: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None:
+            return value
+    return default
+
+
+def genotype_hash(genotype: Any) -> str:
+    """The genotype's stable hash, computed like `engine.genotype.Genotype.hash` but without importing torch."""
+    if not isinstance(genotype, Mapping):
+        return ""
+    if isinstance(genotype.get("hash"), str):
+        return genotype["hash"]
+    try:
+        doc = {}
+        for which in ("normal", "reduce"):
+            cell = genotype[which]
+            edges = [[[op, src] for op, src in node] for node in cell["edges"]]
+            concat = cell.get("concat") or list(range(2, len(edges) + 2))
+            doc[which] = {"edges": edges, "concat": list(concat)}
+        doc["channels"] = genotype["channels"]
+        doc["layers"] = genotype["layers"]
+    except (KeyError, TypeError, ValueError):
+        return ""
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:10]
+
+
+def task_rule(attrs: Mapping[str, Any]) -> str:
+    if isinstance(attrs.get("rule"), str):
+        return attrs["rule"]
+    definition = attrs.get("definition") if isinstance(attrs.get("definition"), Mapping) else attrs
+    positive = definition.get("positive")
+    if positive:
+        return "is " + "|".join(map(str, positive))
+    classes = definition.get("classes")
+    if classes:
+        text = "{" + ",".join(map(str, classes)) + "}"
+        return text + "+other" if definition.get("other") else text
+    return "?"
+
+
+def task_samples(attrs: Mapping[str, Any]) -> int | None:
+    parts = [attrs.get(k) for k in ("n_train", "n_val", "n_test")]
+    if any(isinstance(p, int) for p in parts):
+        return sum(p for p in parts if isinstance(p, int))
+    sizes = _first(attrs, "split_sizes", "splits", "sizes")
+    if isinstance(sizes, Mapping):
+        try:
+            return int(sum(int(v) for v in sizes.values()))
+        except (TypeError, ValueError):
+            return None
+    value = _first(attrs, "samples", "size")
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+def task_definition(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The TaskDef fields of a stored task (flat attrs or a nested "definition")."""
+    source = attrs.get("definition") if isinstance(attrs.get("definition"), Mapping) else attrs
+    keys = ("name", "source", "positive", "classes", "other", "balance", "limit", "val_fraction", "test_fraction",
+            "seed")
+    out = {k: source[k] for k in keys if k in source}
+    out.setdefault("name", attrs.get("name"))
+    return out
+
+
+@dataclass
+class TaskInfo:
+    id: str
+    attrs: dict[str, Any]
+    progress: str = ""        # live probe training line, cleared when the probe is done
+
+    @property
+    def name(self) -> str:
+        return str(self.attrs.get("name", self.id))
+
+    @property
+    def source(self) -> str:
+        return str(_first(self.attrs, "source", default="") or task_definition(self.attrs).get("source") or "")
+
+    @property
+    def rule(self) -> str:
+        return task_rule(self.attrs)
+
+    @property
+    def samples(self) -> int | None:
+        return task_samples(self.attrs)
+
+    @property
+    def val_acc(self) -> float | None:
+        value = _first(self.attrs, "val_acc", "val_accuracy", "probe_val_acc")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def representative(self) -> bool | None:
+        value = _first(self.attrs, "representative", "epsilon_representative", "eps_representative")
+        return bool(value) if value is not None else None
+
+    @property
+    def genotype(self) -> dict | None:
+        g = _first(self.attrs, "best_genotype", "genotype")
+        if isinstance(g, str):
+            try:
+                g = json.loads(g)
+            except ValueError:
+                return None
+        return g if isinstance(g, Mapping) else None
+
+    @property
+    def genotype_hash(self) -> str:
+        return str(_first(self.attrs, "genotype_hash", default="") or genotype_hash(self.genotype))
+
+    @property
+    def status(self) -> str:
+        return self.progress or str(self.attrs.get("status", ""))
+
+    @property
+    def role(self) -> str:
+        return str(self.attrs.get("role", "base"))
+
+
+@dataclass
+class Matrix:
+    """One distance method's matrix: value[i, j] = d(source=ids[i], target=ids[j]); NaN = not computed."""
+
+    method: str
+    ids: list[str] = field(default_factory=list)
+    value: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    std: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def index(self, task_id: str) -> int:
+        return self.ids.index(task_id)
+
+    def ensure(self, task_id: str) -> int:
+        if task_id in self.ids:
+            return self.ids.index(task_id)
+        n = len(self.ids)
+        value = np.full((n + 1, n + 1), np.nan, np.float32)
+        std = np.full((n + 1, n + 1), np.nan, np.float32)
+        value[:n, :n] = self.value
+        std[:n, :n] = self.std
+        value[n, n] = 0.0
+        std[n, n] = 0.0
+        self.ids.append(task_id)
+        self.value, self.std = value, std
+        return n
+
+    def drop(self, task_id: str) -> None:
+        if task_id not in self.ids:
+            return
+        i = self.ids.index(task_id)
+        self.ids.pop(i)
+        self.value = np.delete(np.delete(self.value, i, 0), i, 1)
+        self.std = np.delete(np.delete(self.std, i, 0), i, 1)
+
+    def set(self, source: str, target: str, value: float, std: float) -> bool:
+        i, j = self.ensure(source), self.ensure(target)
+        old, old_std = self.value[i, j], self.std[i, j]
+        if old == value and old_std == std:
+            return False
+        self.value[i, j] = value
+        self.std[i, j] = std
+        return True
+
+    def nearest(self, target: str, k: int) -> list[tuple[str, float]]:
+        """The k sources closest to `target` (the target itself excluded), nearest first."""
+        if target not in self.ids:
+            return []
+        j = self.ids.index(target)
+        pairs = [(self.ids[i], float(self.value[i, j])) for i in range(len(self.ids))
+                 if i != j and not math.isnan(self.value[i, j])]
+        pairs.sort(key=lambda p: (p[1], p[0]))
+        return pairs[:k]
+
+    def computed(self) -> int:
+        return int(np.count_nonzero(~np.isnan(self.value)))
+
+
+@dataclass
+class SearchState:
+    """One FUSE run: the store's attrs plus its step arrays (as lists, appended live)."""
+
+    id: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    loaded: bool = False            # the trajectory was read from the store (not just the attrs)
+    # Per-step rows are tuples of floats: the garbage collector stops tracking those, so a long trajectory
+    # does not make every collection slower (lists would be scanned on each one).
+    alpha: list[tuple[float, ...]] = field(default_factory=list)
+    round: list[int] = field(default_factory=list)
+    alternation: list[int] = field(default_factory=list)
+    loss_train: list[float] = field(default_factory=list)
+    loss_val: list[float] = field(default_factory=list)
+    val_acc: list[tuple[float, ...]] = field(default_factory=list)
+    candidates: dict[int, dict[str, Any]] = field(default_factory=dict)   # round -> {"hashes", "genotypes", ...}
+    step_times: list[float] = field(default_factory=list)   # wall clock of live steps, for the ETA
+    gap: bool = False               # a live step arrived beyond what we hold: re-read the store
+    pending: dict[int, dict[str, Any]] = field(default_factory=dict)   # live steps waiting for that re-read
+    probs: list[tuple[float, ...]] = field(default_factory=list)   # softmax(alpha) per step, computed once
+    round_start: dict[int, int] = field(default_factory=dict)   # round -> index of its first step
+
+    # attrs
+    @property
+    def target(self) -> str:
+        return str(_first(self.attrs, "target", "target_name", default=""))
+
+    @property
+    def target_name(self) -> str:
+        return str(_first(self.attrs, "target_name", "target", default=""))
+
+    @property
+    def status(self) -> str:
+        return str(self.attrs.get("status", "running" if not self.result else "done"))
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        r = self.attrs.get("result")
+        return r if isinstance(r, Mapping) and r else None
+
+    @property
+    def device(self) -> str:
+        return str(self.attrs.get("device", ""))
+
+    @property
+    def space(self) -> dict[str, Any] | None:
+        s = self.attrs.get("space")
+        return s if isinstance(s, Mapping) else None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        c = self.attrs.get("config")
+        if isinstance(c, Mapping):
+            return dict(c.get("search", c))
+        return {}
+
+    @property
+    def updated(self) -> float | None:
+        """Latest time stamp the run carries (live events, or the store's ISO times), as epoch seconds."""
+        stamps = [self.attrs.get(k) for k in ("updated", "created", "resumed", "stopped", "finished")]
+        checkpoint = self.attrs.get("checkpoint")
+        if isinstance(checkpoint, Mapping):
+            stamps.append(checkpoint.get("time"))
+        times = [t for t in map(_epoch, stamps) if t is not None]
+        return max(times) if times else None
+
+    @property
+    def rounds_total(self) -> int:
+        return int(self.config.get("rounds") or (max(self.round) + 1 if self.round else 1))
+
+    @property
+    def alternations_total(self) -> int:
+        return int(self.config.get("alternations") or 1)
+
+    @property
+    def steps(self) -> int:
+        return len(self.alpha)
+
+    @property
+    def current_round(self) -> int:
+        if self.round:
+            return self.round[-1]
+        return max(self.candidates) if self.candidates else 0
+
+    def round_steps(self, rnd: int | None = None) -> range:
+        """Indices of the steps of round `rnd` (default: the current one)."""
+        rnd = self.current_round if rnd is None else rnd
+        start = self.round_start.get(rnd)
+        if start is None:
+            return range(0)
+        later = [i for r, i in self.round_start.items() if i > start]
+        return range(start, min(later) if later else len(self.round))
+
+    def current_alternation(self) -> int:
+        """1-based alternation reached in the current round (0 before the first α step)."""
+        steps = self.round_steps()
+        if not steps:
+            return 0
+        last = self.alternation[steps[-1]] if steps[-1] < len(self.alternation) else -1
+        if last >= 0:
+            return last + 1   # alternations only grow within a round
+        per = max(1, int(self.config.get("alpha_epochs") or 1))
+        return min(self.alternations_total, math.ceil(len(steps) / per))
+
+    def hashes(self, rnd: int | None = None) -> list[str]:
+        rnd = self.current_round if rnd is None else rnd
+        entry = self.candidates.get(rnd) or {}
+        hashes = list(entry.get("hashes") or [])
+        if not hashes and entry.get("genotypes"):
+            hashes = [genotype_hash(g) for g in entry["genotypes"]]
+        width = len(self.alpha[self.round_steps(rnd)[-1]]) if self.round_steps(rnd) else len(hashes)
+        while len(hashes) < width:
+            hashes.append(f"cand{len(hashes)}")
+        return hashes
+
+    def genotypes(self, rnd: int | None = None) -> list[dict]:
+        rnd = self.current_round if rnd is None else rnd
+        return list((self.candidates.get(rnd) or {}).get("genotypes") or [])
+
+    def eta_seconds(self) -> float | None:
+        """Remaining time from the rate of the live steps seen so far (None before two live steps)."""
+        if len(self.step_times) < 2 or self.status not in ("running", ""):
+            return None
+        per_step = (self.step_times[-1] - self.step_times[0]) / (len(self.step_times) - 1)
+        steps_in_round = max(1, len(self.round_steps()))
+        alt = max(1, self.current_alternation())
+        per_round = steps_in_round / alt * self.alternations_total
+        remaining = per_round * (self.rounds_total - self.current_round) - steps_in_round
+        return max(0.0, remaining * per_step)
+
+    def load_record(self, record: Mapping[str, Any]) -> None:
+        """Merge a store read (arrays cut at committed_steps); live steps beyond it are kept."""
+        alpha = [tuple(row) for row in np.asarray(record.get("alpha", np.zeros((0, 0))), dtype=np.float64).tolist()]
+        n = len(alpha)
+        live_from = n
+        keep = slice(live_from, None)
+        extra_alpha = self.alpha[keep] if len(self.alpha) > n else []
+        extra = {name: getattr(self, name)[keep] if len(getattr(self, name)) > n else []
+                 for name in ("round", "alternation", "loss_train", "loss_val", "val_acc")}
+        self.alpha = alpha + extra_alpha
+        self.round = [int(r) for r in np.asarray(record.get("round", []))] + extra["round"]
+        alternation = record.get("alternation", record.get("step_kind"))  # the store's step_kind = alternation
+        stored_alt = [int(a) for a in np.asarray(alternation)] if alternation is not None else [-1] * n
+        self.alternation = stored_alt + extra["alternation"]
+        self.loss_train = [float(v) for v in np.asarray(record.get("loss_train", []))] + extra["loss_train"]
+        self.loss_val = [float(v) for v in np.asarray(record.get("loss_val", []))] + extra["loss_val"]
+        self.val_acc = [tuple(row) for row in
+                        np.asarray(record.get("val_acc", np.zeros((0, 0))), dtype=np.float64).tolist()] + extra["val_acc"]
+        for entry in record.get("candidates") or []:
+            if isinstance(entry, Mapping) and "round" in entry:
+                merged = dict(self.candidates.get(int(entry["round"]), {}))
+                merged.update(entry)
+                self.candidates[int(entry["round"])] = merged
+        self.probs = softmax_rows(self.alpha)
+        self.round_start = {}
+        for i, r in enumerate(self.round):
+            self.round_start.setdefault(r, i)
+        self.loaded = True
+        self.gap = False
+        self._drain_pending()
+
+    def _drain_pending(self) -> None:
+        for step in sorted(self.pending):
+            data = self.pending.pop(step)
+            if step == len(self.alpha):
+                self._append(data, None)
+            elif step > len(self.alpha):
+                self.pending[step] = data
+                self.gap = True
+                break
+
+    def add_step(self, data: Mapping[str, Any], now: float) -> bool:
+        step = int(data.get("step", len(self.alpha)))
+        if step < len(self.alpha):
+            return False                      # the replay already holds it
+        if step > len(self.alpha):
+            self.pending[step] = dict(data)   # missed steps (attached mid-run): held until the store re-read
+            self.gap = True
+            return False
+        self._append(data, now)
+        self._drain_pending()
+        return True
+
+    def _append(self, data: Mapping[str, Any], now: float | None) -> None:
+        self.alpha.append(tuple(float(a) for a in data.get("alpha") or ()))
+        self.probs.append(tuple(softmax(self.alpha[-1])))
+        self.round.append(int(data.get("round", self.round[-1] if self.round else 0)))
+        self.round_start.setdefault(self.round[-1], len(self.round) - 1)
+        self.alternation.append(int(data.get("alternation", -1)))
+        self.loss_train.append(_num(data.get("loss_train")))
+        self.loss_val.append(_num(data.get("loss_val")))
+        self.val_acc.append(tuple(_num(v) for v in data.get("val_acc") or ()))
+        if now is not None:
+            self.step_times.append(now)
+            del self.step_times[:-200]
+        self.attrs.setdefault("status", "running")
+
+
+def _epoch(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and value:
+        from datetime import datetime
+
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            try:
+                return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+            except ValueError:
+                return None
+    return None
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+def softmax_rows(rows: list[tuple[float, ...]]) -> list[tuple[float, ...]]:
+    """softmax of every row at once (rows of equal length; an empty list stays empty)."""
+    if not rows:
+        return []
+    arr = np.asarray(rows, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        return [tuple(softmax(r)) for r in rows]
+    arr = np.exp(arr - arr.max(axis=1, keepdims=True))
+    return [tuple(r) for r in (arr / arr.sum(axis=1, keepdims=True)).tolist()]
+
+
+def softmax(values: Iterable[float]) -> list[float]:
+    arr = np.asarray(list(values), dtype=np.float64)
+    if arr.size == 0:
+        return []
+    arr = np.exp(arr - arr.max())
+    return (arr / arr.sum()).tolist()
+
+
+@dataclass
+class JobInfo:
+    job: str
+    kind: str = ""
+    stage: str = ""
+    done: int = 0
+    total: int = 0
+    finished: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StoreSnapshot:
+    """Everything `read_store` reads in one go (off the event loop)."""
+
+    path: str
+    attrs: dict[str, Any]
+    tasks: list[dict[str, Any]]
+    matrices: dict[str, Matrix]
+    searches: list[dict[str, Any]]
+
+
+def read_store(path: str | Path) -> StoreSnapshot:
+    """Reads tasks, both distance matrices and the searches' attrs (not their trajectories) from the store."""
+    from store import NotFound, Store, StoreError
+
+    with Store.open(Path(path), mode="r") as store:
+        tasks = store.list_tasks()
+        matrices: dict[str, Matrix] = {}
+        for method in METHODS:
+            try:
+                dm = store.distances(method)
+            except (NotFound, KeyError):
+                continue
+            except StoreError:
+                continue
+            matrices[method] = Matrix(method, list(dm.ids), np.array(dm.value, np.float32, copy=True),
+                                      np.array(dm.std, np.float32, copy=True), dict(dm.params or {}))
+        searches = store.list_searches()
+        return StoreSnapshot(str(path), dict(store.attrs), tasks, matrices, searches)
+
+
+def read_task(path: str | Path, task_id: str) -> dict[str, Any]:
+    from store import Store
+
+    with Store.open(Path(path), mode="r") as store:
+        attrs = dict(store.task(task_id))
+        attrs["id"] = task_id
+        return attrs
+
+
+def read_search(path: str | Path, run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(attrs, record) of one search; the record's arrays are cut at committed_steps."""
+    from store import Store
+
+    with Store.open(Path(path), mode="r") as store:
+        attrs = dict(store.search(run_id))
+        rec = store.read_search(run_id)
+        record = {name: getattr(rec, name) for name in ("alpha", "round", "step_kind", "loss_train", "loss_val",
+                                                        "val_acc", "candidates") if hasattr(rec, name)}
+        if hasattr(rec, "alternation"):
+            record["alternation"] = rec.alternation
+        return attrs, record
+
+
+class UiState:
+    def __init__(self, store_path: str = "") -> None:
+        self.store_path = store_path
+        self.store_attrs: dict[str, Any] = {}
+        self.tasks: dict[str, TaskInfo] = {}
+        self.matrices: dict[str, Matrix] = {m: Matrix(m) for m in METHODS}
+        self.searches: dict[str, SearchState] = {}
+        self.spaces: dict[tuple[str, str], dict[str, Any]] = {}   # (target id, kind) -> space dict
+        self.jobs: dict[str, JobInfo] = {}
+        self.log: list[tuple[str, str]] = []                       # (level, message)
+        self.notices: list[tuple[str, str]] = []                   # to show as notifications, drained by the app
+        self.needs_task_read: set[str] = set()                     # task ids whose attrs the app should re-read
+        self.last_seq = -1
+        self.loaded = False
+
+    # -- replay ----------------------------------------------------------------------------------------------------
+    def load_snapshot(self, snap: StoreSnapshot) -> set[str]:
+        self.store_attrs = snap.attrs
+        seen = set()
+        for attrs in snap.tasks:
+            tid = str(attrs["id"])
+            seen.add(tid)
+            info = self.tasks.get(tid)
+            if info is None:
+                self.tasks[tid] = TaskInfo(tid, dict(attrs))
+            else:
+                info.attrs.update(attrs)
+        for tid in [t for t in self.tasks if t not in seen and not self.tasks[t].progress]:
+            del self.tasks[tid]
+        for method, matrix in snap.matrices.items():
+            live = self.matrices.get(method)
+            if live is not None and live.ids:
+                # keep live values the store has not committed yet
+                for i, s in enumerate(live.ids):
+                    for j, t in enumerate(live.ids):
+                        v = live.value[i, j]
+                        if not math.isnan(v) and s in matrix.ids and t in matrix.ids:
+                            a, b = matrix.index(s), matrix.index(t)
+                            if math.isnan(matrix.value[a, b]):
+                                matrix.value[a, b], matrix.std[a, b] = v, live.std[i, j]
+            self.matrices[method] = matrix
+        for attrs in snap.searches:
+            rid = str(attrs["id"])
+            s = self.searches.setdefault(rid, SearchState(rid))
+            s.attrs.update(attrs)
+            if s.space:
+                self.spaces[(s.target, str(s.space.get("kind", "task-aware")))] = s.space
+        self.loaded = True
+        return {TASKS, DISTANCES, SEARCHES, SPACES}
+
+    def load_search(self, run_id: str, attrs: Mapping[str, Any], record: Mapping[str, Any]) -> set[str]:
+        s = self.searches.setdefault(run_id, SearchState(run_id))
+        s.attrs.update(attrs)
+        s.load_record(record)
+        return {SEARCHES, search_topic(run_id)}
+
+    def update_task(self, task_id: str, attrs: Mapping[str, Any]) -> set[str]:
+        info = self.tasks.setdefault(task_id, TaskInfo(task_id, {}))
+        info.attrs.update(attrs)
+        return {TASKS}
+
+    # -- live events -------------------------------------------------------------------------------------------------
+    def apply_many(self, events: Iterable[Any], now: float | None = None) -> set[str]:
+        changed: set[str] = set()
+        now = time.time() if now is None else now
+        for ev in events:
+            try:
+                changed |= self.apply(ev, now)
+            except Exception as exc:  # noqa: BLE001 - a malformed event must never take the UI down
+                self.notices.append(("error", f"could not apply event {ev!r:.80}: {exc}"))
+        return changed
+
+    def apply(self, event: Any, now: float | None = None) -> set[str]:
+        name, data, seq = normalize_event(event)
+        if seq:  # 0 / None: direct messages and test events are never deduplicated
+            if seq <= self.last_seq:
+                return set()
+            self.last_seq = seq
+        now = time.time() if now is None else now
+        handler = getattr(self, "_on_" + name, None)
+        if handler is None:
+            return set()
+        return handler(data, now) or set()
+
+    def _on_task_added(self, d: Mapping[str, Any], now: float) -> set[str]:
+        tid = str(d["task_id"])
+        info = self.tasks.setdefault(tid, TaskInfo(tid, {"name": d.get("name", tid)}))
+        info.attrs.setdefault("name", d.get("name", tid))
+        if d.get("role"):
+            info.attrs["role"] = d["role"]
+        info.attrs.setdefault("status", "added")
+        self.needs_task_read.add(tid)
+        return {TASKS}
+
+    def _on_task_removed(self, d: Mapping[str, Any], now: float) -> set[str]:
+        tid = str(d["task_id"])
+        self.tasks.pop(tid, None)
+        for m in self.matrices.values():
+            m.drop(tid)
+        return {TASKS, DISTANCES}
+
+    def _on_probe_progress(self, d: Mapping[str, Any], now: float) -> set[str]:
+        tid = str(d["task_id"])
+        info = self.tasks.setdefault(tid, TaskInfo(tid, {"name": d.get("name", tid)}))
+        acc = d.get("val_acc")
+        acc_text = f" val {acc:.3f}" if isinstance(acc, (int, float)) else ""
+        seed = d.get("seed_index")
+        seed_text = f" seed {seed}" if isinstance(seed, int) and seed > 0 else ""
+        info.progress = f"training {d.get('epoch', '?')}/{d.get('max_epochs', '?')}{seed_text}{acc_text}"
+        return {TASKS}
+
+    def _on_probe_done(self, d: Mapping[str, Any], now: float) -> set[str]:
+        tid = str(d["task_id"])
+        info = self.tasks.setdefault(tid, TaskInfo(tid, {"name": d.get("name", tid)}))
+        info.progress = ""
+        if "val_acc" in d:
+            info.attrs["val_acc"] = d["val_acc"]
+        if "representative" in d:
+            info.attrs["representative"] = bool(d["representative"])
+        info.attrs["status"] = "ready"
+        self.needs_task_read.add(tid)
+        return {TASKS}
+
+    def _on_distance(self, d: Mapping[str, Any], now: float) -> set[str]:
+        method = str(d.get("method", "fisher"))
+        matrix = self.matrices.setdefault(method, Matrix(method))
+        std = d.get("std")
+        changed = matrix.set(str(d["source"]), str(d["target"]), _num(d.get("value")),
+                             _num(std) if std is not None else 0.0)
+        return {DISTANCES} if changed else set()
+
+    def _on_space_built(self, d: Mapping[str, Any], now: float) -> set[str]:
+        space = d.get("space") if isinstance(d.get("space"), Mapping) else {}
+        kind = str(d.get("kind") or space.get("kind") or "task-aware")
+        self.spaces[(str(d.get("target", "")), kind)] = dict(space)
+        return {SPACES}
+
+    def _search(self, run_id: str) -> SearchState:
+        s = self.searches.get(run_id)
+        if s is None:
+            # a run that started after the replay: the store holds its attrs (target, space, config), read it
+            s = self.searches[run_id] = SearchState(run_id, {"status": "running"}, gap=True)
+        return s
+
+    def _on_alpha_step(self, d: Mapping[str, Any], now: float) -> set[str]:
+        s = self._search(str(d["run_id"]))
+        s.attrs["updated"] = now
+        if s.add_step(d, now):
+            return {SEARCHES, search_topic(s.id)}
+        return {search_topic(s.id)} if s.gap else set()
+
+    def _on_search_round(self, d: Mapping[str, Any], now: float) -> set[str]:
+        s = self._search(str(d["run_id"]))
+        rnd = int(d.get("round", 0))
+        entry = dict(s.candidates.get(rnd, {}))
+        entry.update({"round": rnd, "hashes": list(d.get("candidates") or entry.get("hashes") or [])})
+        if d.get("genotypes"):
+            entry["genotypes"] = list(d["genotypes"])
+        if d.get("incumbent"):
+            entry["incumbent"] = d["incumbent"]
+        s.candidates[rnd] = entry
+        s.attrs["updated"] = now
+        return {SEARCHES, search_topic(s.id)}
+
+    def _on_search_done(self, d: Mapping[str, Any], now: float) -> set[str]:
+        s = self._search(str(d["run_id"]))
+        s.attrs["result"] = dict(d.get("result") or {})
+        s.attrs["status"] = "done"
+        s.attrs["updated"] = now
+        return {SEARCHES, search_topic(s.id)}
+
+    def _on_job_started(self, d: Mapping[str, Any], now: float) -> set[str]:
+        job = str(d.get("job", "?"))
+        self.jobs[job] = JobInfo(job, str(d.get("kind", "")), params=dict(d.get("params") or {}))
+        return {JOBS}
+
+    def _on_job_progress(self, d: Mapping[str, Any], now: float) -> set[str]:
+        job = str(d.get("job", "?"))
+        info = self.jobs.setdefault(job, JobInfo(job))
+        info.stage = str(d.get("stage", info.stage))
+        info.done = int(d.get("done", info.done) or 0)
+        info.total = int(d.get("total", info.total) or 0)
+        return {JOBS}
+
+    def _on_job_done(self, d: Mapping[str, Any], now: float) -> set[str]:
+        job = str(d.get("job", "?"))
+        info = self.jobs.setdefault(job, JobInfo(job, str(d.get("kind", ""))))
+        info.finished = True
+        status = d.get("status")
+        if isinstance(status, str) and status not in ("ok", "done"):
+            self.notices.append(("warning", f"job {job} ended: {status}"))
+        return {JOBS}
+
+    def _log(self, level: str, d: Mapping[str, Any]) -> set[str]:
+        message = str(d.get("message", ""))
+        self.log.append((level, message))
+        del self.log[:-MAX_LOG]
+        if level in ("warning", "error"):
+            self.notices.append((level, message))
+        return {JOBS}
+
+    def _on_log(self, d: Mapping[str, Any], now: float) -> set[str]:
+        return self._log(str(d.get("level", "info")), d)
+
+    def _on_warning(self, d: Mapping[str, Any], now: float) -> set[str]:
+        return self._log("warning", d)
+
+    def _on_error(self, d: Mapping[str, Any], now: float) -> set[str]:
+        return self._log("error", d)
+
+    def set_running_job(self, info: Mapping[str, Any] | None) -> set[str]:
+        """The engine's running job as its `status` reply describes it (a window attaching mid-job missed the
+        job's `job_started`)."""
+        if not isinstance(info, Mapping) or not info.get("id"):
+            return set()
+        job = str(info["id"])
+        if job not in self.jobs:
+            self.jobs[job] = JobInfo(job, str(info.get("kind", "")), params=dict(info.get("params") or {}))
+        return {JOBS}
+
+    # -- queries -------------------------------------------------------------------------------------------------
+    def current_job(self) -> JobInfo | None:
+        running = [j for j in self.jobs.values() if not j.finished]
+        return running[-1] if running else None
+
+    def job_for_run(self, run_id: str) -> str | None:
+        """The engine job running search `run_id`, for pause / resume / stop (None: the engine's running job)."""
+        for info in reversed(list(self.jobs.values())):
+            if not info.finished and info.params.get("run_id") == run_id:
+                return info.job
+        return None
+
+    def task_name(self, task_id: str) -> str:
+        info = self.tasks.get(task_id)
+        return info.name if info else task_id
+
+    def task_by_name(self, name: str) -> TaskInfo | None:
+        for info in self.tasks.values():
+            if info.name == name or info.id == name:
+                return info
+        return None
+
+    def running_search(self) -> SearchState | None:
+        running = [s for s in self.searches.values() if s.status in ("running", "paused")]
+        return running[-1] if running else None
+
+    def drain_notices(self) -> list[tuple[str, str]]:
+        out, self.notices = self.notices, []
+        return out
+
+
+def normalize_event(event: Any) -> tuple[str, dict[str, Any], int | None]:
+    """(name, payload, seq) from an event as the client delivers it: an `engine.protocol` event object, its dict
+    form, or a plain (name, payload) pair (tests, benchmarks)."""
+    if isinstance(event, tuple) and len(event) == 2:
+        return str(event[0]), dict(event[1]), None
+    if isinstance(event, Mapping):
+        name = _first(event, "type", "event", "name")
+        payload = event.get("data") if isinstance(event.get("data"), Mapping) else \
+            event.get("payload") if isinstance(event.get("payload"), Mapping) else event
+        seq = event.get("seq")
+        return str(name), dict(payload), int(seq) if isinstance(seq, int) else None
+    name = getattr(event, "TYPE", None) or type(event).__name__
+    if hasattr(event, "__dict__"):
+        payload = dict(vars(event))   # a protocol dataclass: its fields (cheaper than .payload(), this is hot)
+        payload.pop("seq", None)
+    else:
+        payload = event.payload() if callable(getattr(event, "payload", None)) else {}
+    seq = getattr(event, "seq", None)
+    return str(name), dict(payload), int(seq) if isinstance(seq, int) else None
