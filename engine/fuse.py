@@ -138,8 +138,8 @@ class SearchResult:
     run_id: str
     genotype: dict[str, Any]
     hash: str
-    test_error: float            # percent
-    test_acc: float              # fraction
+    test_error: float | None     # percent; None when the winner was not retrained and tested
+    test_acc: float | None       # fraction
     params: int
     params_m: float
     cost_device_hours: float
@@ -178,8 +178,12 @@ class _State:
 
 class Fuse:
     def __init__(self, task, space, cfg: SearchSection, *, store, run_id: str, device: torch.device | str = "cpu",
-                 seed: int = 0, reporter: Reporter = SILENT, attrs: dict[str, Any] | None = None):
+                 seed: int = 0, reporter: Reporter = SILENT, attrs: dict[str, Any] | None = None,
+                 retrain: bool = True):
+        """`retrain=False` ends the search at the selected genotype (its in-search weights are kept), without the
+        final retraining and test evaluation: how a base task gets its best genotype cheaply."""
         _validate(cfg)
+        self.retrain = bool(retrain)
         self.task, self.space, self.cfg = task, space, cfg
         self.store, self.run_id = store, run_id
         self.device = torch.device(device)
@@ -212,7 +216,7 @@ class Fuse:
         if attrs.get("status") == "done" and attrs.get("result"):
             return SearchResult.from_dict(attrs["result"])
         fuse = cls(task, space, cfg, store=store, run_id=run_id, device=device, seed=int(attrs.get("seed", 0)),
-                   reporter=reporter)
+                   reporter=reporter, retrain=bool(attrs.get("retrain", True)))
         fuse._resuming = True
         return fuse.run()
 
@@ -248,6 +252,7 @@ class Fuse:
             "space": self.space.to_dict(),
             "config": dataclasses.asdict(self.cfg),
             "seed": self.seed,
+            "retrain": self.retrain,
             "status": "running",
             "device": device_label(self.device),
             "created": _now(),
@@ -438,6 +443,8 @@ class Fuse:
         cfg = self.cfg
         winner = st.genotypes[0]
         self.writer.flush()
+        if not self.retrain:
+            return self._finish(st, winner, st.models[0], acc=None, final_epochs=0)
         self.reporter.emit("log", level="info",
                            message=f"search {self.run_id}: retraining {winner.hash} from scratch on train+val "
                                    f"for {cfg.final_epochs} epochs")
@@ -446,12 +453,17 @@ class Fuse:
                                       batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=self.reporter)
         test_x, test_y = self.task.test_split()
         _, acc = evaluate(model, test_x, test_y, self.device)
+        return self._finish(st, winner, model, acc=acc, final_epochs=cfg.final_epochs)
+
+    def _finish(self, st: _State, winner: Genotype, model: nn.Module, *, acc: float | None,
+                final_epochs: int) -> SearchResult:
         seconds = self._elapsed()
         params = count_params(model)
         result = SearchResult(
-            run_id=self.run_id, genotype=winner.to_dict(), hash=winner.hash, test_error=100.0 * (1.0 - acc),
-            test_acc=acc, params=params, params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
-            device=device_label(self.device), kind="fuse", final_epochs=cfg.final_epochs,
+            run_id=self.run_id, genotype=winner.to_dict(), hash=winner.hash,
+            test_error=None if acc is None else 100.0 * (1.0 - acc), test_acc=acc, params=params,
+            params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
+            device=device_label(self.device), kind="fuse", final_epochs=final_epochs,
             parameter_free_share=winner.parameter_free_share(), warnings=list(st.warnings))
         save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels)
         self.store.update_search(self.run_id, status="done", finished=_now(), result=result.to_dict())

@@ -87,7 +87,8 @@ def _search_base(store, cfg: Config, attrs: dict[str, Any], rounds: int, device:
     seed = cfg.project.seed
     run_id = run_id_for(name, "genotype", seed)
     space = standard_space(cfg.space)
-    result = _fuse(store, task, space, section, run_id, device, seed, reporter, {"purpose": "base-genotype"})
+    result = _fuse(store, task, space, section, run_id, device, seed, reporter, {"purpose": "base-genotype"},
+                   retrain=False)
     store.update_task(attrs["id"], best_genotype=result.genotype, genotype_hash=result.hash,
                       genotype_source={"kind": "search", "run_id": run_id})
 
@@ -140,11 +141,11 @@ def build_space(store, cfg: Config, target_name: str, kind: str, *, device: torc
 
 
 # -- one search ----------------------------------------------------------------------------------------------------
-def _fuse(store, task, space, section, run_id, device, seed, reporter, attrs=None) -> SearchResult:
+def _fuse(store, task, space, section, run_id, device, seed, reporter, attrs=None, retrain=True) -> SearchResult:
     if run_id in {s["id"] for s in store.list_searches()}:
         return Fuse.resume(store, run_id, task, space, section, device, reporter)
     return Fuse(task, space, section, store=store, run_id=run_id, device=device, seed=seed, reporter=reporter,
-                attrs=attrs).run()
+                attrs=attrs, retrain=retrain).run()
 
 
 def run_search(store, cfg: Config, target_name: str, space_kind: str, *, run_id: str | None = None,

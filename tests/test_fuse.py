@@ -134,3 +134,15 @@ def test_collapse_guard_warns_when_winner_is_parameter_free(store):
 def test_invalid_search_config_names_the_key(store, key, value):
     with pytest.raises(ConfigError, match=f"search.{key}"):
         Fuse(synthetic_task(), tiny_space(), dataclasses.replace(TINY, **{key: value}), store=store, run_id="bad")
+
+
+def test_search_without_retraining_selects_a_genotype_and_never_reads_test(store):
+    task = synthetic_task()
+    cfg = dataclasses.replace(TINY, rounds=1)
+    result = Fuse(task, tiny_space(), cfg, store=store, run_id="base", seed=0, retrain=False).run()
+    assert task.test_reads == 0
+    assert result.test_error is None and result.final_epochs == 0
+    attrs = store.search("base")
+    assert attrs["status"] == "done" and attrs["retrain"] is False
+    genotype, state, classes = load_final_weights(store, "base")
+    assert genotype.hash == result.hash and classes == task.num_classes and state
