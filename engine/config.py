@@ -46,6 +46,9 @@ class DictionarySection:
     probe: str = "cnn"            # cnn | resnet18
     epsilon: float = 0.05
     max_epochs: int = 20
+    # Epochs every probe trains before the 1 − ε stop may end it (1 = stop as soon as 1 − ε is reached). Equal budgets
+    # keep the Fisher distance from tracking how long each probe happened to train.
+    min_epochs: int = 1
     batch_size: int = 128
     lr: float = 1e-3
     method: str = "fisher"        # fisher | transfer: the distance used for nearest tasks and spaces
@@ -272,8 +275,8 @@ class _Loader:
                 raise self.error(f"must be in [0, 1), got {value}", name, f.name)
             if f.name in ("lr", "w_lr", "alpha_lr") and not value > 0:
                 raise self.error(f"must be positive, got {value}", name, f.name)
-            if f.name in ("max_epochs", "batch_size", "fisher_samples", "seeds", "k", "rounds", "candidates",
-                          "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
+            if f.name in ("max_epochs", "min_epochs", "batch_size", "fisher_samples", "seeds", "k", "rounds",
+                          "candidates", "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
                           "repeats") and value < 1:
                 raise self.error(f"must be at least 1, got {value}", name, f.name)
             if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed") and value < 0:
@@ -284,6 +287,9 @@ class _Loader:
                 bad = [v for v in value if v not in SPACE_CHOICES[f.name]]
                 if bad:
                     raise self.error(f"unsupported value(s) {bad}; allowed: {list(SPACE_CHOICES[f.name])}", name, f.name)
+        if name == "dictionary" and section.min_epochs > section.max_epochs:
+            raise self.error(f"must not exceed max_epochs ({section.max_epochs}), got {section.min_epochs}", name,
+                             "min_epochs")
         if name == "search" and section.candidates < 2:
             raise self.error("FUSE needs at least 2 candidates", name, "candidates")
 

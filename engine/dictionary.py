@@ -130,7 +130,9 @@ class Dictionary:
 
     def method_params(self, method: str) -> dict[str, Any]:
         d = self.cfg.dictionary
-        common = {"probe": d.probe, "seeds": d.seeds}
+        # The probe protocol is part of a distance's definition: probes trained differently give other distances.
+        common = {"probe": d.probe, "seeds": d.seeds, "epsilon": d.epsilon, "min_epochs": d.min_epochs,
+                  "max_epochs": d.max_epochs, "lr": d.lr, "batch_size": d.batch_size}
         if method == "fisher":
             return {**common, "fisher": d.fisher, "fisher_samples": d.fisher_samples, "include_head": d.include_head}
         if method == "transfer":

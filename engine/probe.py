@@ -143,6 +143,9 @@ def train_probe(task, cfg: "DictionarySection", *, seed: int, device: torch.devi
                 reporter: Reporter = SILENT, seed_index: int = 0) -> ProbeResult:
     """Train the dictionary's probe on `task` (a TaskData) with Adam until val accuracy ≥ 1 − ε or `max_epochs`.
 
+    The 1 − ε stop is only checked from epoch `min_epochs` on, and the kept best-validation weights are chosen among
+    those epochs, so every probe of a dictionary has at least the same training budget.
+
     Returns the best-validation weights in eval mode. Deterministic on the CPU for a fixed seed: initialisation and
     shuffling draw from generators seeded by `seed`, leaving the global RNG untouched.
     """
@@ -151,6 +154,9 @@ def train_probe(task, cfg: "DictionarySection", *, seed: int, device: torch.devi
         raise ValueError(f"task {task.definition.name!r} has an empty train or val split")
     if cfg.max_epochs < 1:
         raise ValueError(f"dictionary.max_epochs must be ≥ 1, got {cfg.max_epochs}")
+    min_epochs = cfg.min_epochs
+    if not 1 <= min_epochs <= cfg.max_epochs:
+        raise ValueError(f"dictionary.min_epochs must be in [1, max_epochs={cfg.max_epochs}], got {min_epochs}")
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -179,12 +185,12 @@ def train_probe(task, cfg: "DictionarySection", *, seed: int, device: torch.devi
         recalibrate_batchnorm(model, train_x, batch_size=max(cfg.batch_size, 256))
         val_acc = accuracy(model, task.val_x, task.val_y, batch_size=max(cfg.batch_size, 256))
         epochs = epoch
-        if val_acc > best_acc:
+        if epoch >= min_epochs and val_acc > best_acc:
             best_acc, best_state = val_acc, copy.deepcopy(model.state_dict())
         reporter.emit("probe_progress", task_id=task.id, name=task.definition.name, seed_index=seed_index,
                       epoch=epoch, max_epochs=cfg.max_epochs, val_acc=val_acc, loss=total / max(count, 1))
         reporter.check()
-        if val_acc >= target:
+        if epoch >= min_epochs and val_acc >= target:
             break
     model.load_state_dict(best_state)
     model.eval()

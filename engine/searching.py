@@ -15,7 +15,8 @@ import torch
 
 from engine.baselines import FIXED_NETWORKS, fixed_network, fuse_candidate_count, random_search, table_row
 from engine.config import Config, ConfigError
-from engine.fuse import Fuse, ResumeMismatch, SearchResult, _canon, config_differences, save_final_weights
+from engine.fuse import (Fuse, ResumeMismatch, SearchResult, _canon, config_differences, derive_seed,
+                         save_final_weights)
 from engine.genotype import Genotype
 from engine.reporting import SILENT, Reporter
 from engine.space import SearchSpace, SpaceError, standard_space, task_aware_space
@@ -86,8 +87,11 @@ def _search_base(store, cfg: Config, attrs: dict[str, Any], rounds: int, device:
     section = _search_section(cfg, rounds=rounds)
     seed = cfg.project.seed
     run_id = run_id_for(name, "genotype", seed)
+    # Each base task samples its own candidates: with one shared seed every task would see the same candidate set
+    # and the dictionary would hold near-identical genotypes, leaving the task-aware space nothing to choose from.
+    search_seed = derive_seed(seed, "base-genotype", name)
     space = standard_space(cfg.space)
-    result = _fuse(store, task, space, section, run_id, device, seed, reporter, {"purpose": "base-genotype"},
+    result = _fuse(store, task, space, section, run_id, device, search_seed, reporter, {"purpose": "base-genotype"},
                    retrain=False)
     store.update_task(attrs["id"], best_genotype=result.genotype, genotype_hash=result.hash,
                       genotype_source={"kind": "search", "run_id": run_id})

@@ -111,3 +111,13 @@ def test_stop_request_interrupts_training():
     rep.stop()
     with pytest.raises(JobStopped):
         train_probe(task, CFG, seed=0, reporter=rep)
+
+
+
+def test_min_epochs_gives_every_probe_the_same_budget():
+    task = _separable_task()
+    early = train_probe(task, DictionarySection(max_epochs=4, batch_size=64, epsilon=0.3), seed=0)
+    equal = train_probe(task, DictionarySection(max_epochs=4, min_epochs=3, batch_size=64, epsilon=0.3), seed=0)
+    assert early.epochs < 3 and equal.epochs == 3 and equal.representative
+    with pytest.raises(ValueError, match="min_epochs"):
+        train_probe(task, DictionarySection(max_epochs=2, min_epochs=3), seed=0)
