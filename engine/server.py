@@ -349,9 +349,26 @@ class EngineServer:
         return {
             "pid": os.getpid(), "protocol": P.PROTOCOL_VERSION, "seq": self.broadcast_seq,
             "store": str(self.store_path), "config": str(self.config_path) if self.config_path else None,
-            "device": self.device_name, "started": self.started, "clients": len(self.conns),
+            "device": self._device(), "started": self.started, "clients": len(self.conns),
             "job": self.current.info() if self.current else None, "queue": [j.info() for j in self.pending],
         }
+
+    def _device(self) -> str:
+        """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu), for status lines."""
+        from engine.device import device_label, resolve_device
+
+        name = self.device_name
+        if name is None:
+            try:
+                from engine.config import load_config
+
+                name = load_config(self.config_path, check_classes=False).project.device
+            except Exception:  # noqa: BLE001 - a broken config is reported when a job reads it
+                name = "auto"
+        try:
+            return device_label(resolve_device(name))
+        except (RuntimeError, ValueError) as exc:
+            return f"{name} ({exc})"
 
     def _control(self, cmd: P.Pause | P.Resume | P.Stop) -> dict[str, Any]:
         job = self.current
