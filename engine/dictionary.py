@@ -131,12 +131,13 @@ class Dictionary:
     def method_params(self, method: str) -> dict[str, Any]:
         d = self.cfg.dictionary
         # The probe protocol is part of a distance's definition: probes trained differently give other distances.
-        common = {"probe": d.probe, "seeds": d.seeds, "epsilon": d.epsilon, "min_epochs": d.min_epochs,
-                  "max_epochs": d.max_epochs, "lr": d.lr, "batch_size": d.batch_size}
+        common = {"probe": d.probe, "seeds": d.seeds,
+                  "probe_training": {"epsilon": d.epsilon, "min_epochs": d.min_epochs, "max_epochs": d.max_epochs,
+                                     "lr": d.lr, "batch_size": d.batch_size}}
         if method == "fisher":
             return {**common, "fisher": d.fisher, "fisher_samples": d.fisher_samples, "include_head": d.include_head}
         if method == "transfer":
-            return {**common, **{k: v for k, v in dataclasses.asdict(self.cfg.transfer).items()}}
+            return {**common, "transfer": dataclasses.asdict(self.cfg.transfer)}
         raise ValueError(f"unknown distance method {method!r} (use {' or '.join(METHODS)})")
 
     def add_task(self, taskdef: TaskDef, role: str = "base") -> str:

@@ -257,6 +257,14 @@ def test_transfer_distances_fill_the_other_matrix(store):
     m = store.distances("transfer")
     assert np.all(np.diag(m.value) == 0) and not np.isnan(m.value).any()
     assert np.all((m.value >= 0) & (m.value <= 100))
-    assert store.distances("transfer").params["max_samples"] == 64
+    assert store.distances("transfer").params["transfer"]["max_samples"] == 64
     assert dic.compute_distances("transfer") == 0
     assert nearest(store, TASKS[0].name, k=1, method="transfer")[0].name == TASKS[1].name
+
+
+def test_probe_protocol_is_part_of_the_distance_definition(store):
+    dic = Dictionary(store, _cfg(), "cpu", RecordingReporter(), task_builder=_builder)
+    dic.ensure(TASKS[:1])
+    changed = dataclasses.replace(_cfg(), dictionary=dataclasses.replace(_cfg().dictionary, min_epochs=2))
+    with pytest.raises(ConfigError, match="min_epochs"):
+        Dictionary(store, changed, "cpu", RecordingReporter(), task_builder=_builder).ensure(TASKS[:2])
