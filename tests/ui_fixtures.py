@@ -184,17 +184,25 @@ def make_app(store: Path, log: list | None = None, fail: str | None = None):
 
 
 async def settle(app, pilot, seconds: float = 0.15) -> None:
-    """Waits for the workers, then until every DataTable has sized its columns (it does that when idle)."""
+    """Waits until the app is quiet: no store/preview worker running or pending (workers start further workers, e.g.
+    store -> selected task -> sample preview), no queued events, and every DataTable has sized its columns (it does
+    that when idle). Quiet must hold for a few consecutive checks, so a slow machine cannot snapshot a half-built view."""
     from textual.widgets import DataTable
+    from textual.worker import WorkerState
 
-    await app.workers.wait_for_complete()
+    def busy() -> bool:
+        working = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) and w.group != "follow"
+                      for w in app.workers)
+        sizing = any(t._require_update_dimensions for t in app.screen.query(DataTable))
+        return working or sizing or bool(getattr(app, "_inbox", None))
+
     await pilot.pause(seconds)
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    for _ in range(100):
-        if not any(t._require_update_dimensions for t in app.screen.query(DataTable)):
+    quiet = 0
+    for _ in range(400):
+        await pilot.pause(0.03)
+        quiet = 0 if busy() else quiet + 1
+        if quiet >= 4:
             break
-        await pilot.pause(0.05)
 
 
 def cell_text(table, row: str, col: str) -> str:

@@ -21,7 +21,10 @@ LABEL_WIDTH = 7
 
 
 def short(name: str, width: int = LABEL_WIDTH) -> str:
-    return name if len(name) <= width else name[: width - 1] + "…"
+    """Names of one family share a prefix ("sketch-circle", "sketch-square"): keep its first letters and the end."""
+    if len(name) <= width:
+        return name
+    return name[:2] + "…" + name[-(width - 3):]
 
 
 class DistancesPanel(Vertical):

@@ -100,7 +100,9 @@ class SpacePanel(Vertical):
         if SPACES not in topics:
             return
         tree = self.query_one("#space-tree", Tree)
-        for key in sorted(self.state.spaces, key=lambda k: (self.state.task_name(k[0]), k[1])):
+        # Task-aware spaces first: they are what a user opens this panel for; the standard-space entries of the base
+        # tasks' genotype searches follow, collapsed.
+        for key in sorted(self.state.spaces, key=lambda k: (k[1] == "standard", self.state.task_name(k[0]), k[1])):
             if key in self._shown:
                 continue
             self._shown.add(key)
@@ -114,7 +116,7 @@ class SpacePanel(Vertical):
     def _add_space(self, root: TreeNode, key: tuple[str, str], space: Mapping[str, Any]) -> None:
         target, kind = key
         label = Text.assemble(("target ", "dim"), (self.state.task_name(target), "bold"), (f"  ({kind} space)", "dim"))
-        top = root.add(label, data=key, expand=True)
+        top = root.add(label, data=key, expand=kind != "standard")
         provenance = space.get("provenance") or []
         if not provenance:
             top.add_leaf(Text("no nearest tasks: uniform operations", style="dim"), data=key)
