@@ -4,19 +4,9 @@ from __future__ import annotations
 import csv
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from tanas_tui.cli import app
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine they oversubscribe it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 CONFIG = """
 [project]

@@ -16,13 +16,6 @@ from engine.tasks import TaskDef, build_task
 from store import Store
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine they oversubscribe it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _source(name: str, seed: int, n_per_class: int = 50) -> Dataset:

@@ -11,13 +11,6 @@ from engine.reporting import JobStopped, RecordingReporter
 from engine.tasks import TaskDef, build_task
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine they oversubscribe it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _separable_task(n_per_class=120, seed=0):

@@ -104,17 +104,10 @@ def train_probe(task: FakeTask, classes: int, seed: int = 0, epochs: int = 30) -
     return probe
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tensors here are tiny: on the shared 2-core box, intra-op threads only spin against other processes."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
-def world(one_thread):
+def world():
     cell = make_task("cell", list(range(9)), seed=1)               # 9 classes: which grid cell
     row = make_task("row", [0, 0, 0, 1, 1, 1, 2, 2, 2], seed=2)    # 3 classes: which grid row
     return {
