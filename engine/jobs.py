@@ -85,7 +85,7 @@ def run_pipeline(store, cfg, device, reporter: Reporter, job_id: str = "") -> di
         result["space_description"] = space.describe()
         stages.start("search")
         result["search"] = searching.run_search(store, cfg, target.name, cfg.space.kind, device=device,
-                                                reporter=reporter, seed=cfg.project.seed)
+                                                reporter=reporter, seed=cfg.project.seed, space=space)
         if cfg.search.compare:
             stages.start("comparison")
             result["comparison"] = searching.run_comparison(store, cfg, target.name, device=device, reporter=reporter)

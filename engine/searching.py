@@ -154,12 +154,13 @@ def _fuse(store, task, space, section, run_id, device, seed, reporter, attrs=Non
 
 def run_search(store, cfg: Config, target_name: str, space_kind: str, *, run_id: str | None = None,
                device: torch.device | str = "cpu", reporter: Reporter = SILENT, seed: int | None = None,
-               task: TaskData | None = None) -> dict[str, Any]:
+               task: TaskData | None = None, space: SearchSpace | None = None) -> dict[str, Any]:
     """Runs (or resumes, or returns the stored result of) one FUSE search on `target_name`; returns the result dict.
 
     A task-aware search first makes sure the dictionary holds the base tasks and the target (probes, distances) and
     that every base task has a best genotype. A resumed run reuses the space stored with it, so a dictionary that
     grew in between does not change a running search.
+    A caller that already built the space (the pipeline) passes it as `space`.
     """
     if space_kind not in SPACE_KINDS:
         raise ConfigError(f"unknown space kind {space_kind!r}; use one of {', '.join(SPACE_KINDS)}", key="space.kind")
@@ -180,10 +181,11 @@ def run_search(store, cfg: Config, target_name: str, space_kind: str, *, run_id:
         space = SearchSpace.from_dict(attrs["space"])
         result = Fuse.resume(store, run_id, task, space, cfg.search, device, reporter)
         return {"run_id": run_id, **result.to_dict()}
-    if space_kind == "task-aware":
-        _ensure_dictionary(store, cfg, target_name, device, reporter)
-        assign_base_genotypes(store, cfg, device, reporter)
-    space = build_space(store, cfg, target_name, space_kind, device=device, reporter=reporter)
+    if space is None:
+        if space_kind == "task-aware":
+            _ensure_dictionary(store, cfg, target_name, device, reporter)
+            assign_base_genotypes(store, cfg, device, reporter)
+        space = build_space(store, cfg, target_name, space_kind, device=device, reporter=reporter)
     attrs = {"space_kind": space_kind, "purpose": "target"}
     result = Fuse(task, space, cfg.search, store=store, run_id=run_id, device=device, seed=seed, reporter=reporter,
                   attrs=attrs).run()
