@@ -116,6 +116,19 @@ def test_run_through_the_engine_detach_attach(project):
     assert attached.exit_code == 0, attached.output
     assert ("attached to job" in attached.output and "Result: moon" in attached.output) or "idle" in attached.output
 
+    # Writing commands hand their work to the engine that holds the store instead of failing on its lock.
+    searched = runner.invoke(app, ["search", "moon", "--space", "standard", "--config", cfg])
+    assert searched.exit_code == 0, searched.output
+    assert f"engine (pid {pid})" in searched.output and "run moon-standard-0" in searched.output
+    added = runner.invoke(app, ["tasks", "add", "square", "--source", "sketches", "--positive", "square",
+                                "--config", cfg])
+    assert added.exit_code == 0 and "adding the task there" in added.output, added.output
+    assert "task square (" in added.output
+    removed = runner.invoke(app, ["tasks", "remove", "square", "--yes", "--config", cfg])
+    assert removed.exit_code == 0 and "removed task square" in removed.output, removed.output
+    listed = runner.invoke(app, ["tasks", "list", "--config", cfg])
+    assert "square" not in listed.output and "circle" in listed.output
+
     status = runner.invoke(app, ["engine", "status", "--config", cfg])
     assert status.exit_code == 0 and f"engine pid {pid}" in status.output
     stopped = runner.invoke(app, ["engine", "stop", "--config", cfg])

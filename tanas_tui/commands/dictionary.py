@@ -16,6 +16,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from tanas_tui.client import engine_running
+from tanas_tui.commands.run import job_result, run_job_in_engine
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 
@@ -115,14 +117,26 @@ def add_command(
     if role not in ("base", "target"):
         raise CliError(f"--role must be base or target, got {role!r}")
 
-    reporter = _line_reporter(console)
-    with open_store(cfg, "w", create=True) as st:
-        dictionary = Dictionary(st, cfg, resolve_device(cfg.project.device), reporter)
-        task_id = dictionary.add_task(taskdef, role)
-        attrs = st.task(task_id)
+    pid = engine_running(cfg.store_path)
+    if pid is not None:
+        import dataclasses
+
+        console.print(f"an engine (pid {pid}) serves {cfg.store_path}: adding the task there", highlight=False)
+        job_result(run_job_in_engine(cfg.store_path, "add_task", task=dataclasses.asdict(taskdef), role=role))
+        with open_store(cfg, "r") as st:
+            task_id = st.find_task(taskdef.name)
+            attrs = st.task(task_id)
+        computed = "its"
+    else:
+        reporter = _line_reporter(console)
+        with open_store(cfg, "w", create=True) as st:
+            dictionary = Dictionary(st, cfg, resolve_device(cfg.project.device), reporter)
+            task_id = dictionary.add_task(taskdef, role)
+            attrs = st.task(task_id)
+        computed = str(reporter.computed)
     flag = "yes" if attrs.get("representative") else "no"
     console.print(f"task {attrs['name']} ({task_id}): val acc {attrs.get('val_acc', float('nan')):.3f}, "
-                  f"ε-representative {flag}; {reporter.computed} distances computed "
+                  f"ε-representative {flag}; {computed} distances computed "
                   f"({cfg.dictionary.method}); store {cfg.store_path}")
 
 
@@ -138,12 +152,17 @@ def remove_command(
     from tanas_tui.common import console, load_cli_config, open_store
 
     cfg = load_cli_config(config, store, check_classes=False)
-    with open_store(cfg, "w") as st:
+    pid = engine_running(cfg.store_path)
+    with open_store(cfg, "r" if pid is not None else "w") as st:
         task_id = st.find_task(name)
         label = st.task(task_id).get("name", task_id)
         if not yes and not typer.confirm(f"remove task {label} ({task_id}) and its distances?", default=False):
             raise CliError("not removed", ExitCode.USAGE)
-        Dictionary(st, cfg, "cpu").remove_task(task_id)
+        if pid is None:
+            Dictionary(st, cfg, "cpu").remove_task(task_id)
+    if pid is not None:
+        console.print(f"an engine (pid {pid}) serves {cfg.store_path}: removing the task there", highlight=False)
+        job_result(run_job_in_engine(cfg.store_path, "remove_task", task=task_id))
     console.print(f"removed task {label} ({task_id})")
 
 

@@ -58,7 +58,7 @@ def run(
     t0 = time.perf_counter()
     if pid is not None:
         console.print(f"an engine (pid {pid}) serves {cfg.store_path}: running the job there", highlight=False)
-        done = _run_in_engine(cfg.store_path, config_file, device)
+        done = run_job_in_engine(cfg.store_path, "run_pipeline", config=config_file, device=device)
     else:
         done = _run_in_process(cfg)
     _finish(done, time.perf_counter() - t0)
@@ -115,13 +115,15 @@ def _render(events: Iterable[P.Event]) -> P.JobDone | None:
         renderer.close()
 
 
-def _run_in_engine(store_path: Path, config_file: str | None, device: str | None) -> P.JobDone | None:
+def run_job_in_engine(store_path: Path, kind: str, **params: Any) -> P.JobDone | None:
+    """Submits a job to the engine serving `store_path` and follows it to its end with the headless renderer;
+    Ctrl-C asks the engine to stop the job at its next safe point."""
     from tanas_tui.client import EngineClient
     from tanas_tui.common import console
 
     with EngineClient(store_path) as client:
         client.subscribe()
-        job = client.submit("run_pipeline", config=config_file, device=device)
+        job = client.submit(kind, **params)
         try:
             return _render(client.follow_job(job))
         except KeyboardInterrupt:
@@ -131,6 +133,15 @@ def _run_in_engine(store_path: Path, config_file: str | None, device: str | None
             except Exception:  # noqa: BLE001 - already finished or engine gone: nothing left to stop
                 pass
             raise CliError("interrupted", ExitCode.INTERRUPTED) from None
+
+
+def job_result(done: P.JobDone | None) -> Any:
+    """The result of a finished job, or the CliError (with its exit code) that its failure maps to."""
+    if done is None:
+        raise CliError("the job ended without reporting a result", ExitCode.JOB_FAILED)
+    if done.status != "ok":
+        raise _job_failure(done)
+    return done.result
 
 
 def _run_in_process(cfg) -> P.JobDone | None:
@@ -211,12 +222,9 @@ def _job_failure(done: P.JobDone) -> CliError:
 def _finish(done: P.JobDone | None, wall: float) -> None:
     from tanas_tui.common import console
 
-    if done is None:
-        raise CliError("the job ended without reporting a result", ExitCode.JOB_FAILED)
-    if done.status != "ok":
-        raise _job_failure(done)
-    if done.kind == "run_pipeline" and isinstance(done.result, dict):
-        print_pipeline_result(done.result, console)
+    result = job_result(done)
+    if done.kind == "run_pipeline" and isinstance(result, dict):
+        print_pipeline_result(result, console)
     console.print(f"wall time {wall:.1f} s")
 
 

@@ -74,12 +74,24 @@ def search(
             renderer.handle(P.Log(seq=next(seq), level="error", message=f"invalid {name!r} event: {exc.message}"))
 
     reporter = Reporter(sink)
-    try:
-        with open_store(cfg, "w", create=True) as st:
-            st.set_config_snapshot(cfg.snapshot())
-            result = run_search(st, cfg, target, kind, run_id=run_id, device=dev, reporter=reporter, seed=seed)
-    finally:
+    from tanas_tui.client import engine_running
+
+    pid = engine_running(cfg.store_path)
+    if pid is not None:
+        from tanas_tui.commands.run import job_result, run_job_in_engine
+
         renderer.close()
+        console.print(f"an engine (pid {pid}) serves {cfg.store_path}: running the search there, with its config",
+                      highlight=False)
+        result = job_result(run_job_in_engine(cfg.store_path, "start_search", target=target, space=kind,
+                                              run_id=run_id, seed=seed))
+    else:
+        try:
+            with open_store(cfg, "w", create=True) as st:
+                st.set_config_snapshot(cfg.snapshot())
+                result = run_search(st, cfg, target, kind, run_id=run_id, device=dev, reporter=reporter, seed=seed)
+        finally:
+            renderer.close()
     console.print(comparison_table([table_row(COMPARISON_LABELS[kind], result)], title=f"Result: {target}"))
     console.print(f"run {result['run_id']}: genotype {result['hash']}, test error {result['test_error']:.2f} %, "
                   f"{result['params_m']:.3f} M params, {result['cost_device_hours'] * 3600:.1f} s on {result['device']}",
