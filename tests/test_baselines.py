@@ -11,7 +11,8 @@ import engine.baselines as baselines
 from engine.baselines import comparison_table, fixed_network, fuse_candidate_count, random_search, resnet_28, table_row
 from engine.config import SearchSection
 from engine.space import SearchSpace
-from engine.tasks import TaskData, TaskDef
+from engine.tasks import TaskData
+from synthetic import synthetic_task as _synthetic
 
 CFG = SearchSection(rounds=2, candidates=2, alternations=1, w_epochs=1, alpha_epochs=1, batch_size=32,
                     final_epochs=1)
@@ -19,16 +20,8 @@ SPACE = SearchSpace(kind="standard", op_weights={"conv_7x1_1x7": 1.0, "dil_conv_
                     nodes=(1,), channels=(4,), layers=(3,))
 
 
-def synthetic_task(n: int = 140, size: int = 12) -> TaskData:
-    g = torch.Generator().manual_seed(3)
-    y = torch.randint(0, 2, (n,), generator=g)
-    x = (torch.rand(n, 1, size, size, generator=g) * 80).to(torch.uint8)
-    x[y == 1, :, : size // 2, : size // 2] += 150
-    x[y == 0, :, size // 2:, size // 2:] += 150
-    a, b = n * 4 // 7, n * 5 // 7
-    return TaskData(id="synth", definition=TaskDef(name="synth", source="synthetic", positive=("1",)),
-                    class_names=("rest", "1"), num_classes=2, train_x=x[:a], train_y=y[:a], val_x=x[a:b],
-                    val_y=y[a:b], _test_x=x[b:], _test_y=y[b:])
+def synthetic_task(n: int = 140) -> TaskData:
+    return _synthetic(n, seed=3)
 
 
 def test_random_search_matches_fuse_budget_and_picks_best_by_val(monkeypatch):

@@ -13,27 +13,13 @@ from engine.config import ConfigError, SearchSection
 from engine.fuse import Fuse, Mixture, load_final_weights
 from engine.reporting import RecordingReporter
 from engine.space import SearchSpace
-from engine.tasks import TaskData, TaskDef
 from store import Store
+from synthetic import synthetic_task
 
 # 12×12 images and cheap operations keep every network tiny (the networks are fully convolutional).
 CHEAP_OPS = {"conv_7x1_1x7": 1.0, "dil_conv_3x3": 1.0, "skip_connect": 1.0, "avg_pool_3x3": 1.0, "max_pool_3x3": 1.0}
 TINY = SearchSection(rounds=2, candidates=2, alternations=2, w_epochs=1, alpha_epochs=2, batch_size=32,
                      final_epochs=1, alpha_lr=0.05, checkpoint_minutes=60.0)
-
-
-def synthetic_task(n: int = 168, size: int = 12, seed: int = 0) -> TaskData:
-    """Label 1: a bright top-left quadrant; label 0: a bright bottom-right one (uint8, like real tasks)."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    x = (torch.rand(n, 1, size, size, generator=g) * 80).to(torch.uint8)
-    h = size // 2
-    x[y == 1, :, :h, :h] += 150
-    x[y == 0, :, h:, h:] += 150
-    a, b = n * 4 // 7, n * 5 // 7
-    return TaskData(id=f"synth{seed}", definition=TaskDef(name="synth", source="synthetic", positive=("1",)),
-                    class_names=("rest", "1"), num_classes=2, train_x=x[:a], train_y=y[:a], val_x=x[a:b],
-                    val_y=y[a:b], _test_x=x[b:], _test_y=y[b:])
 
 
 def tiny_space(ops=CHEAP_OPS) -> SearchSpace:

@@ -5,30 +5,22 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from engine.config import SearchSection
 from engine.fuse import Fuse, ResumeMismatch
 from engine.reporting import JobStopped, Reporter
 from engine.space import SearchSpace
-from engine.tasks import TaskData, TaskDef
+from engine.tasks import TaskData
 from store import Store
+from synthetic import synthetic_task as _synthetic
 
 CHEAP_OPS = {"conv_7x1_1x7": 1.0, "dil_conv_3x3": 1.0, "skip_connect": 1.0, "avg_pool_3x3": 1.0}
 CFG = SearchSection(rounds=2, candidates=2, alternations=2, w_epochs=1, alpha_epochs=2, batch_size=32,
                     final_epochs=1, alpha_lr=0.05, checkpoint_minutes=60.0)
 
 
-def synthetic_task(n: int = 168, size: int = 12) -> TaskData:
-    g = torch.Generator().manual_seed(7)
-    y = torch.randint(0, 2, (n,), generator=g)
-    x = (torch.rand(n, 1, size, size, generator=g) * 80).to(torch.uint8)
-    x[y == 1, :, : size // 2, : size // 2] += 150
-    x[y == 0, :, size // 2:, size // 2:] += 150
-    a, b = n * 4 // 7, n * 5 // 7
-    return TaskData(id="synth", definition=TaskDef(name="synth", source="synthetic", positive=("1",)),
-                    class_names=("rest", "1"), num_classes=2, train_x=x[:a], train_y=y[:a], val_x=x[a:b],
-                    val_y=y[a:b], _test_x=x[b:], _test_y=y[b:])
+def synthetic_task(n: int = 168) -> TaskData:
+    return _synthetic(n, seed=7)
 
 
 SPACE = SearchSpace(kind="standard", op_weights=CHEAP_OPS, nodes=(1,), channels=(4,), layers=(3,))
