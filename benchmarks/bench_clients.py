@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import protocol as P  # noqa: E402
+from engine.service import protocol as P  # noqa: E402
 from tanas_tui.client import EngineClient, start_engine, stop_engine  # noqa: E402
 
 CONFIG = """

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from engine.config import load_config  # noqa: E402
-from engine.dictionary import Dictionary  # noqa: E402
-from engine.reporting import Reporter  # noqa: E402
+from engine.similarity.dictionary import Dictionary  # noqa: E402
+from engine.runtime.reporting import Reporter  # noqa: E402
 from store import Store  # noqa: E402
 
 

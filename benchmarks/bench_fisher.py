@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from engine.fisher import diagonal_fisher, fisher_reference  # noqa: E402
-from engine.probe import make_probe  # noqa: E402
+from engine.similarity.fisher import diagonal_fisher, fisher_reference  # noqa: E402
+from engine.similarity.probe import make_probe  # noqa: E402
 
 
 def timed(fn, device):

@@ -24,11 +24,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.config import SearchSection  # noqa: E402
-from engine.device import autocast, prepare_model, resolve_device  # noqa: E402
-from engine.fuse import Fuse, Mixture  # noqa: E402
-from engine.space import SearchSpace  # noqa: E402
-from engine.tasks import TaskData, TaskDef, batches  # noqa: E402
-from engine.training import data_generator, model_input, train_epoch  # noqa: E402
+from engine.runtime.device import autocast, prepare_model, resolve_device  # noqa: E402
+from engine.search.fuse import Fuse, Mixture  # noqa: E402
+from engine.space.spaces import SearchSpace  # noqa: E402
+from engine.data.tasks import TaskData, TaskDef, batches  # noqa: E402
+from engine.search.training import data_generator, model_input, train_epoch  # noqa: E402
 
 
 def synthetic_task(n: int, size: int = 28) -> TaskData:

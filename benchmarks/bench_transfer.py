@@ -1,6 +1,6 @@
 """One transform-network distance pair: precomputed probe features vs recomputing them through the probes.
 
-Both paths run the same training, pruning and fine-tuning schedule (`engine.transfer.prune_search`); they differ
+Both paths run the same training, pruning and fine-tuning schedule (`engine.similarity.transfer.prune_search`); they differ
 only in where each batch's features come from. The precomputed path is what `transfer_distance` does: the frozen
 probes see B's samples once. The naive path runs both probes on every batch of every epoch and re-runs N_A on
 B's val split at every level.
@@ -20,10 +20,10 @@ import torch.nn.functional as F
 
 from engine.config import DictionarySection, TransferSection
 from engine.data import get_source
-from engine.device import autocast, device_label, resolve_device
-from engine.probe import train_probe
-from engine.tasks import TaskDef, build_task, to_input
-from engine.transfer import prune_search, sample_train_index, transfer_distance
+from engine.runtime.device import autocast, device_label, resolve_device
+from engine.similarity.probe import train_probe
+from engine.data.tasks import TaskDef, build_task, to_input
+from engine.similarity.transfer import prune_search, sample_train_index, transfer_distance
 
 
 def _features(probe, x, device):

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_ui.py [--seconds 5] [--tasks 100] [--searches 20]
 
-1. Stall: a stand-in engine (a Unix socket speaking `engine.protocol`: it answers `subscribe` / `status` and then
+1. Stall: a stand-in engine (a Unix socket speaking `engine.service.protocol`: it answers `subscribe` / `status` and then
    writes `alpha_step` events as fast as the socket takes them) feeds the app through its real client and follow
    worker, with the FUSE tab showing. A 100 Hz probe timer records the largest gap between its ticks.
    Target: largest gap ≤ 100 ms.
@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from engine import protocol as P  # noqa: E402
-from engine.server import SocketPath, run_paths  # noqa: E402
+from engine.service import protocol as P  # noqa: E402
+from engine.service.server import SocketPath, run_paths  # noqa: E402
 from ui_fixtures import build_fixture_store  # noqa: E402
 
 PROBE_INTERVAL = 0.01

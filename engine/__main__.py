@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from engine.server import DEFAULT_CLIENT_QUEUE, EXIT_STORE, EXIT_USAGE, EngineServer
+from engine.service.server import DEFAULT_CLIENT_QUEUE, EXIT_STORE, EXIT_USAGE, EngineServer
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from engine.tasks import TaskDef
+from engine.data.tasks import TaskDef
 
 
 class ConfigError(ValueError):

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator
 
-from engine import protocol as P
-from engine.protocol import SocketPath, run_paths
+from engine.service import protocol as P
+from engine.service.protocol import SocketPath, run_paths
 
 
 class EngineError(Exception):

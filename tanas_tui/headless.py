@@ -1,6 +1,6 @@
 """Headless progress: Rich progress bars on a terminal, plain timestamped lines otherwise (a log file stays readable).
 
-Both renderers take protocol events (`engine.protocol.Event`), whether they come from the engine's socket or from
+Both renderers take protocol events (`engine.service.protocol.Event`), whether they come from the engine's socket or from
 a job running in this process.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from engine import protocol as P
-from engine.jobs import PIPELINE_STAGES
+from engine.service import protocol as P
+from engine.service.jobs import PIPELINE_STAGES
 
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 

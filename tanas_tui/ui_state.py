@@ -43,7 +43,7 @@ def _first(attrs: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
 
 
 def genotype_hash(genotype: Any) -> str:
-    """The genotype's stable hash, computed like `engine.genotype.Genotype.hash` but without importing torch."""
+    """The genotype's stable hash, computed like `engine.space.genotype.Genotype.hash` but without importing torch."""
     if not isinstance(genotype, Mapping):
         return ""
     if isinstance(genotype.get("hash"), str):
@@ -768,7 +768,7 @@ class UiState:
 
 
 def normalize_event(event: Any) -> tuple[str, dict[str, Any], int | None]:
-    """(name, payload, seq) from an event as the client delivers it: an `engine.protocol` event object, its dict
+    """(name, payload, seq) from an event as the client delivers it: an `engine.service.protocol` event object, its dict
     form, or a plain (name, payload) pair (tests, benchmarks)."""
     if isinstance(event, tuple) and len(event) == 2:
         return str(event[0]), dict(event[1]), None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.tasks import TaskData, TaskDef
+from engine.data.tasks import TaskData, TaskDef
 
 
 def synthetic_task(n: int = 168, size: int = 12, seed: int = 0) -> TaskData:

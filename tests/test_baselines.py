@@ -7,11 +7,11 @@ import pytest
 import torch
 from rich.console import Console
 
-import engine.baselines as baselines
-from engine.baselines import comparison_table, fixed_network, fuse_candidate_count, random_search, resnet_28, table_row
+import engine.search.baselines as baselines
+from engine.search.baselines import comparison_table, fixed_network, fuse_candidate_count, random_search, resnet_28, table_row
 from engine.config import SearchSection
-from engine.space import SearchSpace
-from engine.tasks import TaskData
+from engine.space.spaces import SearchSpace
+from engine.data.tasks import TaskData
 from synthetic import synthetic_task as _synthetic
 
 CFG = SearchSection(rounds=2, candidates=2, alternations=1, w_epochs=1, alpha_epochs=1, batch_size=32,

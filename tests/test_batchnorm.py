@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from engine.batchnorm import has_batchnorm, recalibrate_batchnorm
+from engine.runtime.batchnorm import has_batchnorm, recalibrate_batchnorm
 
 
 def test_recalibration_sets_exact_statistics_and_restores_mode():

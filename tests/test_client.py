@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from engine import protocol as P
+from engine.service import protocol as P
 from tanas_tui.client import (AsyncEngineClient, EngineClient, EngineNotRunning, engine_running, replay,
                               start_engine, stop_engine)
 

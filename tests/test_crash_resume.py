@@ -8,7 +8,7 @@ import signal
 import pytest
 from typer.testing import CliRunner
 
-from engine import protocol as P
+from engine.service import protocol as P
 from store import Store
 from tanas_tui.cli import app
 from tanas_tui.client import EngineClient, engine_running, start_engine, stop_engine

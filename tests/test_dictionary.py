@@ -10,9 +10,9 @@ import torch
 from engine.config import Config, ConfigError, DictionarySection, ProjectSection, SearchSection, SpaceSection, \
     TransferSection
 from engine.data import Dataset
-from engine.dictionary import Dictionary, nearest, task_rule
-from engine.reporting import JobStopped, RecordingReporter
-from engine.tasks import TaskDef, build_task
+from engine.similarity.dictionary import Dictionary, nearest, task_rule
+from engine.runtime.reporting import JobStopped, RecordingReporter
+from engine.data.tasks import TaskDef, build_task
 from store import Store
 
 

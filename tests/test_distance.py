@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.distance import fisher_distance, mean_std
+from engine.similarity.distance import fisher_distance, mean_std
 
 
 def _rand(n=50, seed=0):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.export import ExportError, export_model
-from engine.genotype import Cell, Genotype
+from engine.search.export import ExportError, export_model
+from engine.space.genotype import Cell, Genotype
 
 CELL = Cell(((("sep_conv_3x3", 0), ("skip_connect", 1)),
              (("dil_conv_3x3", 2), ("max_pool_3x3", 0)),

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from engine.fisher import diagonal_fisher, fisher_layout, fisher_parameters, fisher_reference, sample_labels
-from engine.probe import make_probe
+from engine.similarity.fisher import diagonal_fisher, fisher_layout, fisher_parameters, fisher_reference, sample_labels
+from engine.similarity.probe import make_probe
 
 
 
@@ -76,7 +76,7 @@ def test_squared_mean_gradient_is_not_the_fisher(net):
     # Guards against the reference code's bug: squaring a minibatch-mean gradient is a different quantity.
     x, y = _data()
     params = [p for _, p in fisher_parameters(net)]
-    from engine.tasks import to_input
+    from engine.data.tasks import to_input
 
     logp = torch.log_softmax(net(to_input(x)), 1).gather(1, y[:, None]).mean()
     wrong = torch.cat([g.reshape(-1) for g in torch.autograd.grad(logp, params)]).pow(2)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-import engine.fuse as fuse_mod
+import engine.search.fuse as fuse_mod
 from engine.config import ConfigError, SearchSection
-from engine.fuse import Fuse, Mixture, load_final_weights
-from engine.reporting import RecordingReporter
-from engine.space import SearchSpace
+from engine.search.fuse import Fuse, Mixture, load_final_weights
+from engine.runtime.reporting import RecordingReporter
+from engine.space.spaces import SearchSpace
 from store import Store
 from synthetic import synthetic_task
 

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from engine.genotype import Cell, Genotype, GenotypeError, count_macs, count_params
-from engine.ops import OPS, PARAMETER_FREE, PRIMITIVES
+from engine.space.genotype import Cell, Genotype, GenotypeError, count_macs, count_params
+from engine.space.ops import OPS, PARAMETER_FREE, PRIMITIVES
 
 NORMAL = Cell(((("sep_conv_3x3", 0), ("skip_connect", 1)),
                (("dil_conv_3x3", 0), ("max_pool_3x3", 2)),

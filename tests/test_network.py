@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from engine.genotype import Cell, Genotype
-from engine.network import Network, reduction_layers
-from engine.ops import OPS, PARAMETER_FREE
+from engine.space.genotype import Cell, Genotype
+from engine.space.network import Network, reduction_layers
+from engine.space.ops import OPS, PARAMETER_FREE
 
 
 @pytest.mark.parametrize("name", list(OPS))

@@ -6,9 +6,9 @@ import torch
 
 from engine.config import DictionarySection
 from engine.data import Dataset
-from engine.probe import load_probe, make_probe, probe_state, train_probe
-from engine.reporting import JobStopped, RecordingReporter
-from engine.tasks import TaskDef, build_task
+from engine.similarity.probe import load_probe, make_probe, probe_state, train_probe
+from engine.runtime.reporting import JobStopped, RecordingReporter
+from engine.data.tasks import TaskDef, build_task
 
 
 
@@ -82,7 +82,7 @@ def test_not_representative_is_flagged_and_best_weights_kept():
     assert not result.representative and result.epochs == 2
     accs = [d["val_acc"] for e, d in rep.events if e == "probe_progress"]
     assert result.val_acc == max(accs)
-    from engine.probe import accuracy
+    from engine.similarity.probe import accuracy
 
     assert accuracy(result.model, task.val_x, task.val_y) == pytest.approx(result.val_acc)
 

@@ -1,4 +1,4 @@
-"""engine.protocol: every message round-trips; every kind of bad line is a ProtocolError with its code."""
+"""engine.service.protocol: every message round-trips; every kind of bad line is a ProtocolError with its code."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from engine import protocol as P
+from engine.service import protocol as P
 
 SAMPLES: dict[str, dict] = {
     # commands

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from engine.config import SearchSection
-from engine.fuse import Fuse, ResumeMismatch
-from engine.reporting import JobStopped, Reporter
-from engine.space import SearchSpace
-from engine.tasks import TaskData
+from engine.search.fuse import Fuse, ResumeMismatch
+from engine.runtime.reporting import JobStopped, Reporter
+from engine.space.spaces import SearchSpace
+from engine.data.tasks import TaskData
 from store import Store
 from synthetic import synthetic_task as _synthetic
 

@@ -163,7 +163,7 @@ def test_renderers_take_every_event_kind():
 
     from rich.console import Console
 
-    from engine import protocol as P
+    from engine.service import protocol as P
     from tanas_tui.headless import PlainRenderer, RichRenderer, make_renderer
     from tests.test_protocol import SAMPLES
 

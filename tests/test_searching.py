@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from engine.config import Config, DictionarySection, ProjectSection, SearchSection, SpaceSection, TransferSection
-from engine.genotype import Cell, Genotype
-from engine.searching import assign_base_genotypes, build_space, run_id_for
-from engine.space import SpaceError
+from engine.space.genotype import Cell, Genotype
+from engine.search.searching import assign_base_genotypes, build_space, run_id_for
+from engine.space.spaces import SpaceError
 from store import Store
 
 

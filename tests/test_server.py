@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from engine import protocol as P
+from engine.service import protocol as P
 from tanas_tui.client import EngineAlreadyRunning, EngineClient, engine_running, start_engine, stop_engine
 
 

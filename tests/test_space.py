@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from engine.config import SpaceSection
-from engine.genotype import Cell, Genotype
-from engine.ops import PRIMITIVES
-from engine.space import SAMPLED_OPS, SearchSpace, SpaceError, standard_space, task_aware_space
+from engine.space.genotype import Cell, Genotype
+from engine.space.ops import PRIMITIVES
+from engine.space.spaces import SAMPLED_OPS, SearchSpace, SpaceError, standard_space, task_aware_space
 
 
 def _uniform_cell(ops):

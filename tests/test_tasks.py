@@ -7,7 +7,7 @@ import torch
 
 from engine.config import SourceSection
 from engine.data import Dataset, get_source
-from engine.tasks import TaskDef, TaskError, batches, build_task, task_id, to_input
+from engine.data.tasks import TaskDef, TaskError, batches, build_task, task_id, to_input
 
 
 def tagged_dataset(counts: list[int], classes: tuple[str, ...] | None = None) -> Dataset:

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from engine.config import TransferSection
-from engine.reporting import JobStopped, RecordingReporter, Reporter
-from engine.transfer import (
+from engine.runtime.reporting import JobStopped, RecordingReporter, Reporter
+from engine.similarity.transfer import (
     TransferResult,
     prune_global,
     pruning_levels,

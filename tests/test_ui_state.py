@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import protocol as P
+from engine.service import protocol as P
 from tanas_tui.components.add_task_form import validate_task
 from tanas_tui.components.plots import bar, line_plot, sparkline
 from tanas_tui.ui_state import (
@@ -60,7 +60,7 @@ def test_replay_reads_tasks_matrices_and_searches(state):
 
 
 def test_genotype_hash_matches_the_engine():
-    from engine.genotype import Genotype
+    from engine.space.genotype import Genotype
 
     g = genotype(4)
     assert genotype_hash(g) == Genotype.from_dict(g).hash

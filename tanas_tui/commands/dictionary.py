@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
 # ---------------------------------------------------------------------------------------------- progress lines
 
 def _line_reporter(console):
-    from engine.reporting import Reporter
+    from engine.runtime.reporting import Reporter
 
     class Lines(Reporter):
         """One line per finished probe, warning and every tenth distance (log-file friendly)."""
@@ -95,9 +95,9 @@ def add_command(
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """Add a task to the dictionary: train its probe(s), store its Fisher, compute its row and column."""
-    from engine.device import resolve_device
-    from engine.dictionary import Dictionary
-    from engine.tasks import TaskDef
+    from engine.runtime.device import resolve_device
+    from engine.similarity.dictionary import Dictionary
+    from engine.data.tasks import TaskDef
     from tanas_tui.common import console, load_cli_config, open_store
 
     cfg = load_cli_config(config, store, {"project.device": device} if device else None)
@@ -148,7 +148,7 @@ def remove_command(
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """Remove a task: its probe, its Fisher, and its row and column of every distance matrix."""
-    from engine.dictionary import Dictionary
+    from engine.similarity.dictionary import Dictionary
     from tanas_tui.common import console, load_cli_config, open_store
 
     cfg = load_cli_config(config, store, check_classes=False)
@@ -265,7 +265,7 @@ def nearest_command(
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """The k dictionary tasks b with the smallest d(b, TARGET)."""
-    from engine.dictionary import nearest
+    from engine.similarity.dictionary import nearest
     from tanas_tui.common import console
 
     if k < 1:

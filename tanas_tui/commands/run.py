@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import typer
 from rich.table import Table
 
-from engine import protocol as P
+from engine.service import protocol as P
 from tanas_tui.errors import CliError, exit_code_for, handle_errors
 from tanas_tui.exitcodes import ExitCode
 
@@ -146,8 +146,8 @@ def job_result(done: P.JobDone | None) -> Any:
 
 def _run_in_process(cfg) -> P.JobDone | None:
     """Runs the pipeline here, holding the writer lock; events go through the same renderer as the engine's."""
-    from engine import jobs
-    from engine.reporting import Reporter
+    from engine.service import jobs
+    from engine.runtime.reporting import Reporter
     from tanas_tui.common import console, open_store
 
     events: queue.Queue[P.Event] = queue.Queue()
@@ -230,7 +230,7 @@ def _finish(done: P.JobDone | None, wall: float) -> None:
 
 def print_pipeline_result(result: dict[str, Any], console) -> None:
     """The nearest tasks of the target, the result table and the split of the time by stage."""
-    from engine.baselines import comparison_table, table_row
+    from engine.search.baselines import comparison_table, table_row
 
     nearest = result.get("nearest") or []
     if nearest:

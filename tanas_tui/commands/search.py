@@ -43,11 +43,11 @@ def search(
     """Run FUSE on TARGET (resuming a stopped run with the same id) and print the result."""
     import torch
 
-    from engine import protocol as P
-    from engine.baselines import comparison_table, table_row
-    from engine.device import resolve_device
-    from engine.reporting import Reporter
-    from engine.searching import COMPARISON_LABELS, SPACE_KINDS, run_search
+    from engine.service import protocol as P
+    from engine.search.baselines import comparison_table, table_row
+    from engine.runtime.device import resolve_device
+    from engine.runtime.reporting import Reporter
+    from engine.search.searching import COMPARISON_LABELS, SPACE_KINDS, run_search
     from tanas_tui.common import console, load_cli_config, open_store
     from tanas_tui.headless import make_renderer
 
@@ -151,7 +151,7 @@ def show_search(
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """One run: its settings, result, per-round incumbents and the α trajectory's summary."""
-    from engine.genotype import Genotype
+    from engine.space.genotype import Genotype
     from tanas_tui.common import console
 
     with _open_read(config, store) as st:
@@ -216,8 +216,8 @@ def export(
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """Write a finished run's architecture (JSON) or trained network (TorchScript / ONNX)."""
-    from engine.export import FORMATS, export_model
-    from engine.fuse import load_final_weights
+    from engine.search.export import FORMATS, export_model
+    from engine.search.fuse import load_final_weights
     from tanas_tui.common import console
 
     if fmt not in FORMATS:

@@ -228,7 +228,7 @@ class FusePanel(Vertical):
 
     @work(thread=True, group="params")
     def count_params(self, items: list[tuple[str, dict]], num_classes: int) -> None:
-        from engine.genotype import Genotype, count_params
+        from engine.space.genotype import Genotype, count_params
 
         out = {}
         for h, g in items:

@@ -83,7 +83,7 @@ class SpacePanel(Vertical):
     @work(thread=True, exclusive=True, group="standard-space")
     def load_standard(self) -> None:
         try:
-            from engine.space import standard_space
+            from engine.space.spaces import standard_space
 
             cfg = getattr(self.app, "config", None)
             space = standard_space(cfg.space if cfg is not None else None).to_dict()

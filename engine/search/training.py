@@ -1,7 +1,7 @@
 """Train and evaluate whole networks on in-memory uint8 task tensors.
 
 Shared by FUSE (weight epochs, final retraining) and the baselines. Batches are index slices of the task's tensors
-(`engine.tasks.batches`), converted per batch by `engine.tasks.to_input`; there is no per-sample Python work.
+(`engine.data.tasks.batches`), converted per batch by `engine.data.tasks.to_input`; there is no per-sample Python work.
 On CUDA the forward pass runs under bf16 autocast with channels-last inputs; on the CPU everything is exact float32,
 so a seeded run is bit-for-bit repeatable there.
 """
@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.batchnorm import recalibrate_batchnorm
-from engine.device import autocast, prepare_model
-from engine.reporting import SILENT, Reporter
-from engine.tasks import batches, to_input
+from engine.runtime.batchnorm import recalibrate_batchnorm
+from engine.runtime.device import autocast, prepare_model
+from engine.runtime.reporting import SILENT, Reporter
+from engine.data.tasks import batches, to_input
 
 __all__ = [
     "EVAL_BATCH", "TrainReport", "model_input", "train_epoch", "evaluate", "predict_logits", "train_network",

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from engine.genotype import Genotype
+from engine.space.genotype import Genotype
 
 __all__ = ["export_model", "ExportError", "FORMATS", "SUFFIXES"]
 

@@ -1,6 +1,6 @@
 """How long-running engine work reports progress and honours pause / stop requests.
 
-Compute code calls `reporter.emit(event, **data)` with event names from `engine.protocol` and
+Compute code calls `reporter.emit(event, **data)` with event names from `engine.service.protocol` and
 `reporter.check()` between units of work (batches, epochs, pairs). A job runner supplies a reporter that
 forwards events to clients; tests and library use get the silent default.
 """

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.device import autocast
-from engine.tasks import to_input
+from engine.runtime.device import autocast
+from engine.data.tasks import to_input
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from engine.ops import OPS, FactorizedReduce, ReLUConvBN
+from engine.space.ops import OPS, FactorizedReduce, ReLUConvBN
 
 if TYPE_CHECKING:
-    from engine.genotype import Cell, Genotype
+    from engine.space.genotype import Cell, Genotype
 
 __all__ = ["Network", "CellModule", "reduction_layers"]
 

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from engine.probe import slices
-from engine.tasks import to_input
+from engine.similarity.probe import slices
+from engine.data.tasks import to_input
 
 FISHER_MODES = ("empirical", "model")
 _CHUNK_ELEMS = 1 << 24  # cap on a per-sample-gradient block (elements) in the conv trick
@@ -67,7 +67,7 @@ def _flatten(model: nn.Module, params: list[tuple[str, nn.Parameter]], sums: dic
 def sample_labels(model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None,
                   batch_size: int = 512) -> torch.Tensor:
     """Labels drawn from the network's own predictive distribution (the 'model' Fisher), on the CPU."""
-    from engine.probe import predict_logits
+    from engine.similarity.probe import predict_logits
 
     probs = torch.softmax(predict_logits(model, x, batch_size=batch_size).double(), dim=1).cpu()
     if len(probs) == 0:

@@ -31,8 +31,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 
 from engine.config import SpaceSection
-from engine.genotype import Cell, Genotype, GenotypeError
-from engine.ops import PRIMITIVES
+from engine.space.genotype import Cell, Genotype, GenotypeError
+from engine.space.ops import PRIMITIVES
 
 __all__ = ["SearchSpace", "SpaceError", "standard_space", "task_aware_space", "make_rng", "SAMPLED_OPS"]
 

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.protocol import plain
-from engine.reporting import JobStopped, Reporter
+from engine.service.protocol import plain
+from engine.runtime.reporting import JobStopped, Reporter
 
 JobFn = Callable[..., Any]
 PIPELINE_STAGES = ("dictionary", "distances", "genotypes", "nearest", "space", "search", "comparison")
@@ -57,8 +57,8 @@ def run_pipeline(store, cfg, device, reporter: Reporter, job_id: str = "") -> di
     """Dictionary (base tasks + target), distances, base genotypes, nearest tasks, task-aware space, FUSE and final
     training, and the comparison when `search.compare`. Returns nearest tasks, the search result, comparison rows
     and per-stage timings."""
-    from engine.dictionary import Dictionary
-    from engine import searching
+    from engine.similarity.dictionary import Dictionary
+    from engine.search import searching
 
     target = cfg.target
     names = list(PIPELINE_STAGES[:3])
@@ -95,7 +95,7 @@ def run_pipeline(store, cfg, device, reporter: Reporter, job_id: str = "") -> di
 
 def add_task(store, cfg, device, reporter: Reporter, job_id: str = "", *, task: dict[str, Any],
              role: str = "base") -> dict[str, Any]:
-    from engine.dictionary import Dictionary
+    from engine.similarity.dictionary import Dictionary
 
     taskdef = taskdef_from(task, cfg)
     stages = Stages(reporter, job_id, ["probe", "distances"])
@@ -108,7 +108,7 @@ def add_task(store, cfg, device, reporter: Reporter, job_id: str = "", *, task: 
 
 
 def remove_task(store, cfg, device, reporter: Reporter, job_id: str = "", *, task: str) -> dict[str, Any]:
-    from engine.dictionary import Dictionary
+    from engine.similarity.dictionary import Dictionary
 
     task_id = store.find_task(task)
     name = store.task(task_id).get("name", task)
@@ -118,7 +118,7 @@ def remove_task(store, cfg, device, reporter: Reporter, job_id: str = "", *, tas
 
 def compute_distances(store, cfg, device, reporter: Reporter, job_id: str = "", *,
                       method: str | None = None) -> dict[str, Any]:
-    from engine.dictionary import Dictionary
+    from engine.similarity.dictionary import Dictionary
 
     method = method or cfg.dictionary.method
     computed = Dictionary(store, cfg, device, reporter, job=job_id).compute_distances(method)
@@ -127,7 +127,7 @@ def compute_distances(store, cfg, device, reporter: Reporter, job_id: str = "", 
 
 def build_space(store, cfg, device, reporter: Reporter, job_id: str = "", *, target: str | None = None,
                 kind: str | None = None) -> dict[str, Any]:
-    from engine import searching
+    from engine.search import searching
 
     target_name = _target_name(cfg, target)
     kind = kind or cfg.space.kind
@@ -137,7 +137,7 @@ def build_space(store, cfg, device, reporter: Reporter, job_id: str = "", *, tar
 
 def start_search(store, cfg, device, reporter: Reporter, job_id: str = "", *, target: str | None = None,
                  space: str | None = None, run_id: str | None = None, seed: int | None = None) -> dict[str, Any]:
-    from engine import searching
+    from engine.search import searching
 
     target_name = _target_name(cfg, target)
     return searching.run_search(store, cfg, target_name, space or cfg.space.kind, run_id=run_id, device=device,
@@ -187,7 +187,7 @@ def execute(kind: str, params: dict[str, Any], *, store, reporter: Reporter, job
             cfg = load_job_config(job_config or config_path, store_path)
         dev = None
         if kind not in NEEDS_NO_CONFIG:
-            from engine.device import resolve_device
+            from engine.runtime.device import resolve_device
 
             dev = resolve_device(job_device or cfg.project.device)
             if dev.type == "cpu" and cfg.project.threads > 0:
@@ -230,7 +230,7 @@ def load_job_config(config_path: str | Path | None, store_path: Path | None):
 
 def taskdef_from(task: dict[str, Any], cfg):
     """A TaskDef from a command's dict: {"name": N} alone names a task of the config; otherwise the fields."""
-    from engine.tasks import TaskDef
+    from engine.data.tasks import TaskDef
 
     if set(task) == {"name"}:
         return cfg.task(task["name"])

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import protocol as P
-from engine.protocol import SocketPath, run_paths  # noqa: F401 - re-exported for callers of the server
-from engine.reporting import JobStopped, Reporter
+from engine.service import protocol as P
+from engine.service.protocol import SocketPath, run_paths  # noqa: F401 - re-exported for callers of the server
+from engine.runtime.reporting import JobStopped, Reporter
 
 log = logging.getLogger("engine")
 
@@ -355,7 +355,7 @@ class EngineServer:
 
     def _device(self) -> str:
         """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu), for status lines."""
-        from engine.device import device_label, resolve_device
+        from engine.runtime.device import device_label, resolve_device
 
         name = self.device_name
         if name is None:
@@ -422,7 +422,7 @@ class EngineServer:
                 self.current = None
 
     def _run(self, job: Job) -> None:
-        from engine import jobs
+        from engine.service import jobs
 
         log.info("job %s started", job.id)
         try:

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from engine.ops import PARAMETER_FREE, PRIMITIVES
+from engine.space.ops import PARAMETER_FREE, PRIMITIVES
 
 __all__ = ["Cell", "Genotype", "GenotypeError", "count_params", "count_macs"]
 
@@ -198,7 +198,7 @@ class Genotype:
     # -- building ------------------------------------------------------------------------------------------------
     def build(self, num_classes: int, in_channels: int = 1, seed: int | None = None) -> nn.Module:
         """The network for this genotype. Weights come from torch's global RNG, or from `seed` without touching it."""
-        from engine.network import Network
+        from engine.space.network import Network
 
         self.validate()
         if seed is None:

@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import TransferSection
-from engine.device import autocast
-from engine.reporting import SILENT, Reporter
-from engine.tasks import to_input
+from engine.runtime.device import autocast
+from engine.runtime.reporting import SILENT, Reporter
+from engine.data.tasks import to_input
 
 _FEATURE_BATCH = 512
 # Level arithmetic in float: 0.05 * 20 is 1.0000000000000002, so compare with a margin.

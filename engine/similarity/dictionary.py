@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from engine.config import Config, ConfigError
-from engine.distance import fisher_distance, mean_std
-from engine.fisher import diagonal_fisher, fisher_layout
-from engine.probe import load_probe, probe_state, train_probe
-from engine.reporting import SILENT, Reporter
-from engine.tasks import TaskData, TaskDef
+from engine.similarity.distance import fisher_distance, mean_std
+from engine.similarity.fisher import diagonal_fisher, fisher_layout
+from engine.similarity.probe import load_probe, probe_state, train_probe
+from engine.runtime.reporting import SILENT, Reporter
+from engine.data.tasks import TaskData, TaskDef
 
 METHODS = ("fisher", "transfer")
 ROLES = ("base", "target")
@@ -84,7 +84,7 @@ class Dictionary:
             raise ConfigError("must be at least 1", file=cfg.file, key="dictionary.fisher_samples")
         self.store, self.cfg, self.reporter, self.job = store, cfg, reporter, job
         if isinstance(device, str):
-            from engine.device import resolve_device
+            from engine.runtime.device import resolve_device
 
             device = resolve_device(device)
         self.device = torch.device(device)
@@ -100,7 +100,7 @@ class Dictionary:
 
     def _build_from_source(self, taskdef: TaskDef) -> TaskData:
         from engine.data import get_source
-        from engine.tasks import build_task
+        from engine.data.tasks import build_task
 
         return build_task(taskdef, get_source(taskdef.source, self.cfg.sources, self.cfg.data_dir,
                                               base_dir=self.cfg.root))
@@ -315,7 +315,7 @@ class Dictionary:
                                mode=d.fisher, include_head=d.include_head, head_classes=head_classes, generator=gen)
 
     def _transfer_pair(self, a: str, b: str, s: int) -> float:
-        from engine.transfer import transfer_distance
+        from engine.similarity.transfer import transfer_distance
 
         result = transfer_distance(self._probe(a, s), self._probe(b, s), self.task_data(b), self.cfg.transfer,
                                    device=self.device, seed=self.cfg.project.seed * 1000 + s, reporter=self.reporter)
@@ -328,7 +328,7 @@ class Dictionary:
             return self._models[key]
         attrs = self.store.task(task_id)
         model = load_probe(attrs["probe_arch"], int(attrs["num_classes"]), self.store.load_probe(task_id, s))
-        from engine.device import prepare_model
+        from engine.runtime.device import prepare_model
 
         model = prepare_model(model, self.device).eval()
         self._models[key] = model

@@ -16,11 +16,11 @@ from rich.table import Table
 from torch import nn
 
 from engine.config import SearchSection
-from engine.device import device_label
-from engine.fuse import SearchResult, derive_seed
-from engine.genotype import count_params
-from engine.reporting import SILENT, Reporter
-from engine.training import evaluate, train_from_scratch, train_network, train_split
+from engine.runtime.device import device_label
+from engine.search.fuse import SearchResult, derive_seed
+from engine.space.genotype import count_params
+from engine.runtime.reporting import SILENT, Reporter
+from engine.search.training import evaluate, train_from_scratch, train_network, train_split
 
 __all__ = [
     "FIXED_NETWORKS", "resnet_28", "fixed_network", "random_search", "fuse_candidate_count", "comparison_table",

@@ -36,11 +36,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import ConfigError, SearchSection
-from engine.device import device_label, prepare_model
-from engine.genotype import Genotype, count_params
-from engine.reporting import SILENT, JobStopped, Reporter
-from engine.batchnorm import recalibrate_batchnorm
-from engine.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
+from engine.runtime.device import device_label, prepare_model
+from engine.space.genotype import Genotype, count_params
+from engine.runtime.reporting import SILENT, JobStopped, Reporter
+from engine.runtime.batchnorm import recalibrate_batchnorm
+from engine.search.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
 
 __all__ = [
     "Fuse", "Mixture", "SearchResult", "ResumeMismatch", "RESULT_KEYS", "derive_seed", "config_differences",

@@ -13,14 +13,14 @@ from typing import Any
 
 import torch
 
-from engine.baselines import FIXED_NETWORKS, fixed_network, fuse_candidate_count, random_search, table_row
+from engine.search.baselines import FIXED_NETWORKS, fixed_network, fuse_candidate_count, random_search, table_row
 from engine.config import Config, ConfigError
-from engine.fuse import (Fuse, ResumeMismatch, SearchResult, _canon, config_differences, derive_seed,
+from engine.search.fuse import (Fuse, ResumeMismatch, SearchResult, _canon, config_differences, derive_seed,
                          save_final_weights)
-from engine.genotype import Genotype
-from engine.reporting import SILENT, Reporter
-from engine.space import SearchSpace, SpaceError, standard_space, task_aware_space
-from engine.tasks import TaskData, build_task
+from engine.space.genotype import Genotype
+from engine.runtime.reporting import SILENT, Reporter
+from engine.space.spaces import SearchSpace, SpaceError, standard_space, task_aware_space
+from engine.data.tasks import TaskData, build_task
 
 __all__ = [
     "SPACE_KINDS", "run_id_for", "assign_base_genotypes", "build_space", "run_search", "run_comparison",
@@ -70,7 +70,7 @@ def assign_base_genotypes(store, cfg: Config, device: torch.device | str = "cpu"
     elif missing:
         if len(missing) == len(base):
             _search_base(store, cfg, base[0], 1, device, reporter)
-        from engine.dictionary import Dictionary
+        from engine.similarity.dictionary import Dictionary
 
         dictionary = Dictionary(store, cfg, device, reporter)
         for t in missing[1:] if len(missing) == len(base) else missing:
@@ -80,7 +80,7 @@ def assign_base_genotypes(store, cfg: Config, device: torch.device | str = "cpu"
 
 def _search_base(store, cfg: Config, attrs: dict[str, Any], rounds: int, device: torch.device,
                  reporter: Reporter) -> None:
-    from engine.dictionary import Dictionary
+    from engine.similarity.dictionary import Dictionary
 
     name = attrs["name"]
     task = Dictionary(store, cfg, device, reporter).task_data(attrs["id"])
@@ -123,7 +123,7 @@ def build_space(store, cfg: Config, target_name: str, kind: str, *, device: torc
         space = standard_space(cfg.space)
         target_id = None
     else:
-        from engine.dictionary import Dictionary
+        from engine.similarity.dictionary import Dictionary
 
         target_id = store.find_task(target_name)
         dictionary = Dictionary(store, cfg, torch.device(device), reporter)
@@ -193,7 +193,7 @@ def run_search(store, cfg: Config, target_name: str, space_kind: str, *, run_id:
 
 
 def _ensure_dictionary(store, cfg: Config, target_name: str, device: torch.device, reporter: Reporter) -> None:
-    from engine.dictionary import Dictionary
+    from engine.similarity.dictionary import Dictionary
 
     dictionary = Dictionary(store, cfg, device, reporter)
     target = cfg.task(target_name)

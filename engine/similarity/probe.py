@@ -15,10 +15,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from engine.batchnorm import recalibrate_batchnorm
-from engine.device import autocast, prepare_model
-from engine.reporting import SILENT, Reporter
-from engine.tasks import batches, to_input
+from engine.runtime.batchnorm import recalibrate_batchnorm
+from engine.runtime.device import autocast, prepare_model
+from engine.runtime.reporting import SILENT, Reporter
+from engine.data.tasks import batches, to_input
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.config import DictionarySection

@@ -1,0 +1,1 @@
+"""What every computation uses: device selection, the reporter (events, pause / stop), batch-norm recalibration."""

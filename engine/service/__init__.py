@@ -1,0 +1,2 @@
+"""The service around the compute: protocol (commands and events), the job table and job context, the engine
+server."""
