@@ -18,6 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from engine.choices import DEVICES, DISTANCE_METHODS, SPACE_KINDS
 from engine.data.tasks import TaskDef
 
 
@@ -168,11 +169,11 @@ SECTIONS: dict[str, type] = {
 }
 TASK_FIELDS = {f.name: f for f in dataclasses.fields(TaskDef)}
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("project", "device"): ("auto", "cpu", "cuda"),
+    ("project", "device"): DEVICES,
     ("dictionary", "probe"): ("cnn", "resnet18"),
-    ("dictionary", "method"): ("fisher", "transfer"),
+    ("dictionary", "method"): DISTANCE_METHODS,
     ("dictionary", "fisher"): ("empirical", "model"),
-    ("space", "kind"): ("task-aware", "standard"),
+    ("space", "kind"): SPACE_KINDS,
 }
 SPACE_CHOICES = {"channels": (4, 8, 16, 24, 32, 48, 64), "layers": tuple(range(1, 21)), "nodes": tuple(range(1, 8))}
 ENV_PREFIX = "TANAS_"

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
+from engine.choices import DISTANCE_METHODS, ROLES, SPACE_KINDS
+
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20
 ENVELOPE = ("v", "type", "seq")
@@ -73,6 +75,14 @@ class Command(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobCommand(Command):
+    """A command that queues a job. `config`: a config file to use for this job instead of the engine's own (it
+    must name the engine's store); `device`: overrides project.device for this job."""
+    config: str | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Event(Message):
     seq: int = 0
 
@@ -86,11 +96,9 @@ def _choices(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ProtocolError(f"field {name!r}: {value!r} is not one of {', '.join(allowed)}", "bad_field")
 
 
-ROLES = ("base", "target")
 LEVELS = ("debug", "info", "warning", "error")
 JOB_STATUSES = ("ok", "failed", "stopped")
-SPACE_KINDS = ("task-aware", "standard")
-METHODS = ("fisher", "transfer")
+METHODS = DISTANCE_METHODS
 
 
 # --------------------------------------------------------------------------- commands
@@ -109,7 +117,7 @@ class Subscribe(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AddTask(Command):
+class AddTask(JobCommand):
     """`task`: a TaskDef as a dict (name, source, positive | classes, ...) or {"name": N} of a config task."""
     TYPE: ClassVar[str] = "add_task"
     task: dict[str, Any]
@@ -123,13 +131,13 @@ class AddTask(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RemoveTask(Command):
+class RemoveTask(JobCommand):
     TYPE: ClassVar[str] = "remove_task"
     task: str                      # name or id
 
 
 @dataclass(frozen=True, kw_only=True)
-class ComputeDistances(Command):
+class ComputeDistances(JobCommand):
     TYPE: ClassVar[str] = "compute_distances"
     method: str | None = None      # None: the config's dictionary.method
 
@@ -139,7 +147,7 @@ class ComputeDistances(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BuildSpace(Command):
+class BuildSpace(JobCommand):
     TYPE: ClassVar[str] = "build_space"
     target: str | None = None      # task name; None: the config's target
     kind: str | None = None        # None: the config's space.kind
@@ -150,7 +158,7 @@ class BuildSpace(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class StartSearch(Command):
+class StartSearch(JobCommand):
     TYPE: ClassVar[str] = "start_search"
     target: str | None = None
     space: str | None = None       # space kind; None: the config's space.kind
@@ -163,16 +171,13 @@ class StartSearch(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunPipeline(Command):
-    """The whole pipeline. `config`: a config file to use for this job instead of the engine's own (it must
-    name the engine's store); `device`: overrides project.device for this job."""
+class RunPipeline(JobCommand):
+    """The whole pipeline."""
     TYPE: ClassVar[str] = "run_pipeline"
-    config: str | None = None
-    device: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class Sleep(Command):
+class Sleep(JobCommand):
     """Diagnostic job: `steps` steps of `seconds` each, with job_progress events and pause/stop checks."""
     TYPE: ClassVar[str] = "sleep"
     steps: int = 1
@@ -394,7 +399,7 @@ EVENTS: dict[str, type[Event]] = {
                         Dropped)
 }
 MESSAGES: dict[str, type[Message]] = {**COMMANDS, **EVENTS}
-JOB_COMMANDS = ("add_task", "remove_task", "compute_distances", "build_space", "start_search", "run_pipeline", "sleep")
+JOB_COMMANDS = tuple(name for name, cls in COMMANDS.items() if issubclass(cls, JobCommand))
 
 
 # --------------------------------------------------------------------------- validation

@@ -228,15 +228,9 @@ class FusePanel(Vertical):
 
     @work(thread=True, group="params")
     def count_params(self, items: list[tuple[str, dict]], num_classes: int) -> None:
-        from engine.space.genotype import Genotype, count_params
+        from engine.service.jobs import genotype_params
 
-        out = {}
-        for h, g in items:
-            try:
-                out[h] = count_params(Genotype.from_dict(g).build(num_classes, seed=0))
-            except Exception:  # noqa: BLE001 - unknown genotype format: params stay unknown
-                out[h] = None
-        self.app.call_from_thread(self._set_params, out)
+        self.app.call_from_thread(self._set_params, genotype_params(dict(items), num_classes))
 
     def _set_params(self, params: dict[str, int | None]) -> None:
         self.params.update(params)

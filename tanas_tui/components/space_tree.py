@@ -83,10 +83,10 @@ class SpacePanel(Vertical):
     @work(thread=True, exclusive=True, group="standard-space")
     def load_standard(self) -> None:
         try:
-            from engine.space.spaces import standard_space
+            from engine.service.jobs import standard_space
 
             cfg = getattr(self.app, "config", None)
-            space = standard_space(cfg.space if cfg is not None else None).to_dict()
+            space = standard_space(cfg.space if cfg is not None else None)
         except Exception as exc:  # noqa: BLE001 - the panel still shows the task-aware side
             space = None
             self.app.call_from_thread(self.app.notify, f"standard space unavailable: {exc}", severity="warning")
