@@ -21,6 +21,7 @@ from engine.search.fuse import (Fuse, ResumeMismatch, SearchResult, _canon, conf
 from engine.space.genotype import Genotype
 from engine.space.spaces import SearchSpace, SpaceError, standard_space, task_aware_space
 from engine.data.tasks import TaskData, build_task
+from store.records import SearchRunRecord
 
 __all__ = [
     "SPACE_KINDS", "run_id_for", "assign_base_genotypes", "build_space", "run_search", "run_comparison",
@@ -203,9 +204,10 @@ def _stored_result(store, run_id: str, section) -> SearchResult | None:
 
 def _record_baseline(store, run_id: str, task: TaskData, section, seed: int, result: SearchResult,
                      extra: dict[str, Any]) -> None:
-    attrs = {"kind": result.kind, "target": task.id, "target_name": task.definition.name,
-             "config": dataclasses.asdict(section), "seed": seed, "status": "running", "device": result.device, **extra}
-    writer = store.create_search(run_id, attrs, 1)
+    record = SearchRunRecord.from_attrs(extra)
+    record.kind, record.target, record.target_name = result.kind, task.id, task.definition.name
+    record.config, record.seed, record.status, record.device = dataclasses.asdict(section), seed, "running", result.device
+    writer = store.create_search(run_id, record.to_attrs(), 1)
     writer.flush()
     store.update_search(run_id, status="done", result=result.to_dict())
 

@@ -26,6 +26,7 @@ from engine.similarity.fisher import diagonal_fisher, fisher_layout
 from engine.similarity.probe import load_probe, probe_state, train_probe
 from engine.runtime.reporting import SILENT, Reporter
 from store.queries import Neighbor, nearest
+from store.records import TaskRecord
 from engine.data.tasks import TaskData, TaskDef
 
 METHODS = DISTANCE_METHODS
@@ -160,14 +161,12 @@ class Dictionary:
     def _initial_attrs(self, task: TaskData, role: str) -> dict[str, Any]:
         d = task.definition
         sizes = task.sizes
-        return {
-            "name": d.name, "source": d.source, "rule": task_rule(d), "definition": taskdef_to_dict(d),
-            "role": role, "seed": d.seed, "n_train": sizes["train"], "n_val": sizes["val"], "n_test": sizes["test"],
-            "num_classes": task.num_classes, "class_names": list(task.class_names),
-            "probe_arch": self.cfg.dictionary.probe, "val_acc": None, "val_accs": [], "epochs": None,
-            "train_seconds": None, "representative": None, "best_genotype": None, "genotype_hash": None,
-            "status": "training",
-        }
+        return TaskRecord(
+            name=d.name, source=d.source, rule=task_rule(d), definition=taskdef_to_dict(d),
+            role=role, seed=d.seed, n_train=sizes["train"], n_val=sizes["val"], n_test=sizes["test"],
+            num_classes=task.num_classes, class_names=list(task.class_names),
+            probe_arch=self.cfg.dictionary.probe, status="training",
+        ).to_attrs()
 
     def complete_task(self, task_id: str) -> None:
         """Trains the missing probes and computes the missing own Fishers of a stored task; marks it ready."""

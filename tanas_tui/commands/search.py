@@ -88,6 +88,7 @@ def list_searches(
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """Every stored run: status, committed α steps and result."""
+    from store.records import SearchRunRecord
     from tanas_tui.common import console
 
     with _open_read(config, store) as st:
@@ -98,9 +99,9 @@ def list_searches(
     numeric = ("steps", "err %", "M params", "dev-h")
     for column in ("status",) + numeric + ("genotype",):
         table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
-    for a in runs:
-        r = a.get("result") or {}
-        table.add_row(a["id"], str(a.get("status", "?")), str(a.get("committed_steps", 0)),
+    for a in map(SearchRunRecord.from_attrs, runs):
+        r = a.result or {}
+        table.add_row(a.id, str(a.status), str(a.committed_steps),
                       _fmt(r.get("test_error")), _fmt(r.get("params_m"), 3), _fmt(r.get("cost_device_hours"), 4),
                       str(r.get("hash", "–")))
     if not runs:

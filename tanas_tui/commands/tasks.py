@@ -14,6 +14,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from store.records import TaskRecord
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 
@@ -51,8 +52,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _samples(task: dict[str, Any]) -> str:
-    parts = [task.get(k) for k in ("n_train", "n_val", "n_test")]
+def _samples(task: TaskRecord) -> str:
+    parts = [task.n_train, task.n_val, task.n_test]
     if all(p is None for p in parts):
         return DASH
     return "/".join(DASH if p is None else str(p) for p in parts)
@@ -72,10 +73,8 @@ def _epsilon_flag(value: Any, long: bool = False) -> Text:
     return Text(DASH)
 
 
-def _genotype_hash(task: dict[str, Any]) -> str:
-    value = task.get("genotype_hash")
-    if not value and isinstance(task.get("best_genotype"), dict):
-        value = task["best_genotype"].get("hash")
+def _genotype_hash(task: TaskRecord) -> str:
+    value = task.genotype_id
     return str(value)[:8] if value else DASH
 
 
@@ -101,11 +100,11 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
             fixed = min_width is None
             table.add_column(header, justify=justify, no_wrap=fixed, min_width=min_width,
                              overflow="ellipsis" if fixed else "fold")
-    for t in tasks:
+    for t in map(TaskRecord.from_attrs, tasks):
         cells: list[Any] = [
-            _text(t.get("name")), str(t["id"])[:8], _text(t.get("source")), _text(t.get("rule")),
-            _samples(t), _accuracy(t.get("val_acc")), _epsilon_flag(t.get("representative")),
-            _genotype_hash(t), _status(t.get("status")),
+            _text(t.name), str(t.id)[:8], _text(t.source), _text(t.rule),
+            _samples(t), _accuracy(t.val_acc), _epsilon_flag(t.representative),
+            _genotype_hash(t), _status(t.status),
         ]
         if not wide:
             del cells[7], cells[1]
