@@ -15,7 +15,7 @@ console = Console(highlight=False, soft_wrap=False)
 DEFAULT_CONFIG = "tanas.toml"
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: ./tanas.toml, or $TANAS_CONFIG).")
-StoreOption = typer.Option(None, "--store", help="Store directory (overrides [project] store).")
+StoreOption = typer.Option(None, "--store", help="Store directory (overrides \\[project] store).")
 
 
 def config_path(config: Path | None) -> Path | None:

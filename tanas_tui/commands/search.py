@@ -14,13 +14,13 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from engine.choices import EXPORT_FORMATS, SPACE_KINDS
+from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 
 searches_app = typer.Typer(help="Stored searches: list them, show one.", no_args_is_help=True)
 
-_CONFIG_HELP = "Config file (default: ./tanas.toml, or $TANAS_CONFIG)."
-_STORE_HELP = "Store directory (overrides [project] store)."
 
 
 def register(app: typer.Typer) -> None:
@@ -33,15 +33,15 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def search(
     target: str = typer.Argument(..., help="Task to search for: the config's [target] or one of its [[tasks]]."),
-    space: str = typer.Option(None, "--space", help="task-aware | standard (default: [space] kind)."),
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
-    seed: int = typer.Option(None, "--seed", help="Search seed (default: [project] seed); part of the run id."),
+    space: str = typer.Option(None, "--space", help=" | ".join(SPACE_KINDS) + " (default: \\[space] kind)."),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
+    seed: int = typer.Option(None, "--seed", help="Search seed (default: \\[project] seed); part of the run id."),
     run_id: str = typer.Option(None, "--run-id", help="Run id (default: TARGET-SPACE-SEED)."),
-    device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides [project] device)."),
+    device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
 ) -> None:
     """Run FUSE on TARGET (resuming a stopped run with the same id) and print the result."""
-    from engine.choices import COMPARISON_LABELS, SPACE_KINDS
+    from engine.choices import COMPARISON_LABELS
     from store.records import table_row
     from tanas_tui.common import console, load_cli_config
     from tanas_tui.runner import job_result, run_job
@@ -84,8 +84,8 @@ def _fmt(value: Any, digits: int = 2, suffix: str = "") -> str:
 @searches_app.command("list")
 @handle_errors
 def list_searches(
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """Every stored run: status, committed α steps and result."""
     from store.records import SearchRunRecord
@@ -114,8 +114,8 @@ def list_searches(
 @handle_errors
 def show_search(
     run: str = typer.Argument(..., help="Run id (see `tanas-tui searches list`)."),
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """One run: its settings, result, per-round incumbents and the α trajectory's summary."""
     from engine.space.genotype import Genotype
@@ -177,13 +177,12 @@ def _print_rounds(console, attrs: dict[str, Any], rec) -> None:
 @handle_errors
 def export(
     run: str = typer.Argument(..., help="Run id (see `tanas-tui searches list`)."),
-    fmt: str = typer.Option("genotype", "--format", "-f", help="genotype | torchscript | onnx"),
+    fmt: str = typer.Option("genotype", "--format", "-f", help=" | ".join(EXPORT_FORMATS)),
     output: Path = typer.Option(..., "--output", "-o", help="File to write."),
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """Write a finished run's architecture (JSON) or trained network (TorchScript / ONNX)."""
-    from engine.choices import EXPORT_FORMATS
     from tanas_tui.common import console, load_cli_config
     from tanas_tui.runner import job_result, run_job
 

@@ -15,14 +15,13 @@ from rich.table import Table
 from rich.text import Text
 
 from store.records import TaskRecord
+from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 
 tasks_app = typer.Typer(help="The task dictionary: list stored tasks, show one task in full.", no_args_is_help=True)
 
 DASH = "–"
-_CONFIG_HELP = "Config file (default: ./tanas.toml, or $TANAS_CONFIG)."
-_STORE_HELP = "Store directory (overrides [project] store)."
 # `show` prints these first, in this order; any other attribute follows alphabetically
 _SHOW_ORDER = (
     "name", "id", "role", "source", "rule", "status", "seed", "n_train", "n_val", "n_test", "num_classes",
@@ -115,8 +114,8 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
 @tasks_app.command("list")
 @handle_errors
 def list_command(
-    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
-    config: Path | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path | None = StoreOption,
+    config: Path | None = ConfigOption,
 ) -> None:
     """Every task in the store's dictionary, in the order it was added."""
     from tanas_tui.common import console
@@ -181,8 +180,8 @@ def _distance(value: float, std: float) -> str:
 @handle_errors
 def show_command(
     name: str = typer.Argument(..., help="Task name or id (a unique id prefix works too)."),
-    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
-    config: Path | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path | None = StoreOption,
+    config: Path | None = ConfigOption,
 ) -> None:
     """Every stored attribute of one task, its stored arrays and its distances to the other tasks."""
     from store import NotFound
