@@ -156,7 +156,7 @@ def run_search(ctx, target_name: str, space_kind: str, *, run_id: str | None = N
     store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
     seed = cfg.project.seed if seed is None else int(seed)
     run_id = run_id or run_id_for(target_name, space_kind, seed)
-    task = task if task is not None else target_task(cfg, target_name)
+    task = task if task is not None else ctx.dictionary.task_for(cfg.task(target_name))
     existing = {s["id"]: s for s in store.list_searches()}
     if run_id in existing:
         attrs = existing[run_id]
@@ -225,7 +225,7 @@ def run_comparison(ctx, target_name: str, *, seeds: list[int] | None = None) -> 
         if name not in FIXED_NETWORKS:
             raise ConfigError(f"unknown fixed network {name!r}; known: {', '.join(FIXED_NETWORKS)}",
                               key="search.fixed_networks", file=cfg.file)
-    task = target_task(cfg, target_name)
+    task = ctx.dictionary.task_for(cfg.task(target_name))
     rows: list[dict[str, Any]] = []
     section = cfg.search
     for seed in seeds:

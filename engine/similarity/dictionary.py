@@ -28,6 +28,7 @@ from engine.runtime.reporting import SILENT, Reporter
 from store.queries import Neighbor, nearest
 from store.records import TaskRecord
 from engine.data.tasks import TaskData, TaskDef
+from engine.data.tasks import task_id as definition_id
 
 METHODS = DISTANCE_METHODS
 ROLES = ("base", "target")
@@ -99,6 +100,13 @@ class Dictionary:
         return build_task(taskdef, get_source(taskdef.source, self.cfg.sources, self.cfg.data_dir,
                                               base_dir=self.cfg.root))
 
+    def task_for(self, taskdef: TaskDef) -> TaskData:
+        """The task-data pair of a definition, built once per dictionary (a job builds each task's data once)."""
+        tid = definition_id(taskdef)
+        if tid not in self._tasks:
+            self._tasks[tid] = self._builder(taskdef)
+        return self._tasks[tid]
+
     def task_data(self, task_id: str) -> TaskData:
         """The task-data pair of a stored task, rebuilt from its stored definition (cached)."""
         if task_id not in self._tasks:
@@ -140,7 +148,7 @@ class Dictionary:
             raise ValueError(f"task role must be one of {', '.join(ROLES)}, got {role!r}")
         method = self.cfg.dictionary.method
         self._check_params(method)
-        task = self._builder(taskdef)
+        task = self.task_for(taskdef)
         tid = task.id
         self._tasks[tid] = task
         if not self.store.has_task(tid):
