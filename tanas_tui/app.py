@@ -6,6 +6,7 @@ whose topics changed, so a search streaming α steps at full speed never stalls 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -92,6 +93,7 @@ class TanasApp(App[None]):
         self._loading_runs: set[str] = set()
         self._quit_message = ""
         self._stale: dict[str, set[str]] = {}
+        self.painted = threading.Event()   # set after the first paint; heavy workers (torch) wait for it
 
     # -- layout ---------------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -127,6 +129,7 @@ class TanasApp(App[None]):
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
+        self.painted.set()
         self._focus_main(self._tabs.active)
         self.load_catalog()
         if self._connect:

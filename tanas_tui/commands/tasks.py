@@ -7,17 +7,19 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from store.records import TaskRecord
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from store.records import TaskRecord
 
 tasks_app = typer.Typer(help="The task dictionary: list stored tasks, show one task in full.", no_args_is_help=True)
 
@@ -87,6 +89,8 @@ def _status(value: Any) -> Text:
 
 def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: int = 120) -> Table:
     """The dictionary as a table; below 100 columns the id and genotype columns give way to the rest."""
+    from store.records import TaskRecord
+
     wide = width >= 100
     columns = [  # (header, justify, min width; None = fixed format: never wraps)
         ("name", "left", 8), ("id", "left", None), ("source", "left", 6), ("rule", "left", 6),
