@@ -36,6 +36,11 @@ def run(
     from tanas_tui.client import EngineClient, engine_running, start_engine
     from tanas_tui.common import console, load_cli_config
 
+    from tanas_tui.common import config_path
+
+    if config_path(config) is None:
+        raise CliError(f"no tanas.toml in {Path.cwd()}: `tanas-tui init` writes a commented one to start from "
+                       f"(or pass a config file, or set TANAS_CONFIG)", ExitCode.USAGE)
     overrides = {"project.device": device} if device else None
     cfg = load_cli_config(config, store, overrides)
     pid = engine_running(cfg.store_path)
