@@ -43,7 +43,7 @@ class EventText:
         return self.names.get(task_id, task_id)
 
     def __call__(self, ev: P.Event) -> str | None:
-        if isinstance(ev, (P.TaskAdded, P.TaskRemoved, P.ProbeProgress, P.ProbeDone)):
+        if isinstance(ev, (P.TaskAdded, P.TaskRemoved, P.ProbeProgress, P.ProbeDone, P.TaskStatus)):
             self.names[ev.task_id] = ev.name
         match ev:
             case P.JobStarted():
@@ -54,6 +54,12 @@ class EventText:
                 if ev.stage in PIPELINE_STAGES:
                     return f"stage {ev.done + 1}/{ev.total}: {ev.stage}"
                 return f"{ev.stage}: {ev.done}/{ev.total}"
+            case P.JobState():
+                return "paused (resume to go on)" if ev.state == "paused" else "resumed"
+            case P.TaskStatus():
+                what = {"training": "training its probe", "fisher": "computing its Fisher",
+                        "ready": "ready"}.get(ev.status, ev.status)
+                return f"task {ev.name}: {what}"
             case P.JobDone():
                 tail = f": {ev.message}" if ev.status != "ok" and ev.message else ""
                 return f"job {ev.kind} {ev.status} after {ev.seconds:.1f} s{tail}"

@@ -92,6 +92,7 @@ class TaskInfo:
     id: str
     attrs: dict[str, Any]
     progress: str = ""        # live probe training line, cleared when the probe is done
+    live_status: str = ""     # a state the store does not record ("fisher"), from task_status events
 
     @property
     def record(self) -> TaskRecord:
@@ -134,7 +135,7 @@ class TaskInfo:
 
     @property
     def status(self) -> str:
-        return self.progress or str(self.record.status or "")
+        return self.progress or self.live_status or str(self.record.status or "")
 
     @property
     def role(self) -> str:
@@ -220,6 +221,7 @@ class SearchState:
     pending: dict[int, dict[str, Any]] = field(default_factory=dict)   # live steps waiting for that re-read
     probs: list[tuple[float, ...]] = field(default_factory=list)   # softmax(alpha) per step, computed once
     round_start: dict[int, int] = field(default_factory=dict)   # round -> index of its first step
+    job: str = ""                   # the engine job seen running it (live events only)
 
     # attrs
     @property
@@ -444,6 +446,7 @@ class JobInfo:
     done: int = 0
     total: int = 0
     finished: bool = False
+    state: str = "running"    # running | paused | done | stopped | failed | engine gone
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -515,6 +518,7 @@ class UiState:
         self.needs_task_read: set[str] = set()                     # task ids whose attrs the app should re-read
         self.last_seq = -1
         self.loaded = False
+        self.engine_alive: bool | None = None   # None: not known (no connection attempted)
 
     # -- replay ----------------------------------------------------------------------------------------------------
     def load_snapshot(self, snap: StoreSnapshot) -> set[str]:
@@ -528,6 +532,8 @@ class UiState:
                 self.tasks[tid] = TaskInfo(tid, dict(attrs))
             else:
                 info.attrs.update(attrs)
+                if attrs.get("status") == "ready":
+                    info.live_status = info.progress = ""
         for tid in [t for t in self.tasks if t not in seen and not self.tasks[t].progress]:
             del self.tasks[tid]
         for method, matrix in snap.matrices.items():
@@ -546,6 +552,7 @@ class UiState:
             rid = str(attrs["id"])
             s = self.searches.setdefault(rid, SearchState(rid))
             s.attrs.update(attrs)
+            self._settle(s)
             if s.space:
                 self.spaces[(s.target, str(s.space.get("kind", "task-aware")))] = s.space
         self.loaded = True
@@ -554,6 +561,7 @@ class UiState:
     def load_search(self, run_id: str, attrs: Mapping[str, Any], record: Mapping[str, Any]) -> set[str]:
         s = self.searches.setdefault(run_id, SearchState(run_id))
         s.attrs.update(attrs)
+        self._settle(s)
         s.load_record(record)
         return {SEARCHES, search_topic(run_id)}
 
@@ -620,7 +628,21 @@ class UiState:
             info.attrs["val_acc"] = d["val_acc"]
         if "representative" in d:
             info.attrs["representative"] = bool(d["representative"])
-        info.attrs["status"] = "ready"
+        # not "ready" yet: its Fisher comes next; task_status says when it is
+        self.needs_task_read.add(tid)
+        return {TASKS}
+
+    def _on_task_status(self, d: Mapping[str, Any], now: float) -> set[str]:
+        tid = str(d["task_id"])
+        info = self.tasks.setdefault(tid, TaskInfo(tid, {"name": d.get("name", tid)}))
+        status = str(d.get("status", ""))
+        if status in ("training", "ready"):      # what the store records
+            info.attrs["status"] = status
+            info.live_status = ""
+        else:
+            info.live_status = status
+        if status == "ready":
+            info.progress = ""
         self.needs_task_read.add(tid)
         return {TASKS}
 
@@ -643,7 +665,54 @@ class UiState:
         if s is None:
             # a run that started after the replay: the store holds its attrs (target, space, config), read it
             s = self.searches[run_id] = SearchState(run_id, {"status": "running"}, gap=True)
+        job = self.current_job()
+        if job is not None:
+            s.job = job.job
+            if s.attrs.get("status") in ("running", "paused", "interrupted", "stopped", "failed", None):
+                s.attrs["status"] = "paused" if job.state == "paused" else "running"
         return s
+
+    def _settle(self, s: SearchState) -> None:
+        """A search the store calls running while no process writes the store was cut off: say so."""
+        if self.engine_alive is False and s.attrs.get("status") in ("running", "paused"):
+            s.attrs["status"] = "interrupted"
+
+    def _job_searches(self, job: str) -> list[SearchState]:
+        mine = [s for s in self.searches.values() if s.job == job]
+        if not mine:   # attached mid-job: no event tied a search to it; the live ones are its
+            mine = [s for s in self.searches.values() if s.attrs.get("status") in ("running", "paused")]
+        return mine
+
+    def _on_job_state(self, d: Mapping[str, Any], now: float) -> set[str]:
+        job = d.get("job") or (self.current_job().job if self.current_job() else None)
+        if job is None:
+            return set()
+        info = self.jobs.setdefault(str(job), JobInfo(str(job)))
+        info.state = "paused" if d.get("state") == "paused" else "running"
+        topics = {JOBS, SEARCHES}
+        for s in self._job_searches(info.job):
+            if s.attrs.get("status") in ("running", "paused"):
+                s.attrs["status"] = info.state
+                topics.add(search_topic(s.id))
+        return topics
+
+    def set_engine(self, alive: bool | None) -> set[str]:
+        """Whether a process writes the store (an engine, or a headless run holding the lock). When none does,
+        jobs still marked running ended with it, and searches the store calls running were cut off."""
+        if alive == self.engine_alive:
+            return set()
+        self.engine_alive = alive
+        if alive is not False:
+            return {JOBS}
+        for info in self.jobs.values():
+            if not info.finished:
+                info.finished, info.state = True, "engine gone"
+        topics = {JOBS, SEARCHES}
+        for s in self.searches.values():
+            if s.attrs.get("status") in ("running", "paused"):
+                self._settle(s)
+                topics.add(search_topic(s.id))
+        return topics
 
     def _on_alpha_step(self, d: Mapping[str, Any], now: float) -> set[str]:
         s = self._search(str(d["run_id"]))
@@ -690,9 +759,17 @@ class UiState:
         info = self.jobs.setdefault(job, JobInfo(job, str(d.get("kind", ""))))
         info.finished = True
         status = d.get("status")
+        info.state = "done" if status in (None, "ok", "done") else str(status)
+        topics = {JOBS, SEARCHES}
+        for s in self._job_searches(job):
+            if s.attrs.get("status") in ("running", "paused"):
+                if info.state in ("stopped", "failed"):
+                    s.attrs["status"] = info.state
+                s.gap = True   # the store has its final record: re-read it
+                topics.add(search_topic(s.id))
         if isinstance(status, str) and status not in ("ok", "done"):
             self.notices.append(("warning", f"job {job} ended: {status}"))
-        return {JOBS}
+        return topics
 
     def _log(self, level: str, d: Mapping[str, Any]) -> set[str]:
         message = str(d.get("message", ""))
@@ -719,7 +796,15 @@ class UiState:
         job = str(info["id"])
         if job not in self.jobs:
             self.jobs[job] = JobInfo(job, str(info.get("kind", "")), params=dict(info.get("params") or {}))
-        return {JOBS}
+        current = self.jobs[job]
+        progress = info.get("progress")
+        if isinstance(progress, Mapping) and progress.get("stage") and not current.stage:
+            current.stage = str(progress["stage"])
+            current.done = int(progress.get("done") or 0)
+            current.total = int(progress.get("total") or 0)
+        if info.get("paused"):
+            current.state = "paused"
+        return {JOBS, SEARCHES}
 
     # -- queries -------------------------------------------------------------------------------------------------
     def current_job(self) -> JobInfo | None:

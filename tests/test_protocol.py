@@ -9,6 +9,8 @@ import pytest
 from engine.service import protocol as P
 
 SAMPLES: dict[str, dict] = {
+    "task_status": {"task_id": "t-1", "name": "mnist-3", "status": "ready"},
+    "job_state": {"job": "j-1", "state": "paused"},
     # commands
     "status": {}, "subscribe": {}, "shutdown": {},
     "add_task": {"task": {"name": "mnist-3", "source": "mnist-5k", "positive": ["3"]}, "role": "target"},

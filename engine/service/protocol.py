@@ -98,6 +98,8 @@ def _choices(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 LEVELS = ("debug", "info", "warning", "error")
 JOB_STATUSES = ("ok", "failed", "stopped")
+JOB_STATES = ("paused", "running")
+TASK_STATUSES = ("training", "fisher", "ready")
 METHODS = DISTANCE_METHODS
 
 
@@ -266,6 +268,32 @@ class TaskAdded(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TaskStatus(Event):
+    """A stored task changed state: `training` (its probe, also a retraining), `fisher` (its own Fisher), `ready`."""
+    TYPE: ClassVar[str] = "task_status"
+    task_id: str
+    name: str
+    status: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _choices("status", self.status, TASK_STATUSES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobState(Event):
+    """The running job reached a safe point while a pause was requested (`paused`), or went on (`running`).
+    `job` is None when the reporter does not know its job's id (the one running job)."""
+    TYPE: ClassVar[str] = "job_state"
+    state: str
+    job: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _choices("state", self.state, JOB_STATES)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskRemoved(Event):
     TYPE: ClassVar[str] = "task_removed"
     task_id: str
@@ -394,7 +422,8 @@ COMMANDS: dict[str, type[Command]] = {
                         RunPipeline, Sleep, Pause, Resume, Stop, Shutdown)
 }
 EVENTS: dict[str, type[Event]] = {
-    c.TYPE: c for c in (JobStarted, JobProgress, JobDone, TaskAdded, TaskRemoved, ProbeProgress, ProbeDone,
+    c.TYPE: c for c in (JobStarted, JobProgress, JobState, JobDone, TaskAdded, TaskStatus, TaskRemoved,
+                        ProbeProgress, ProbeDone,
                         Distance, SpaceBuilt, AlphaStep, SearchRound, SearchDone, Warning, Log, Error, Reply,
                         Dropped)
 }

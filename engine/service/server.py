@@ -69,6 +69,12 @@ class SeqCounter:
         self._write(self.value)
 
 
+def _pipeline_stages() -> tuple[str, ...]:
+    from engine.service.jobs import PIPELINE_STAGES
+
+    return PIPELINE_STAGES + ("done",)
+
+
 @dataclass
 class Job:
     id: str
@@ -78,10 +84,12 @@ class Job:
     submitted: float = field(default_factory=time.time)
     started: float | None = None
     state: str = "queued"  # queued | running | done
+    progress: dict[str, Any] = field(default_factory=dict)   # its latest job_progress: a client attaching later sees the stage
 
     def info(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "params": self.params, "state": self.state,
-                "paused": self.reporter.paused, "submitted": self.submitted, "started": self.started}
+                "paused": self.reporter.paused, "submitted": self.submitted, "started": self.started,
+                "progress": dict(self.progress)}
 
 
 class _Conn:
@@ -257,6 +265,10 @@ class EngineServer:
         assert self.seq is not None and self.loop is not None
         with self._seq_lock:
             seq = self.seq.next()
+            job = self.current
+            if name == "job_progress" and job is not None and data.get("job") == job.id and \
+                    data.get("stage") in _pipeline_stages():
+                job.progress = {k: data.get(k) for k in ("stage", "done", "total")}
             try:
                 event = P.make_event(name, seq, data)
             except P.ProtocolError as exc:
