@@ -6,7 +6,6 @@ whose topics changed, so a search streaming α steps at full speed never stalls 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import deque
@@ -307,6 +306,7 @@ class TanasApp(App[None]):
         Reading and decoding run in this thread, not on the event loop: a stream at full speed would otherwise
         keep the loop busy (buffered reads never suspend) and starve the timers and the screen."""
         from tanas_tui.client import EngineClient, EngineError, engine_running
+        from tanas_tui.store_follow import store_writer
 
         worker = get_current_worker()
 
@@ -544,14 +544,6 @@ class TanasApp(App[None]):
             self._quit_message = (f"tanas-tui: the engine keeps running for {self.store_path}; "
                                   f"`tanas-tui engine stop` ends it.")
         self.exit(message=self._quit_message or None)
-
-
-def store_writer(store_path: Path) -> int | None:
-    """The live pid holding the store's writer lock when it is not this process (None: nobody writes)."""
-    from store.lock import pid_alive, read_pid
-
-    pid = read_pid(Path(store_path) / "runs" / "lock")
-    return pid if pid is not None and pid != os.getpid() and pid_alive(pid) else None
 
 
 def _short_path(path: Path) -> str:

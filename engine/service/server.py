@@ -266,8 +266,9 @@ class EngineServer:
         with self._seq_lock:
             seq = self.seq.next()
             job = self.current
+            # the pipeline's stage (not its sub-stages' counters), or any other job's progress
             if name == "job_progress" and job is not None and data.get("job") == job.id and \
-                    data.get("stage") in _pipeline_stages():
+                    (job.kind != "run_pipeline" or data.get("stage") in _pipeline_stages()):
                 job.progress = {k: data.get(k) for k in ("stage", "done", "total")}
             try:
                 event = P.make_event(name, seq, data)
