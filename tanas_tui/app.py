@@ -200,7 +200,8 @@ class TanasApp(App[None]):
         else:
             progress = f" {job.done}/{job.total}" if job.total else ""
             paused = " (paused)" if job.state == "paused" else ""
-            status.job = f"{job.kind or job.job} {job.stage}{progress}{paused}".strip()
+            sub = f" · {job.sub}" if job.sub else ""
+            status.job = f"{job.kind or job.job} {job.stage}{progress}{sub}{paused}".strip()
 
     # -- store reads (thread workers) -----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="store")
@@ -226,7 +227,7 @@ class TanasApp(App[None]):
         running = self.state.running_search()
         target = fuse.run_id or (running.id if running else None)
         if target is not None and not self.state.searches[target].loaded:
-            fuse.show_run(target)
+            fuse.show_run(target, pin=fuse.pinned)
             self.load_run(target)
 
     @work(thread=True, group="task")

@@ -88,6 +88,11 @@ class EventText:
                 return (f"search {ev.run_id} round {ev.round} step {ev.step}: loss train {_num(ev.loss_train)} "
                         f"val {_num(ev.loss_val)}, best val acc {_num(acc)}, alpha max {_num(max(weights or [0]), 3)}"
                         f" (candidate {best})")
+            case P.SearchCandidates():
+                carried = f", incumbent {ev.incumbent[:12]} carried over" if ev.incumbent else ""
+                return f"search {ev.run_id} round {ev.round + 1}: {len(ev.candidates)} candidates{carried}"
+            case P.WeightProgress():
+                return f"search {ev.run_id} round {ev.round + 1} weights: batch {ev.done}/{ev.total}"
             case P.SearchRound():
                 return f"search {ev.run_id} round {ev.round}: incumbent {ev.incumbent[:12]}"
             case P.SearchDone():

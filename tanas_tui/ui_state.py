@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from engine.choices import DISTANCE_METHODS
+from engine.service.jobs import PIPELINE_STAGES
 from engine.space.genotype import Genotype
 from store.records import TaskRecord
 
@@ -222,6 +223,13 @@ class SearchState:
     probs: list[tuple[float, ...]] = field(default_factory=list)   # softmax(alpha) per step, computed once
     round_start: dict[int, int] = field(default_factory=dict)   # round -> index of its first step
     job: str = ""                   # the engine job seen running it (live events only)
+    weights: dict[str, Any] = field(default_factory=dict)   # the running weight phase: round, alternation, done, total
+    # measured rates for the ETA (live events only): seconds per weight batch, seconds of an α phase
+    per_batch: float | None = None
+    alpha_seconds: float = 0.0
+    _phase_start: tuple[float, int] | None = None   # (time, batches done) at the phase's first weight_progress
+    _weights_end: float | None = None               # when the last weight phase finished
+    eta_at: tuple[float, float] | None = None       # (time measured, seconds remaining then)
 
     # attrs
     @property
@@ -281,9 +289,9 @@ class SearchState:
 
     @property
     def current_round(self) -> int:
-        if self.round:
-            return self.round[-1]
-        return max(self.candidates) if self.candidates else 0
+        """The latest round with steps or with its candidates announced (a round is shown from its start)."""
+        latest = self.round[-1] if self.round else 0
+        return max(latest, max(self.candidates)) if self.candidates else latest
 
     def round_steps(self, rnd: int | None = None) -> range:
         """Indices of the steps of round `rnd` (default: the current one)."""
@@ -313,16 +321,70 @@ class SearchState:
             hashes = [genotype_hash(g) for g in entry["genotypes"]]
         width = len(self.alpha[self.round_steps(rnd)[-1]]) if self.round_steps(rnd) else len(hashes)
         while len(hashes) < width:
-            hashes.append(f"cand{len(hashes)}")
+            hashes.append("…")   # not read from the store yet (a re-read is on its way)
         return hashes
+
+    def carried(self, rnd: int | None = None) -> str:
+        """The hash of the incumbent carried over into round `rnd` from the round before ("" in round 0)."""
+        rnd = self.current_round if rnd is None else rnd
+        if rnd <= 0:
+            return ""
+        entry = self.candidates.get(rnd) or {}
+        if entry.get("carried"):
+            return str(entry["carried"])
+        incumbents = self.attrs.get("incumbents")
+        if isinstance(incumbents, list) and len(incumbents) >= rnd:
+            return str(incumbents[rnd - 1])
+        return str((self.candidates.get(rnd - 1) or {}).get("incumbent") or "")
 
     def genotypes(self, rnd: int | None = None) -> list[dict]:
         rnd = self.current_round if rnd is None else rnd
         return list((self.candidates.get(rnd) or {}).get("genotypes") or [])
 
-    def eta_seconds(self) -> float | None:
-        """Remaining time from the rate of the live steps seen so far (None before two live steps)."""
-        if len(self.step_times) < 2 or self.status not in ("running", ""):
+    def alternations_left(self) -> int:
+        """Whole alternations after the current one, this round's and the later rounds'."""
+        alt = int(self.weights.get("alternation", max(0, self.current_alternation() - 1)))
+        rnd = int(self.weights.get("round", self.current_round))
+        return max(0, self.alternations_total - alt - 1) + max(0, self.rounds_total - rnd - 1) * self.alternations_total
+
+    def note_weights(self, data: Mapping[str, Any], now: float) -> None:
+        done, total = int(data.get("done", 0)), int(data.get("total", 0))
+        key = (data.get("round"), data.get("alternation"))
+        if (self.weights.get("round"), self.weights.get("alternation")) != key or self._phase_start is None:
+            start = self._weights_end if self._weights_end is not None and done > 0 else None
+            self._phase_start = (start, 0) if start is not None else (now, done)
+        t0, d0 = self._phase_start
+        if done > d0 and now > t0:
+            self.per_batch = (now - t0) / (done - d0)
+        self.weights = {"round": key[0], "alternation": key[1], "done": done, "total": total}
+        if done >= total:
+            self._weights_end = now
+        self._estimate(now)
+
+    def note_alpha(self, now: float) -> None:
+        if self._weights_end is not None and now >= self._weights_end:
+            self.alpha_seconds = now - self._weights_end
+            self._weights_end = now   # the next weight phase starts about now
+        self.weights = {**self.weights, "done": self.weights.get("total", 0)} if self.weights else {}
+        self._estimate(now)
+
+    def _estimate(self, now: float) -> None:
+        if self.per_batch is None:
+            return
+        total = int(self.weights.get("total", 0))
+        left_now = (total - int(self.weights.get("done", 0))) * self.per_batch + self.alpha_seconds
+        per_alternation = total * self.per_batch + self.alpha_seconds
+        self.eta_at = (now, left_now + self.alternations_left() * per_alternation)
+
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Remaining time from the measured rates of the current phase (weight batches, α phases), counting down
+        between events; None before the first measurement or when the search is not running."""
+        if self.status not in ("running", ""):
+            return None
+        if self.eta_at is not None:
+            measured, left = self.eta_at
+            return max(0.0, left - max(0.0, (time.time() if now is None else now) - measured))
+        if len(self.step_times) < 2:
             return None
         per_step = (self.step_times[-1] - self.step_times[0]) / (len(self.step_times) - 1)
         steps_in_round = max(1, len(self.round_steps()))
@@ -447,6 +509,7 @@ class JobInfo:
     total: int = 0
     finished: bool = False
     state: str = "running"    # running | paused | done | stopped | failed | engine gone
+    sub: str = ""             # the stage's own counter ("base task 3/10", "probe mnist-3 1/1")
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -717,9 +780,30 @@ class UiState:
     def _on_alpha_step(self, d: Mapping[str, Any], now: float) -> set[str]:
         s = self._search(str(d["run_id"]))
         s.attrs["updated"] = now
+        s.note_alpha(now)
         if s.add_step(d, now):
             return {SEARCHES, search_topic(s.id)}
         return {search_topic(s.id)} if s.gap else set()
+
+    def _on_search_candidates(self, d: Mapping[str, Any], now: float) -> set[str]:
+        s = self._search(str(d["run_id"]))
+        rnd = int(d.get("round", 0))
+        entry = dict(s.candidates.get(rnd, {}))
+        entry.update({"round": rnd, "hashes": list(d.get("candidates") or [])})
+        if d.get("genotypes"):
+            entry["genotypes"] = list(d["genotypes"])
+        if d.get("incumbent"):
+            entry["carried"] = d["incumbent"]
+        s.candidates[rnd] = entry
+        s.weights = {}
+        s.attrs["updated"] = now
+        return {SEARCHES, search_topic(s.id)}
+
+    def _on_weight_progress(self, d: Mapping[str, Any], now: float) -> set[str]:
+        s = self._search(str(d["run_id"]))
+        s.note_weights(d, now)
+        s.attrs["updated"] = now
+        return {search_topic(s.id)}
 
     def _on_search_round(self, d: Mapping[str, Any], now: float) -> set[str]:
         s = self._search(str(d["run_id"]))
@@ -749,9 +833,12 @@ class UiState:
     def _on_job_progress(self, d: Mapping[str, Any], now: float) -> set[str]:
         job = str(d.get("job", "?"))
         info = self.jobs.setdefault(job, JobInfo(job))
-        info.stage = str(d.get("stage", info.stage))
-        info.done = int(d.get("done", info.done) or 0)
-        info.total = int(d.get("total", info.total) or 0)
+        stage = str(d.get("stage", info.stage))
+        done, total = int(d.get("done") or 0), int(d.get("total") or 0)
+        if info.kind == "run_pipeline" and stage not in PIPELINE_STAGES and stage != "done":
+            info.sub = f"{stage} {min(done + 1, total)}/{total}" if total else stage   # "base task 3/10"
+            return {JOBS}
+        info.stage, info.done, info.total, info.sub = stage, done, total, ""
         return {JOBS}
 
     def _on_job_done(self, d: Mapping[str, Any], now: float) -> set[str]:

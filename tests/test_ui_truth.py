@@ -118,3 +118,104 @@ async def test_columns_widen_with_live_values_up_to_a_cap(tmp_path):
         table.move_cursor(row=table.get_row_index("t-long"))
         await settle(app, pilot)
         assert "x" * 80 in app.query_one("#task-detail").render().plain   # the full value in the detail pane
+
+
+def _text(app, selector: str) -> str:
+    return app.query_one(selector).render().plain
+
+
+@async_test
+async def test_a_starting_search_shows_at_once_with_weight_progress_and_stage_counters(tmp_path):
+    from ui_fixtures import genotype
+
+    store = _store(tmp_path)
+    genos = [genotype(40 + c) for c in range(3)]
+    with Store.open(store, mode="w") as st:   # as FUSE registers a search when it starts
+        w = st.create_search("genotype-mnist-0", {"kind": "fuse", "target": "t-mnist0", "target_name": "mnist-0",
+                                                  "status": "running", "config": {"rounds": 1, "alternations": 2}}, 3)
+        w.set_candidates(0, genos, ["g40hash", "g41hash", "g42hash"])
+        w.flush()
+    app = make_app(store)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        app.ingest([("job_started", {"job": "j1", "kind": "run_pipeline", "params": {}}),
+                    ("job_progress", {"job": "j1", "stage": "genotypes", "done": 2, "total": 7}),
+                    ("job_progress", {"job": "j1", "stage": "base task", "done": 2, "total": 10}),
+                    ("search_candidates", {"run_id": "genotype-mnist-0", "round": 0,
+                                           "candidates": ["g40hash", "g41hash", "g42hash"], "genotypes": genos}),
+                    ("weight_progress", {"run_id": "genotype-mnist-0", "round": 0, "alternation": 0, "done": 5,
+                                         "total": 40})])
+        await settle(app, pilot)
+        assert "genotypes 2/7 · base task 3/10" in _status_bar(app)
+        assert _text(app, "#fuse-header").startswith("genotype-mnist-0")   # FUSE follows the running search
+        assert "weights 5/40" in _text(app, "#alt-label")
+        assert cell_text(app.query_one("#candidates", DataTable), "0:g40hash", "hash") == "g40hash"
+        await pilot.press("5")
+        await settle(app, pilot)
+        assert cell_text(app.query_one("#runs-table", DataTable), "genotype-mnist-0", "status") == "running"
+        # pinned: another search starting does not take the panel away
+        await pilot.press("4")
+        await pilot.press("f")
+        with Store.open(store, mode="w") as st:
+            w = st.create_search("genotype-mnist-1", {"kind": "fuse", "target": "t-mnist1", "status": "running",
+                                                      "config": {"rounds": 1, "alternations": 2}}, 3)
+            w.set_candidates(0, genos, ["g40hash", "g41hash", "g42hash"])
+            w.flush()
+        app.ingest([("search_candidates", {"run_id": "genotype-mnist-1", "round": 0,
+                                           "candidates": ["g40hash", "g41hash", "g42hash"], "genotypes": genos})])
+        await settle(app, pilot)
+        assert _text(app, "#fuse-header").startswith("genotype-mnist-0") and "pinned" in _text(app, "#fuse-header")
+        await pilot.press("f")
+        await settle(app, pilot)
+        assert _text(app, "#fuse-header").startswith("genotype-mnist-1")
+
+
+@async_test
+async def test_a_new_round_shows_real_hashes_params_and_the_carried_incumbent(tmp_path):
+    from ui_fixtures import genotype
+
+    store = _store(tmp_path)
+    app = make_app(store)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        app.open_run("run-01")
+        await settle(app, pilot)
+        incumbent = app.state.searches["run-01"].hashes(0)[2]
+        genos = [genotype(10 + 3), genotype(70), genotype(71)]
+        app.ingest([("search_candidates", {"run_id": "run-01", "round": 1, "incumbent": incumbent,
+                                           "candidates": [incumbent, "n70hash", "n71hash"], "genotypes": genos})])
+        await settle(app, pilot, 0.5)
+        table = app.query_one("#candidates", DataTable)
+        assert table.border_title == "round 2 candidates"
+        rows = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
+        assert rows == [f"0:{incumbent}", "1:n70hash", "2:n71hash"]
+        assert "↻" in cell_text(table, f"0:{incumbent}", "#")
+        for key in rows:
+            assert cell_text(table, key, "params") != "—"
+
+
+@async_test
+async def test_eta_comes_from_measured_batches_and_counts_down(tmp_path):
+    store = _store(tmp_path)
+    app = make_app(store)
+    clock = [1_700_000_000.0]
+    app.clock = lambda: clock[0]
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        app.open_run("run-01")   # 2 rounds x 3 alternations, in round 1's third alternation
+        await settle(app, pilot)
+        progress = {"run_id": "run-01", "round": 0, "alternation": 2, "total": 40}
+        app.ingest([("weight_progress", {**progress, "done": 10})])
+        await settle(app, pilot)
+        assert _text(app, "#fuse-eta") == "ETA —"   # nothing measured yet
+        clock[0] += 5
+        app.ingest([("weight_progress", {**progress, "done": 20})])
+        await settle(app, pilot)
+        # 0.5 s a batch: 20 batches left now, then 3 alternations of 40 batches (round 2)
+        assert _text(app, "#fuse-eta") == "ETA 1m10s"
+        clock[0] += 4
+        await pilot.pause(1.3)   # no event: the timer counts down
+        assert _text(app, "#fuse-eta") == "ETA 1m06s"

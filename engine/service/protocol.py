@@ -365,6 +365,28 @@ class SearchRound(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SearchCandidates(Event):
+    """A FUSE round begins: its candidates (the carried-over incumbent first, when there is one)."""
+    TYPE: ClassVar[str] = "search_candidates"
+    run_id: str
+    round: int
+    candidates: list[str]
+    genotypes: list[dict[str, Any]] = field(default_factory=list)
+    incumbent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightProgress(Event):
+    """Batches done in the current weight phase of a FUSE search (over all its weight epochs)."""
+    TYPE: ClassVar[str] = "weight_progress"
+    run_id: str
+    round: int
+    alternation: int
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class SearchDone(Event):
     TYPE: ClassVar[str] = "search_done"
     run_id: str
@@ -423,9 +445,8 @@ COMMANDS: dict[str, type[Command]] = {
 }
 EVENTS: dict[str, type[Event]] = {
     c.TYPE: c for c in (JobStarted, JobProgress, JobState, JobDone, TaskAdded, TaskStatus, TaskRemoved,
-                        ProbeProgress, ProbeDone,
-                        Distance, SpaceBuilt, AlphaStep, SearchRound, SearchDone, Warning, Log, Error, Reply,
-                        Dropped)
+                        ProbeProgress, ProbeDone, Distance, SpaceBuilt, SearchCandidates, WeightProgress, AlphaStep,
+                        SearchRound, SearchDone, Warning, Log, Error, Reply, Dropped)
 }
 MESSAGES: dict[str, type[Message]] = {**COMMANDS, **EVENTS}
 JOB_COMMANDS = tuple(name for name, cls in COMMANDS.items() if issubclass(cls, JobCommand))
