@@ -126,12 +126,14 @@ class TanasApp(App[None]):
             self.device = self.config.project.device
         self._update_status()
         self.set_interval(APPLY_INTERVAL, self._apply_inbox)
-        if self._read_store:
-            self.load_store()
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
+        # the store read (zarr's import, the arrays) starts once the screen is up: a thread started earlier would
+        # share the interpreter with the first paint and delay it
         self.painted.set()
+        if self._read_store:
+            self.load_store()
         self._focus_main(self._tabs.active)
         self.load_catalog()
         if self._connect:
