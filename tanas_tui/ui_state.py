@@ -11,14 +11,19 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
 from engine.choices import DISTANCE_METHODS
 from engine.service.jobs import PIPELINE_STAGES
 from engine.space.genotype import Genotype
-from store.records import TaskRecord
+
+if TYPE_CHECKING:
+    from store.records import TaskRecord
+
+# store.records is imported where it is used: importing it loads the `store` package and zarr, which the first
+# paint of the UI does not need (the store is read after it, in a thread).
 
 METHODS = DISTANCE_METHODS
 MAX_LOG = 200
@@ -72,6 +77,8 @@ def task_rule(attrs: Mapping[str, Any]) -> str:
 
 
 def task_samples(attrs: Mapping[str, Any]) -> int | None:
+    from store.records import TaskRecord
+
     record = TaskRecord.from_attrs(attrs)
     parts = [p for p in (record.n_train, record.n_val, record.n_test) if isinstance(p, int)]
     return sum(parts) if parts else None
@@ -97,6 +104,8 @@ class TaskInfo:
 
     @property
     def record(self) -> TaskRecord:
+        from store.records import TaskRecord
+
         return TaskRecord.from_attrs(self.attrs)
 
     @property
