@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import zarr
 
+from store import check as C
 from store import distances as D
 from store import layout as L
 from store import search as S
 from store.distances import DistanceMatrix
 from store.errors import NotFound, StoreError, StoreIncompatible
+from store.faults import fault_point
 from store.lock import WriterLock
 from store.nodes import Nodes, plain
 from store.search import SearchRecord, SearchWriter
@@ -34,6 +36,7 @@ class Store:
         self._nodes = nodes
         self._lock = lock
         self._closed = False
+        self.repaired: list[str] = []  # what opening for writing repaired (see store.check.repair_on_open)
 
     # ---------------------------------------------------------------- opening
 
@@ -72,7 +75,7 @@ class Store:
         try:
             store = cls(path, Nodes(path, read_only=False), lock)
             store._ensure_skeleton()
-            D.repair(store._nodes)
+            store.repaired = C.repair_on_open(store._nodes)
             if config is not None:
                 store.set_config_snapshot(config)
         except BaseException:
@@ -162,6 +165,12 @@ class Store:
             raise StoreError(f"store {self.path} is closed")
         return self._nodes
 
+    def check(self, repair: bool = False) -> "C.CheckReport":
+        """Checks every invariant (see store.check); `repair` needs the store open for writing."""
+        nodes = self._writing("repair the store") if repair else self._reading()
+        with nodes.write_lock:
+            return C.check(nodes, repair=repair)
+
     # ---------------------------------------------------------------- root
 
     @property
@@ -174,12 +183,8 @@ class Store:
     # ---------------------------------------------------------------- tasks
 
     def task_ids(self) -> list[str]:
-        """Task ids in insertion order."""
-        nodes = self._reading()
-        attrs = nodes.attrs(L.TASKS) if nodes.exists(L.TASKS) else {}
-        if L.ATTR_ORDER in attrs:
-            return list(attrs[L.ATTR_ORDER])
-        return nodes.child_groups(L.TASKS)
+        """Task ids in insertion order (a task whose removal is under way is already gone)."""
+        return C.task_ids(self._reading())
 
     def list_tasks(self) -> list[dict[str, Any]]:
         """Every task's attrs plus "id", in insertion order."""
@@ -252,16 +257,18 @@ class Store:
             nodes.update_attrs(L.task_path(task_id), attrs)
 
     def remove_task(self, task_id: str) -> None:
-        """Deletes the task, its probe and Fisher arrays, and its row and column in every distance matrix."""
+        """Deletes the task, its probe and Fisher arrays, and its row and column in every distance matrix.
+
+        Journaled: the id goes into /tasks `removing` first (readers no longer see the task), so a writer that dies
+        part-way leaves a removal the next writer to open the store finishes."""
         nodes = self._writing("remove a task")
         with nodes.write_lock:
-            ids = self.task_ids()
-            if task_id not in ids:
+            if task_id not in self.task_ids():
                 raise NotFound(f"no task with id {task_id!r} in store {self.path}")
-            nodes.update_attrs(L.TASKS, {L.ATTR_ORDER: [i for i in ids if i != task_id]})
-            for method in D.methods(nodes):
-                D.drop_task(nodes, method, task_id)
-            nodes.delete(L.task_path(task_id))
+            pending = list(nodes.attrs(L.TASKS).get(L.ATTR_REMOVING, []))
+            nodes.update_attrs(L.TASKS, {L.ATTR_REMOVING: pending + [task_id]})
+            fault_point("remove-marked")
+            C.finish_removal(nodes, task_id)
 
     def _require_task(self, task_id: str) -> None:
         if not self._nodes.exists(L.task_path(task_id)) or task_id not in self.task_ids():
@@ -369,7 +376,7 @@ class Store:
     ) -> SearchWriter:
         """Creates /searches/<run_id> with empty step arrays of width `candidates`; returns its writer."""
         nodes = self._writing("create a search")
-        S.create(nodes, run_id, attrs, candidates)
+        S.create(nodes, run_id, attrs, candidates, self.run_dir)
         return SearchWriter(nodes, run_id, flush_every=flush_every, flush_seconds=flush_seconds)
 
     def open_search_writer(

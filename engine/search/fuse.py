@@ -40,6 +40,7 @@ from engine.runtime.device import device_label, prepare_model
 from engine.space.genotype import Genotype, count_params
 from engine.runtime.reporting import SILENT, JobStopped, Reporter
 from engine.runtime.batchnorm import recalibrate_batchnorm
+from store.faults import fault_point
 from engine.search.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
 
 __all__ = [
@@ -215,6 +216,11 @@ class Fuse:
                                  + "; ".join(problems), key=", ".join(p.split(" ")[0] for p in problems))
         if attrs.get("status") == "done" and attrs.get("result"):
             return SearchResult.from_dict(attrs["result"])
+        finished = _final_result(store, run_id)
+        if finished is not None:  # killed after its final weights were saved, before `done` was recorded
+            store.update_search(run_id, status="done", finished=_now(), result=finished)
+            reporter.emit("search_done", run_id=run_id, result=finished)
+            return SearchResult.from_dict(finished)
         fuse = cls(task, space, cfg, store=store, run_id=run_id, device=device, seed=int(attrs.get("seed", 0)),
                    reporter=reporter, retrain=bool(attrs.get("retrain", True)))
         fuse._resuming = True
@@ -465,19 +471,33 @@ class Fuse:
             params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
             device=device_label(self.device), kind="fuse", final_epochs=final_epochs,
             parameter_free_share=winner.parameter_free_share(), warnings=list(st.warnings))
-        save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels)
+        save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels,
+                           result=result.to_dict())
+        fault_point("final-saved")
         self.store.update_search(self.run_id, status="done", finished=_now(), result=result.to_dict())
         self.reporter.emit("search_done", run_id=self.run_id, result=result.to_dict())
         return result
 
 
 def save_final_weights(store, run_id: str, genotype: Genotype, model: nn.Module, num_classes: int,
-                       in_channels: int = 1) -> None:
-    """The final network replaces the run's checkpoint: a finished run no longer needs one, and export reads this."""
+                       in_channels: int = 1, result: dict[str, Any] | None = None) -> None:
+    """The final network replaces the run's checkpoint: a finished run no longer needs one, and export reads this.
+    It carries the run's result, so a run killed before its `done` status was written finishes on resume."""
     buf = io.BytesIO()
     torch.save({"format": CHECKPOINT_FORMAT, "kind": "final", "genotype": genotype.to_dict(),
-                "num_classes": num_classes, "in_channels": in_channels, "state_dict": _cpu_state(model)}, buf)
+                "num_classes": num_classes, "in_channels": in_channels, "state_dict": _cpu_state(model),
+                "result": result}, buf)
     store.save_checkpoint(run_id, buf.getvalue())
+
+
+def _final_result(store, run_id: str) -> dict[str, Any] | None:
+    raw = store.load_checkpoint(run_id)
+    if not raw:
+        return None
+    blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    if isinstance(blob, dict) and blob.get("kind") == "final" and isinstance(blob.get("result"), dict):
+        return blob["result"]
+    return None
 
 
 def load_final_weights(store, run_id: str) -> tuple[Genotype, dict[str, torch.Tensor], int]:
