@@ -90,6 +90,10 @@ def _connect_socket(store_path: Path, timeout: float) -> socket.socket:
     try:
         with SocketPath(sock_path) as address:
             sock.connect(address)
+    except BlockingIOError:
+        sock.close()  # EAGAIN on a Unix socket: the listen queue is full, the engine is alive
+        raise EngineError(f"the engine of {store_path} has too many pending connections (its listen queue is full); "
+                          f"try again in a moment") from None
     except OSError as exc:
         sock.close()
         raise EngineNotRunning(f"no engine is listening for {store_path} ({exc.strerror or exc})") from None

@@ -2,8 +2,10 @@
 
 Threads: the asyncio event loop (main thread) accepts connections, parses commands and writes events; one worker
 thread runs the queued jobs one at a time. The worker's Reporter sink numbers each event and hands it to the loop
-with `call_soon_threadsafe`, so training never waits on a client: every client has a bounded queue, and a client
-that falls `client_queue` events behind is sent `dropped` and disconnected.
+with `call_soon_threadsafe`, so training never waits on a client: every client has a bounded queue (events and
+replies alike), and a client that falls `client_queue` messages behind is sent `dropped` and disconnected (one
+that overran with replies to its own commands is cut off if it has not read that within `DROP_GRACE_S`). A connection's reader yields to the loop every
+`LINES_PER_TURN` lines, so a client flooding commands cannot starve the others.
 
 Files in the store's run directory: engine.pid, engine.sock (mode 0600), engine.log, engine.seq.
 """
@@ -31,6 +33,9 @@ log = logging.getLogger("engine")
 
 SEQ_BLOCK = 1000           # seq numbers reserved on disk at a time, so they keep increasing after a kill -9
 DEFAULT_CLIENT_QUEUE = 10_000
+LINES_PER_TURN = 32        # commands read from one connection before the loop serves the others
+LISTEN_BACKLOG = 4096      # pending connections (the kernel caps it at net.core.somaxconn); asyncio's default is 100
+DROP_GRACE_S = 2.0         # a dropped client that does not read its `dropped` within this is cut off
 EXIT_STORE = 4             # = tanas_tui.exitcodes.ExitCode.STORE (engine does not import tanas_tui)
 EXIT_USAGE = 2
 
@@ -100,16 +105,22 @@ class _Conn:
     def offer(self, data: bytes, seq: int = 0) -> None:
         if self.closing:
             return
-        if seq and len(self.queue) >= self.server.client_queue:
+        if len(self.queue) >= self.server.client_queue:
             self.queue.clear()
             self.queue.append((P.encode(P.Dropped(last_seq=self.sent_seq, limit=self.server.client_queue)), 0))
             self.closing = True
-            log.warning("%s fell %d events behind; dropped", self.name, self.server.client_queue)
+            log.warning("%s fell %d messages behind; dropped", self.name, self.server.client_queue)
+            if not seq:  # overrun by replies: it sends commands and reads nothing back; cut it off after a grace
+                asyncio.get_running_loop().call_later(DROP_GRACE_S, self.abort)
         else:
             self.queue.append((data, seq))
             if seq:
                 self.last_seq = seq
         self.wake.set()
+
+    def abort(self) -> None:
+        if not self.writer.transport.is_closing():
+            self.writer.transport.abort()
 
     async def write_loop(self) -> None:
         try:
@@ -138,11 +149,16 @@ class _Conn:
         """Yields complete lines; a line over MAX_MESSAGE_BYTES yields None once and is skipped up to its newline."""
         buf = bytearray()
         skipping = False
+        lines = 0
         while not self.closing:
             chunk = await self.reader.read(65536)
             if not chunk:
                 return
-            while chunk:
+            while chunk and not self.closing:
+                if lines >= LINES_PER_TURN:  # reading from a full buffer never suspends: let the others run
+                    lines = 0
+                    await asyncio.sleep(0)
+                lines += 1
                 nl = chunk.find(b"\n")
                 part, chunk = (chunk, b"") if nl < 0 else (chunk[:nl], chunk[nl + 1:])
                 if skipping:
@@ -225,7 +241,8 @@ class EngineServer:
         old_umask = os.umask(0o177)
         try:
             with SocketPath(sock_path) as address:
-                server = await asyncio.start_unix_server(self._on_connect, path=address, limit=P.MAX_MESSAGE_BYTES + 2)
+                server = await asyncio.start_unix_server(self._on_connect, path=address, limit=P.MAX_MESSAGE_BYTES + 2,
+                                                         backlog=LISTEN_BACKLOG)
         finally:
             os.umask(old_umask)
         os.chmod(sock_path, 0o600)
@@ -293,6 +310,8 @@ class EngineServer:
         writer_task = asyncio.create_task(conn.write_loop())
         try:
             async for line in conn.read_lines():
+                if conn.closing:
+                    break
                 if line is None:
                     self._direct(conn, P.Error(code="oversized", message=f"message exceeds {P.MAX_MESSAGE_BYTES} bytes"))
                     continue

@@ -1,0 +1,111 @@
+"""Hostile input over the engine's socket: every malformed kind of line gets exactly one reply and the engine lives;
+a client that floods without reading is dropped while another client is still served."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from engine.service import protocol as P
+from tanas_tui.client import EngineClient, _connect_socket, engine_running, start_engine, stop_engine
+
+MALFORMED: dict[str, bytes] = {
+    "not json": b"{",
+    "not an object": b"[1, 2]",
+    "not utf-8": b'{"v":1,"type":"status","id":"\xff\xfe"}',
+    "integer of 5,000 digits": b'{"v":1,"type":"sleep","steps":' + b"9" * 5000 + b"}",
+    "integer of 4,000 digits": b'{"v":1,"type":"sleep","steps":' + b"9" * 4000 + b"}",
+    "100,000 nested lists": b"[" * 100_000,
+    "nested objects": b'{"v":1,"type":"add_task","task":' + b'{"a":' * 50_000 + b"1" + b"}" * 50_001,
+    "wrong type: steps a string": b'{"v":1,"type":"sleep","steps":"x"}',
+    "wrong type: task a number": b'{"v":1,"type":"add_task","task":5}',
+    "wrong type: id a list": b'{"v":1,"type":"status","id":[1]}',
+    "NaN seconds": b'{"v":1,"type":"sleep","seconds":NaN}',
+    "Infinity seconds": b'{"v":1,"type":"sleep","seconds":Infinity}',
+    "negative steps": b'{"v":1,"type":"sleep","steps":-1}',
+    "version true": b'{"v":true,"type":"status"}',
+    "version 1.0": b'{"v":1.0,"type":"status"}',
+    "version 2": b'{"v":2,"type":"status"}',
+    "version a string": b'{"v":"1","type":"status"}',
+    "no version": b'{"type":"status"}',
+    "unknown type": b'{"v":1,"type":"format_disk"}',
+    "type not a string": b'{"v":1,"type":["status"]}',
+    "an event": b'{"v":1,"type":"log","seq":1,"level":"info","message":"x"}',
+    "command with seq": b'{"v":1,"type":"status","seq":3}',
+    "extra field": b'{"v":1,"type":"status","x":1}',
+    "missing field": b'{"v":1,"type":"remove_task"}',
+    "bad choice": b'{"v":1,"type":"start_search","space":"huge"}',
+    "oversized": b'{"v":1,"type":"status","id":"' + b"x" * (P.MAX_MESSAGE_BYTES + 10) + b'"}',
+}
+
+
+@pytest.fixture
+def engine(tmp_path):
+    path = tmp_path / "store.zarr"
+    pid = start_engine(path, client_queue=512)
+    yield path, pid
+    if engine_running(path) is not None:
+        stop_engine(path, timeout=10)
+
+
+def _lines(sock: socket.socket, n: int, timeout: float = 30.0) -> list[dict]:
+    sock.settimeout(timeout)
+    buf, out = b"", []
+    while len(out) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        *complete, buf = buf.split(b"\n")
+        out += [json.loads(line) for line in complete]
+    return out
+
+
+def test_every_malformed_line_gets_exactly_one_reply_and_the_engine_lives(engine):
+    store, pid = engine
+    with _connect_socket(store, 30) as sock:
+        for kind, line in MALFORMED.items():
+            sock.sendall(line + b"\n")
+            sock.sendall(b'{"v":1,"type":"status","id":"probe"}\n')
+            replies = _lines(sock, 2)
+            assert len(replies) == 2, f"{kind}: {replies}"
+            assert replies[0]["type"] == "error", f"{kind}: {replies[0]}"
+            assert replies[1]["type"] == "reply" and replies[1]["id"] == "probe", f"{kind}: an extra reply {replies}"
+        # a flood that is read: one reply per line, in order
+        n = 3000
+        sock.sendall(b"".join(b'{"v":1,"type":"status","id":"%d"}\n' % i if i % 2 else b"garbage\n"
+                              for i in range(n)))
+        replies = _lines(sock, n)
+        assert [r["type"] for r in replies] == ["error" if i % 2 == 0 else "reply" for i in range(n)]
+        assert [r["id"] for r in replies[1::2]] == [str(i) for i in range(1, n, 2)]
+    with EngineClient(store) as c:
+        assert c.status()["pid"] == pid
+    assert "Traceback" not in (store / "runs" / "engine.log").read_text()
+
+
+def test_a_client_that_floods_without_reading_is_dropped_and_others_are_served(engine):
+    store, pid = engine
+    flooder = _connect_socket(store, 30)
+    garbage = b"x\n" * 50_000
+    dropped = threading.Event()
+
+    def flood():
+        try:
+            for _ in range(400):  # 20 M lines: never finishes unless the engine cuts the flooder off
+                flooder.sendall(garbage)
+        except OSError:
+            dropped.set()
+
+    thread = threading.Thread(target=flood, daemon=True)
+    thread.start()
+    with EngineClient(store) as c:
+        for _ in range(5):
+            assert c.status()["pid"] == pid
+    thread.join(120)
+    assert dropped.is_set(), "the engine never dropped a client that floods without reading its replies"
+    flooder.close()
+    with EngineClient(store) as c:
+        assert c.status()["clients"] == 1
