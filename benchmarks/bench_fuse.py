@@ -29,6 +29,7 @@ from engine.search.fuse import Fuse, Mixture  # noqa: E402
 from engine.space.spaces import SearchSpace  # noqa: E402
 from engine.data.tasks import TaskData, TaskDef, batches  # noqa: E402
 from engine.search.training import data_generator, model_input, train_epoch  # noqa: E402
+from engine.space.network import build_network
 
 
 def synthetic_task(n: int, size: int = 28) -> TaskData:
@@ -66,7 +67,7 @@ def paired(fn_a, fn_b, device, repeats: int) -> tuple[float, float]:
 
 
 def mixture_overhead(space, task, device, c: int, batch: int, repeats: int) -> tuple[float, float]:
-    models = [prepare_model(g.build(2, seed=i), device) for i, g in enumerate(space.sample_many(c, 1))]
+    models = [prepare_model(build_network(g, 2, seed=i), device) for i, g in enumerate(space.sample_many(c, 1))]
     x, y = task.train_x.to(device), task.train_y.to(device)
     alpha = torch.nn.Parameter(torch.zeros(c, device=device), requires_grad=False)
     mixture = Mixture(models, alpha)
@@ -84,7 +85,7 @@ def mixture_overhead(space, task, device, c: int, batch: int, repeats: int) -> t
 
 
 def input_pipeline(space, task, device, batch: int, repeats: int) -> tuple[float, float]:
-    model = prepare_model(space.sample(5).build(2, seed=0), device)
+    model = prepare_model(build_network(space.sample(5), 2, seed=0), device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = task.train_x.to(device), task.train_y.to(device)
     pre = [(model_input(xb, device).clone(), yb.clone()) for xb, yb in batches(x, y, batch, True, data_generator(0))]

@@ -18,7 +18,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from engine.data.tasks import TaskDef
+from engine.choices import DEVICES, DISTANCE_METHODS, SPACE_KINDS
+from engine.data.tasks import TaskDef, definition_problems
 
 
 class ConfigError(ValueError):
@@ -168,11 +169,11 @@ SECTIONS: dict[str, type] = {
 }
 TASK_FIELDS = {f.name: f for f in dataclasses.fields(TaskDef)}
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("project", "device"): ("auto", "cpu", "cuda"),
+    ("project", "device"): DEVICES,
     ("dictionary", "probe"): ("cnn", "resnet18"),
-    ("dictionary", "method"): ("fisher", "transfer"),
+    ("dictionary", "method"): DISTANCE_METHODS,
     ("dictionary", "fisher"): ("empirical", "model"),
-    ("space", "kind"): ("task-aware", "standard"),
+    ("space", "kind"): SPACE_KINDS,
 }
 SPACE_CHOICES = {"channels": (4, 8, 16, 24, 32, 48, 64), "layers": tuple(range(1, 21)), "nodes": tuple(range(1, 8))}
 ENV_PREFIX = "TANAS_"
@@ -339,22 +340,8 @@ class _Loader:
                 raise self.error(f"missing required key {key!r}", table)
         values = {k: self.coerce(v, TASK_FIELDS[k].type, table, k) for k, v in raw.items()}
         values.setdefault("seed", default_seed)
-        if not values["name"].strip():
-            raise self.error("task name must not be empty", table, "name")
-        if (values.get("positive") is None) == (values.get("classes") is None):
-            raise self.error("give exactly one of 'positive' (binary task) or 'classes' (multi-class task)", table)
-        rule = "positive" if values.get("positive") is not None else "classes"
-        if not values[rule]:
-            raise self.error("must list at least one class", table, rule)
-        if len(set(values[rule])) != len(values[rule]):
-            raise self.error("lists a class twice", table, rule)
-        if rule == "classes" and len(values[rule]) + int(values.get("other", False)) < 2:
-            raise self.error("a multi-class task needs at least two classes (or one plus other = true)", table, rule)
-        for key in ("val_fraction", "test_fraction"):
-            if key in values and not 0.0 < values[key] < 1.0:
-                raise self.error(f"must be between 0 and 1, got {values[key]}", table, key)
-        if values.get("limit") is not None and values["limit"] < 10:
-            raise self.error(f"must be at least 10, got {values['limit']}", table, "limit")
+        for key, message in definition_problems(values):
+            raise self.error(message, table, key)
         return TaskDef(**values)
 
     def check_task_classes(self, task: TaskDef, table: str, sources: Mapping[str, SourceSection], data_dir: Path,

@@ -11,7 +11,6 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -25,11 +24,13 @@ from tanas_tui.components.dictionary import DictionaryPanel
 from tanas_tui.components.distances import DistancesPanel
 from tanas_tui.components.fuse import FusePanel
 from tanas_tui.components.help_screen import HelpScreen
+from tanas_tui.components.messages import (AddTaskRequested, ExportRun, OpenRun, RemoveTaskRequested,
+                                           SendCommand)
 from tanas_tui.components.palette import TanasCommands
 from tanas_tui.components.runs import RunsPanel
 from tanas_tui.components.space_tree import SpacePanel
 from tanas_tui.components.status_bar import StatusBar
-from tanas_tui.ui_state import SEARCHES, TASKS, TaskInfo, UiState
+from tanas_tui.ui_state import SEARCHES, TASKS, UiState
 
 TABS = ("dictionary", "distances", "space", "fuse", "runs")
 MAIN_WIDGET = {"dictionary": "#tasks", "distances": "#distance-table", "space": "#space-tree", "fuse": "#candidates",
@@ -97,16 +98,16 @@ class TanasApp(App[None]):
         yield StatusBar(id="status")
         with TabbedContent(initial="dictionary", id="tabs"):
             with TabPane("Dictionary", id="dictionary"):
-                yield DictionaryPanel(id="dictionary-panel")
+                yield DictionaryPanel(self.state, self.config, id="dictionary-panel")
             with TabPane("Distances", id="distances"):
                 k = self.config.dictionary.k if self.config is not None else 3
-                yield DistancesPanel(k=k, id="distances-panel")
+                yield DistancesPanel(self.state, k=k, id="distances-panel")
             with TabPane("Space", id="space"):
-                yield SpacePanel(id="space-panel")
+                yield SpacePanel(self.state, self.config, id="space-panel")
             with TabPane("FUSE", id="fuse"):
-                yield FusePanel(id="fuse-panel")
+                yield FusePanel(self.state, id="fuse-panel")
             with TabPane("Runs", id="runs"):
-                yield RunsPanel(id="runs-panel")
+                yield RunsPanel(self.state, self.clock, id="runs-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -274,39 +275,6 @@ class TanasApp(App[None]):
                 catalog[source.name] = None
         self.catalog = catalog
 
-    def render_task_preview(self, attrs: dict[str, Any]) -> Any:
-        """Runs in a thread: a few positive and negative samples of a task, as block-character pictures."""
-        from engine.data import get_source
-
-        from tanas_tui.preview import render_images
-        from tanas_tui.ui_state import task_definition
-
-        d = task_definition(attrs)
-        name = d.get("source")
-        if not name:
-            return Text("no source recorded for this task", style="dim")
-        source = get_source(name, self.config) if self.config is not None else get_source(name)
-        if not source.available():
-            return Text(f"source {name!r} is not available on this machine (files missing); no preview",
-                        style="yellow")
-        ds = source.load()
-        wanted = list(d.get("positive") or d.get("classes") or [])
-        picks: list[int] = []
-        captions: list[str] = []
-        labels = ds.labels.tolist()
-        for cls in wanted[:4]:
-            if cls in ds.classes:
-                ci = ds.classes.index(cls)
-                found = [i for i, y in enumerate(labels) if y == ci][:max(1, 4 // max(1, len(wanted[:4])))]
-                picks += found
-                captions += [cls] * len(found)
-        rest = [i for i, y in enumerate(labels) if ds.classes[y] not in wanted][:2]
-        picks += rest
-        captions += [f"rest:{ds.classes[labels[i]]}" for i in rest]
-        if not picks:
-            return Text("no samples found for this task's classes", style="yellow")
-        return render_images(ds.images[picks], captions, width_cells=8)
-
     # -- the engine -----------------------------------------------------------------------------------------------
     def _client(self) -> Any:
         if self._client_factory is not None:
@@ -469,12 +437,33 @@ class TanasApp(App[None]):
 
         self.push_screen(AddTaskScreen(existing, self.catalog), done)
 
-    def remove_task(self, info: TaskInfo) -> None:
+    # -- what the panels ask for (they post messages; see components/messages.py) ----------------------------------
+    @on(SendCommand)
+    def _panel_command(self, message: SendCommand) -> None:
+        self.send_command(message.name, **message.fields)
+
+    @on(OpenRun)
+    def _panel_open_run(self, message: OpenRun) -> None:
+        self.open_run(message.run_id)
+
+    @on(ExportRun)
+    def _panel_export(self, message: ExportRun) -> None:
+        self.export_result(message.run_id)
+
+    @on(AddTaskRequested)
+    def _panel_add_task(self, message: AddTaskRequested) -> None:
+        self.action_add_task()
+
+    @on(RemoveTaskRequested)
+    def _panel_remove_task(self, message: RemoveTaskRequested) -> None:
+        self.remove_task(message.task_id, message.name)
+
+    def remove_task(self, task_id: str, name: str) -> None:
         def answer(yes: bool | None) -> None:
             if yes:
-                self.send_command("remove_task", task=info.id)
+                self.send_command("remove_task", task=task_id)
 
-        self.push_screen(ConfirmScreen(f"Remove task {info.name!r} from the dictionary?\nIts probe, Fisher "
+        self.push_screen(ConfirmScreen(f"Remove task {name!r} from the dictionary?\nIts probe, Fisher "
                                        f"vector and its row and column of every distance matrix are deleted.",
                                        yes="Remove", no="Keep"), answer)
 

@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from tanas_tui.errors import CliError, handle_errors
+from tanas_tui.errors import CliError, handle_errors, state
 from tanas_tui.exitcodes import EXIT_CODE_HELP, ExitCode
 
 app = typer.Typer(
@@ -15,9 +15,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-state = {"debug": False}
-
 
 @app.callback(invoke_without_command=True)
 def _root(

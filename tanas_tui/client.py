@@ -1,7 +1,7 @@
-"""The engine client: find, start and stop the engine of a store; talk to it; replay the store and follow events.
+"""The engine client: find, start and stop the engine of a store; talk to it; follow events.
 
 Following without gaps or duplicates: `subscribe()` returns the last seq the engine had sent, S; events after
-it are queued for this connection. Read the store after that (`replay`), then apply the events: the client drops
+it are queued for this connection. Read the store after that (the UI's `read_store`), then apply the events: the client drops
 every event with seq <= the last one it has seen, so a reconnect after an engine restart never repeats one.
 `EngineClient` is blocking (CLI); `AsyncEngineClient` is the asyncio twin (the Textual app).
 """
@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator
 
@@ -189,37 +188,6 @@ def _wait_exit(pid: int, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return not _pid_alive(pid)
-
-
-# --------------------------------------------------------------------------- replay
-
-
-@dataclass
-class Snapshot:
-    """What the store held when read. `seq`: the last event seq it covers (events up to it are already in it)."""
-    seq: int = 0
-    tasks: list[dict[str, Any]] = field(default_factory=list)
-    distances: dict[str, Any] = field(default_factory=dict)   # method -> store DistanceMatrix
-    searches: list[dict[str, Any]] = field(default_factory=list)
-
-
-def replay(store: Any, seq: int = 0) -> Snapshot:
-    """Reads the store (a Store or a path, read-only) into a Snapshot covering events up to `seq`."""
-    from store import NotFound, Store
-
-    own = not hasattr(store, "list_tasks")
-    st = Store.open(Path(store), "r") if own else store
-    try:
-        snap = Snapshot(seq=seq, tasks=st.list_tasks(), searches=st.list_searches())
-        for method in st.distance_methods():
-            try:
-                snap.distances[method] = st.distances(method)
-            except NotFound:
-                pass
-        return snap
-    finally:
-        if own:
-            st.close()
 
 
 # --------------------------------------------------------------------------- blocking client

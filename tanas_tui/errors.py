@@ -12,6 +12,8 @@ from rich.console import Console
 from tanas_tui.exitcodes import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Root options the Typer callback sets (`--debug`); read here, so this module needs nothing from the CLI.
+state: dict[str, Any] = {"debug": False}
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -46,8 +48,6 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from tanas_tui.cli import state
-
         try:
             return fn(*args, **kwargs)
         except typer.Exit:

@@ -108,3 +108,36 @@ def render_images(images: Any, captions: Sequence[str] | None = None, width_cell
             parts.append(Text(str(captions[i]), no_wrap=True, overflow="ellipsis", justify="center", end=""))
         tiles.append(Group(*parts))
     return Columns(tiles, padding=(0, 1), width=width_cells)
+
+
+def task_preview(attrs: dict[str, Any], config: Any = None) -> Any:
+    """Runs in a thread: a few positive and negative samples of a task, as block-character pictures."""
+    from engine.data import get_source
+
+    from tanas_tui.ui_state import task_definition
+
+    d = task_definition(attrs)
+    name = d.get("source")
+    if not name:
+        return Text("no source recorded for this task", style="dim")
+    source = get_source(name, config) if config is not None else get_source(name)
+    if not source.available():
+        return Text(f"source {name!r} is not available on this machine (files missing); no preview",
+                    style="yellow")
+    ds = source.load()
+    wanted = list(d.get("positive") or d.get("classes") or [])
+    picks: list[int] = []
+    captions: list[str] = []
+    labels = ds.labels.tolist()
+    for cls in wanted[:4]:
+        if cls in ds.classes:
+            ci = ds.classes.index(cls)
+            found = [i for i, y in enumerate(labels) if y == ci][:max(1, 4 // max(1, len(wanted[:4])))]
+            picks += found
+            captions += [cls] * len(found)
+    rest = [i for i, y in enumerate(labels) if ds.classes[y] not in wanted][:2]
+    picks += rest
+    captions += [f"rest:{ds.classes[labels[i]]}" for i in rest]
+    if not picks:
+        return Text("no samples found for this task's classes", style="yellow")
+    return render_images(ds.images[picks], captions, width_cells=8)

@@ -7,7 +7,6 @@ or duplicates. Each `apply` returns the topics it changed, so the app refreshes 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -17,7 +16,10 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-METHODS = ("fisher", "transfer")
+from engine.choices import DISTANCE_METHODS
+from engine.space.genotype import Genotype
+
+METHODS = DISTANCE_METHODS
 MAX_LOG = 200
 
 # Topics `apply` reports; panels subscribe to them.
@@ -43,24 +45,15 @@ def _first(attrs: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
 
 
 def genotype_hash(genotype: Any) -> str:
-    """The genotype's stable hash, computed like `engine.space.genotype.Genotype.hash` but without importing torch."""
+    """The genotype's stable hash (`Genotype.hash`), or "" for something that is not a genotype."""
     if not isinstance(genotype, Mapping):
         return ""
     if isinstance(genotype.get("hash"), str):
         return genotype["hash"]
     try:
-        doc = {}
-        for which in ("normal", "reduce"):
-            cell = genotype[which]
-            edges = [[[op, src] for op, src in node] for node in cell["edges"]]
-            concat = cell.get("concat") or list(range(2, len(edges) + 2))
-            doc[which] = {"edges": edges, "concat": list(concat)}
-        doc["channels"] = genotype["channels"]
-        doc["layers"] = genotype["layers"]
-    except (KeyError, TypeError, ValueError):
+        return Genotype.from_dict(genotype).hash
+    except (KeyError, TypeError, ValueError):   # GenotypeError is a ValueError
         return ""
-    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:10]
 
 
 def task_rule(attrs: Mapping[str, Any]) -> str:

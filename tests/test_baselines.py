@@ -8,7 +8,8 @@ import torch
 from rich.console import Console
 
 import engine.search.baselines as baselines
-from engine.search.baselines import comparison_table, fixed_network, fuse_candidate_count, random_search, resnet_28, table_row
+from engine.search.baselines import fixed_network, fuse_candidate_count, random_search, resnet_28, table_row
+from tanas_tui.tables import comparison_table
 from engine.config import SearchSection
 from engine.space.spaces import SearchSpace
 from engine.data.tasks import TaskData

@@ -10,6 +10,7 @@ import torch
 
 from engine.search.export import ExportError, export_model
 from engine.space.genotype import Cell, Genotype
+from engine.space.network import build_network
 
 CELL = Cell(((("sep_conv_3x3", 0), ("skip_connect", 1)),
              (("dil_conv_3x3", 2), ("max_pool_3x3", 0)),
@@ -45,7 +46,7 @@ LOADER = textwrap.dedent("""
 
 
 def _trained_state():
-    model = G.build(num_classes=3, seed=0)
+    model = build_network(G, num_classes=3, seed=0)
     # make BN statistics non-trivial so a lost buffer would show
     model.train()
     with torch.no_grad():
@@ -84,7 +85,7 @@ def test_model_export_errors(tmp_path):
         export_model(G, {}, 3, "tflite", tmp_path / "x")
     with pytest.raises(ExportError, match="needs the trained weights"):
         export_model(G, None, 3, "torchscript", tmp_path / "x.pt")
-    wrong = G.build(num_classes=5, seed=0).state_dict()
+    wrong = build_network(G, num_classes=5, seed=0).state_dict()
     with pytest.raises(ExportError, match=f"do not fit genotype {G.hash} with 3 classes"):
         export_model(G, wrong, 3, "torchscript", tmp_path / "x.pt")
     assert not (tmp_path / "x.pt").exists()
@@ -94,7 +95,7 @@ def test_onnx_without_onnx_says_what_to_install(tmp_path, monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real_find_spec(name, *a))
     with pytest.raises(ExportError, match=r"pip install 'tanas-tui\[onnx\]'"):
-        export_model(G, G.build(3, seed=0).state_dict(), 3, "onnx", tmp_path / "m.onnx")
+        export_model(G, build_network(G, 3, seed=0).state_dict(), 3, "onnx", tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
 
 

@@ -13,6 +13,7 @@ from engine.config import ConfigError, SearchSection
 from engine.search.fuse import Fuse, Mixture, load_final_weights
 from engine.runtime.reporting import RecordingReporter
 from engine.space.spaces import SearchSpace
+from engine.space.network import build_network
 from store import Store
 from synthetic import synthetic_task
 
@@ -34,7 +35,7 @@ def store(tmp_path):
 
 def test_mixture_is_softmax_weighted_sum_of_logits():
     space = tiny_space()
-    nets = [g.build(3, seed=i).eval() for i, g in enumerate(space.sample_many(3, 0))]
+    nets = [build_network(g, 3, seed=i).eval() for i, g in enumerate(space.sample_many(3, 0))]
     alpha = torch.nn.Parameter(torch.tensor([0.5, -1.0, 2.0]))
     x = torch.rand(4, 1, 12, 12)
     with torch.no_grad():
@@ -101,7 +102,7 @@ def test_fuse_search_stores_trajectory_uses_val_for_alpha_and_reads_test_once(st
 
     genotype, state, num_classes = load_final_weights(store, "run-a")
     assert genotype.hash == result.hash and num_classes == 2
-    genotype.build(num_classes).load_state_dict(state)
+    build_network(genotype, num_classes).load_state_dict(state)
 
 
 def test_collapse_guard_warns_when_winner_is_parameter_free(store):

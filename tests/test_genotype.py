@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from engine.space.genotype import Cell, Genotype, GenotypeError, count_macs, count_params
+from engine.space.genotype import Cell, Genotype, GenotypeError
+from engine.space.network import build_network, count_macs, count_params
 from engine.space.ops import OPS, PARAMETER_FREE, PRIMITIVES
 
 NORMAL = Cell(((("sep_conv_3x3", 0), ("skip_connect", 1)),
@@ -84,7 +85,7 @@ def test_invalid_genotypes_are_rejected_with_clear_messages(genotype, message):
         genotype.validate()
     assert message in str(info.value)
     with pytest.raises(GenotypeError):
-        genotype.build(2)
+        build_network(genotype, 2)
 
 
 @pytest.mark.parametrize("doc, message", [
@@ -105,11 +106,11 @@ def test_from_json_rejects_broken_json():
 
 def test_builder_is_deterministic():
     torch.manual_seed(3)
-    a = G.build(num_classes=2)
+    a = build_network(G, num_classes=2)
     torch.manual_seed(3)
-    b = G.build(num_classes=2)
-    c = G.build(num_classes=2, seed=3)
-    d = G.build(num_classes=2, seed=4)
+    b = build_network(G, num_classes=2)
+    c = build_network(G, num_classes=2, seed=3)
+    d = build_network(G, num_classes=2, seed=4)
     sa, sb, sc, sd = (m.state_dict() for m in (a, b, c, d))
     assert sa.keys() == sb.keys() == sc.keys()
     assert all(torch.equal(sa[k], sb[k]) and torch.equal(sa[k], sc[k]) for k in sa)
@@ -118,7 +119,7 @@ def test_builder_is_deterministic():
     torch.manual_seed(0)
     before = torch.rand(1)
     torch.manual_seed(0)
-    G.build(2, seed=9)
+    build_network(G, 2, seed=9)
     assert torch.equal(torch.rand(1), before)
 
 
@@ -128,7 +129,7 @@ def test_param_and_mac_counts_are_positive_and_ordered():
     deep = Genotype(NORMAL, REDUCE, channels=8, layers=5)
     pools = Cell(tuple((("max_pool_3x3", 0), ("avg_pool_3x3", 1)) for _ in range(4)))
     cheap = Genotype(pools, pools, channels=8, layers=3)
-    models = {k: g.build(2, seed=0) for k, g in {"small": small, "wide": wide, "deep": deep, "cheap": cheap}.items()}
+    models = {k: build_network(g, 2, seed=0) for k, g in {"small": small, "wide": wide, "deep": deep, "cheap": cheap}.items()}
     params = {k: count_params(m) for k, m in models.items()}
     macs = {k: count_macs(m) for k, m in models.items()}
     assert all(v > 0 for v in params.values()) and all(v > 0 for v in macs.values())

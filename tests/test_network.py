@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from engine.space.genotype import Cell, Genotype
-from engine.space.network import Network, reduction_layers
+from engine.space.network import Network, build_network, reduction_layers
 from engine.space.ops import OPS, PARAMETER_FREE
 
 
@@ -60,13 +60,13 @@ def test_network_forward_on_28x28(layers):
 
 
 def test_network_takes_other_input_channels_and_batch_sizes():
-    net = _genotype(3).build(num_classes=2, in_channels=3, seed=0).eval()
+    net = build_network(_genotype(3), num_classes=2, in_channels=3, seed=0).eval()
     assert net(torch.rand(1, 3, 28, 28)).shape == (1, 2)
     assert net(torch.rand(4, 3, 32, 32)).shape == (4, 2)
 
 
 def test_eval_output_is_deterministic():
-    net = _genotype(3).build(2, seed=1).eval()
+    net = build_network(_genotype(3), 2, seed=1).eval()
     x = torch.rand(2, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(net(x), net(x))

@@ -6,6 +6,7 @@ import pytest
 from engine.config import Config, DictionarySection, ProjectSection, SearchSection, SpaceSection, TransferSection
 from engine.space.genotype import Cell, Genotype
 from engine.search.searching import assign_base_genotypes, build_space, run_id_for
+from engine.service.context import JobContext
 from engine.space.spaces import SpaceError
 from store import Store
 
@@ -38,7 +39,7 @@ def store(tmp_path):
 
 
 def test_zero_genotype_rounds_inherit_from_the_nearest_task_that_has_one(store):
-    hashes = assign_base_genotypes(store, config(genotype_rounds=0))
+    hashes = assign_base_genotypes(JobContext(store, config(genotype_rounds=0), "cpu"))
     a = store.task("a")["genotype_hash"]
     assert hashes == {"a": a, "b": a, "c": a}
     b = store.task("b")
@@ -52,18 +53,18 @@ def test_task_aware_space_is_formed_by_the_k_nearest_genotypes(store):
     g_b, g_c = genotype("dil_conv_3x3", 16), genotype("max_pool_3x3")
     store.update_task("b", best_genotype=g_b.to_dict(), genotype_hash=g_b.hash)
     store.update_task("c", best_genotype=g_c.to_dict(), genotype_hash=g_c.hash)
-    space = build_space(store, config(k=2), "task-t", "task-aware")
+    space = build_space(JobContext(store, config(k=2), "cpu"), "task-t", "task-aware")
     assert space.kind == "task-aware"
     assert [(p["task_id"], p["distance"]) for p in space.provenance] == [("b", pytest.approx(0.1)),
                                                                           ("c", pytest.approx(0.2))]
     assert space.op_weights.get("dil_conv_3x3", 0) > space.op_weights.get("sep_conv_3x3", 0)
-    assert build_space(store, config(), "task-t", "standard").kind == "standard"
+    assert build_space(JobContext(store, config(), "cpu"), "task-t", "standard").kind == "standard"
 
 
 def test_task_aware_space_needs_neighbours_with_genotypes(store):
     store.update_task("a", best_genotype=None, genotype_hash=None)
     with pytest.raises(SpaceError, match="no nearest task of 'task-t' has a best genotype"):
-        build_space(store, config(k=2), "task-t", "task-aware")
+        build_space(JobContext(store, config(k=2), "cpu"), "task-t", "task-aware")
 
 
 def test_run_ids_are_store_safe():

@@ -153,3 +153,16 @@ def test_to_input_and_batches():
     assert torch.equal(order, torch.cat([y for _, y in again]))
     with pytest.raises(ValueError, match="batch_size"):
         list(batches(xs, ys, 0))
+
+
+def test_config_and_build_task_apply_the_same_definition_rules(tmp_path):
+    """One set of rules: a limit the config refuses is refused by build_task (and so by `tasks add` and the UI)."""
+    from engine.config import ConfigError, load_config
+
+    path = tmp_path / "t.toml"
+    path.write_text('[[tasks]]\nname = "few"\nsource = "tagged"\npositive = ["c0"]\nlimit = 5\n')
+    with pytest.raises(ConfigError, match="at least 10"):
+        load_config(path, {}, check_classes=False)
+    with pytest.raises(TaskError, match="task 'few': limit must be at least 10"):
+        build_task(TaskDef("few", "tagged", positive=("c0",), limit=5), tagged_dataset([30, 30]))
+    assert build_task(TaskDef("ok", "tagged", positive=("c0",), limit=40), tagged_dataset([30, 30])).train_x.shape[0]

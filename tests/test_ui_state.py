@@ -166,9 +166,9 @@ def test_softmax_and_text_plots():
     ({"name": "moon", "source": "mnist-5k", "positive": "3"}, "name", "already exists"),
     ({"name": "x", "source": "nope", "positive": "3"}, "source", "unknown source 'nope'"),
     ({"name": "x", "source": "mnist-5k", "positive": "11"}, "positive", "has no class '11'"),
-    ({"name": "x", "source": "mnist-5k", "positive": "", "classes": ""}, "positive", "give the positive"),
-    ({"name": "x", "source": "mnist-5k", "positive": "1", "classes": "2,3"}, "positive", "not both"),
-    ({"name": "x", "source": "mnist-5k", "classes": "2"}, "classes", "at least 2 classes"),
+    ({"name": "x", "source": "mnist-5k", "positive": "", "classes": ""}, "positive", "exactly one of"),
+    ({"name": "x", "source": "mnist-5k", "positive": "1", "classes": "2,3"}, "positive", "exactly one of"),
+    ({"name": "x", "source": "mnist-5k", "classes": "2"}, "classes", "at least two classes"),
 ])
 def test_add_task_validation(values, field, message):
     catalog = {"mnist-5k": tuple(str(d) for d in range(10)), "sketches": None}

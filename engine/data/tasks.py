@@ -9,7 +9,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -36,6 +36,39 @@ class TaskDef:
 
 class TaskError(ValueError):
     """A task definition that cannot be built from its source."""
+
+
+MIN_LIMIT = 10   # fewer samples leave the splits (10 % validation, 20 % test) empty or a single sample
+
+
+def definition_problems(fields: Any) -> list[tuple[str | None, str]]:
+    """What is wrong with a task definition (a TaskDef or a mapping of its fields), as (field or None, message).
+
+    The one set of rules that the config, `build_task`, the CLI and the UI's add-task form all apply; the classes'
+    existence in the source is checked where the source is at hand."""
+    get = fields.get if isinstance(fields, Mapping) else (lambda key, default=None: getattr(fields, key, default))
+    problems: list[tuple[str | None, str]] = []
+    if not str(get("name") or "").strip():
+        problems.append(("name", "task name must not be empty"))
+    positive, classes = get("positive"), get("classes")
+    if (positive is None) == (classes is None):
+        problems.append((None, "give exactly one of 'positive' (binary task) or 'classes' (multi-class task)"))
+    else:
+        rule, names = ("positive", positive) if positive is not None else ("classes", classes)
+        if not names:
+            problems.append((rule, "must list at least one class"))
+        elif len(set(names)) != len(names):
+            problems.append((rule, "lists a class twice"))
+        elif rule == "classes" and len(names) + int(bool(get("other", False))) < 2:
+            problems.append((rule, "a multi-class task needs at least two classes (or one plus other = true)"))
+    for key in ("val_fraction", "test_fraction"):
+        value = get(key)
+        if value is not None and not 0.0 < value < 1.0:
+            problems.append((key, f"must be between 0 and 1, got {value}"))
+    limit = get("limit")
+    if limit is not None and limit < MIN_LIMIT:
+        problems.append(("limit", f"must be at least {MIN_LIMIT}, got {limit}"))
+    return problems
 
 
 def task_id(taskdef: TaskDef) -> str:
@@ -191,12 +224,8 @@ def build_task(taskdef: TaskDef, source: "Source | Dataset | Any") -> TaskData:
         from engine.data import get_source
 
         source = get_source(taskdef.source, source)
-    for key in ("val_fraction", "test_fraction"):
-        value = getattr(taskdef, key)
-        if not 0.0 < value < 1.0:
-            raise TaskError(f"task {taskdef.name!r}: {key} must lie strictly between 0 and 1, got {value}")
-    if taskdef.limit is not None and taskdef.limit < 1:
-        raise TaskError(f"task {taskdef.name!r}: limit must be at least 1, got {taskdef.limit}")
+    for key, message in definition_problems(taskdef):
+        raise TaskError(f"task {taskdef.name!r}: {key + ' ' if key else ''}{message}")
 
     data = _source_dataset(source)
     rng = np.random.default_rng([taskdef.seed, 0x7A5C])

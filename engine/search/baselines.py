@@ -7,24 +7,22 @@ Fixed networks are trained on train + val for `final_epochs` (the same final bud
 """
 from __future__ import annotations
 
-import statistics
 import time
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable
 
 import torch
-from rich.table import Table
 from torch import nn
 
 from engine.config import SearchSection
 from engine.runtime.device import device_label
 from engine.search.fuse import SearchResult, derive_seed
-from engine.space.genotype import count_params
+from engine.space.network import count_params
 from engine.runtime.reporting import SILENT, Reporter
+from store.records import table_row  # noqa: F401 - rows of the comparison table, built here
 from engine.search.training import evaluate, train_from_scratch, train_network, train_split
 
 __all__ = [
-    "FIXED_NETWORKS", "resnet_28", "fixed_network", "random_search", "fuse_candidate_count", "comparison_table",
-    "table_row",
+    "FIXED_NETWORKS", "resnet_28", "fixed_network", "random_search", "fuse_candidate_count", "table_row",
 ]
 
 
@@ -109,47 +107,3 @@ def random_search(task, space, cfg: SearchSection, *, seed: int = 0, device: tor
     return result, model, records
 
 
-def table_row(architecture: str, result: SearchResult | Mapping[str, Any], searched: bool = True) -> dict[str, Any]:
-    data = result.to_dict() if isinstance(result, SearchResult) else dict(result)
-    return {"architecture": architecture, "test_error": float(data["test_error"]), "params_m": float(data["params_m"]),
-            "cost_device_hours": float(data["cost_device_hours"]) if searched else None,
-            "device": data.get("device"), "run_id": data.get("run_id")}
-
-
-def _fmt(values: list[float], digits: int) -> str:
-    mean = statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
-
-
-def _fmt_cost(values: list[float | None]) -> str:
-    vals = [v for v in values if v is not None]
-    if not vals:
-        return "–"
-    mean = statistics.fmean(vals)
-    digits = 2 if mean >= 0.1 else 4
-    if len(vals) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
-
-
-def comparison_table(rows: Iterable[Mapping[str, Any]], title: str | None = None) -> Table:
-    """The paper's table: architecture, test error %, params (M), search cost (device-hours).
-
-    Rows with the same architecture (one per seed) are merged into mean ± sample standard deviation.
-    """
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(row["architecture"], []).append(row)
-    devices = sorted({str(r.get("device")) for g in groups.values() for r in g if r.get("device")})
-    table = Table(title=title, caption=f"device: {', '.join(devices)}" if devices else None)
-    table.add_column("Architecture")
-    table.add_column("Test error (%)", justify="right")
-    table.add_column("Params (M)", justify="right")
-    table.add_column("Search cost (device-hours)", justify="right")
-    table.add_column("Seeds", justify="right")
-    for name, group in groups.items():
-        table.add_row(name, _fmt([r["test_error"] for r in group], 2), _fmt([r["params_m"] for r in group], 3),
-                      _fmt_cost([r.get("cost_device_hours") for r in group]), str(len(group)))
-    return table

@@ -13,11 +13,13 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from engine.choices import EXPORT_FORMATS
 from engine.space.genotype import Genotype
+from engine.space.network import build_network
 
 __all__ = ["export_model", "ExportError", "FORMATS", "SUFFIXES"]
 
-FORMATS = ("genotype", "torchscript", "onnx")
+FORMATS = EXPORT_FORMATS
 SUFFIXES = {"genotype": ".json", "torchscript": ".pt", "onnx": ".onnx"}
 
 
@@ -47,7 +49,7 @@ def export_model(genotype: Genotype, state_dict: Mapping[str, Any] | None, num_c
 
     if state_dict is None:
         raise ExportError(f"{fmt} export needs the trained weights (state_dict), got none")
-    model = genotype.build(num_classes, in_channels, seed=0)
+    model = build_network(genotype, num_classes, in_channels, seed=0)
     tensors = {k: torch.as_tensor(np.asarray(v)) if isinstance(v, np.ndarray) else torch.as_tensor(v)
                for k, v in state_dict.items()}
     try:

@@ -37,7 +37,8 @@ from torch import nn
 
 from engine.config import ConfigError, SearchSection
 from engine.runtime.device import device_label, prepare_model
-from engine.space.genotype import Genotype, count_params
+from engine.space.genotype import Genotype
+from engine.space.network import build_network, count_params
 from engine.runtime.reporting import SILENT, JobStopped, Reporter
 from engine.runtime.batchnorm import recalibrate_batchnorm
 from store.faults import fault_point
@@ -295,7 +296,8 @@ class Fuse:
                                        exclude=[g.hash for g in incumbent])
         models = st.models[:1] if incumbent else []
         for i, g in enumerate(fresh):
-            model = g.build(self.task.num_classes, self.in_channels, seed=derive_seed(self.seed, "init", r, i))
+            model = build_network(g, self.task.num_classes, self.in_channels,
+                                  seed=derive_seed(self.seed, "init", r, i))
             models.append(prepare_model(model, self.device))
         st.genotypes = incumbent + fresh
         st.models = models
@@ -418,7 +420,7 @@ class Fuse:
                     incumbents=list(blob["incumbents"]), warnings=list(blob["warnings"]), rounds=list(blob["rounds"]))
         st.genotypes = [Genotype.from_dict(g) for g in blob["genotypes"]]
         for g, weights in zip(st.genotypes, blob["weights"]):
-            model = g.build(self.task.num_classes, self.in_channels, seed=0)
+            model = build_network(g, self.task.num_classes, self.in_channels, seed=0)
             model.load_state_dict(weights)
             st.models.append(prepare_model(model, self.device))
         if blob["alpha"] is not None:

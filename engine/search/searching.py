@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
+from engine.choices import COMPARISON_LABELS, SPACE_KINDS
 from engine.search.baselines import FIXED_NETWORKS, fixed_network, fuse_candidate_count, random_search, table_row
 from engine.config import Config, ConfigError
 from engine.search.fuse import (Fuse, ResumeMismatch, SearchResult, _canon, config_differences, derive_seed,
                          save_final_weights)
 from engine.space.genotype import Genotype
-from engine.runtime.reporting import SILENT, Reporter
 from engine.space.spaces import SearchSpace, SpaceError, standard_space, task_aware_space
 from engine.data.tasks import TaskData, build_task
 
@@ -27,9 +27,6 @@ __all__ = [
     "target_task", "COMPARISON_LABELS",
 ]
 
-SPACE_KINDS = ("task-aware", "standard")
-COMPARISON_LABELS = {"random": "Random search", "standard": "FUSE, standard space",
-                     "task-aware": "FUSE, task-aware space"}
 # The transfer distance is a percentage (about 5..90); task_aware_space weighs genotypes by 1 - d / scale.
 TRANSFER_SCALE = 100.0
 
@@ -49,8 +46,7 @@ def _search_section(cfg: Config, **changes: Any):
 
 
 # -- base genotypes ------------------------------------------------------------------------------------------------
-def assign_base_genotypes(store, cfg: Config, device: torch.device | str = "cpu",
-                          reporter: Reporter = SILENT) -> dict[str, str]:
+def assign_base_genotypes(ctx) -> dict[str, str]:
     """Gives each base task without one a best genotype; returns {task_id: genotype hash} for all base tasks.
 
     With `dictionary.genotype_rounds` > 0 each such task gets a FUSE search of that many rounds in the standard space
@@ -58,7 +54,7 @@ def assign_base_genotypes(store, cfg: Config, device: torch.device | str = "cpu"
     d(b, task)) that has one; when no base task has a genotype yet, the first base task (insertion order) is searched
     with one round, so there is something to inherit.
     """
-    device = torch.device(device)
+    store, cfg = ctx.store, ctx.config
     base = [t for t in store.list_tasks() if t.get("role", "base") == "base"]
     if not base:
         return {}
@@ -66,24 +62,19 @@ def assign_base_genotypes(store, cfg: Config, device: torch.device | str = "cpu"
     missing = [t for t in base if not t.get("best_genotype")]
     if rounds > 0:
         for t in missing:
-            _search_base(store, cfg, t, rounds, device, reporter)
+            _search_base(ctx, t, rounds)
     elif missing:
         if len(missing) == len(base):
-            _search_base(store, cfg, base[0], 1, device, reporter)
-        from engine.similarity.dictionary import Dictionary
-
-        dictionary = Dictionary(store, cfg, device, reporter)
+            _search_base(ctx, base[0], 1)
         for t in missing[1:] if len(missing) == len(base) else missing:
-            _inherit(store, dictionary, cfg, t, len(base), reporter)
+            _inherit(ctx, t, len(base))
     return {t["id"]: store.task(t["id"]).get("genotype_hash") for t in base}
 
 
-def _search_base(store, cfg: Config, attrs: dict[str, Any], rounds: int, device: torch.device,
-                 reporter: Reporter) -> None:
-    from engine.similarity.dictionary import Dictionary
-
+def _search_base(ctx, attrs: dict[str, Any], rounds: int) -> None:
+    store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
     name = attrs["name"]
-    task = Dictionary(store, cfg, device, reporter).task_data(attrs["id"])
+    task = ctx.dictionary.task_data(attrs["id"])
     section = _search_section(cfg, rounds=rounds)
     seed = cfg.project.seed
     run_id = run_id_for(name, "genotype", seed)
@@ -97,8 +88,9 @@ def _search_base(store, cfg: Config, attrs: dict[str, Any], rounds: int, device:
                       genotype_source={"kind": "search", "run_id": run_id})
 
 
-def _inherit(store, dictionary, cfg: Config, attrs: dict[str, Any], k: int, reporter: Reporter) -> None:
-    for n in dictionary.nearest(attrs["id"], k, cfg.dictionary.method):
+def _inherit(ctx, attrs: dict[str, Any], k: int) -> None:
+    store, cfg, reporter = ctx.store, ctx.config, ctx.reporter
+    for n in ctx.dictionary.nearest(attrs["id"], k, cfg.dictionary.method):
         if n.task_id == attrs["id"]:
             continue
         other = store.task(n.task_id)
@@ -115,20 +107,17 @@ def _inherit(store, dictionary, cfg: Config, attrs: dict[str, Any], k: int, repo
 
 
 # -- spaces --------------------------------------------------------------------------------------------------------
-def build_space(store, cfg: Config, target_name: str, kind: str, *, device: torch.device | str = "cpu",
-                reporter: Reporter = SILENT) -> SearchSpace:
+def build_space(ctx, target_name: str, kind: str) -> SearchSpace:
     if kind not in SPACE_KINDS:
         raise ConfigError(f"unknown space kind {kind!r}; use one of {', '.join(SPACE_KINDS)}", key="space.kind")
+    store, cfg, reporter = ctx.store, ctx.config, ctx.reporter
     if kind == "standard":
         space = standard_space(cfg.space)
         target_id = None
     else:
-        from engine.similarity.dictionary import Dictionary
-
         target_id = store.find_task(target_name)
-        dictionary = Dictionary(store, cfg, torch.device(device), reporter)
         neighbors = []
-        for n in dictionary.nearest(target_id, cfg.dictionary.k, cfg.dictionary.method):
+        for n in ctx.dictionary.nearest(target_id, cfg.dictionary.k, cfg.dictionary.method):
             genotype = store.task(n.task_id).get("best_genotype")
             if not genotype:
                 reporter.emit("warning", message=f"nearest task {n.name} has no best genotype; left out of the space",
@@ -152,8 +141,7 @@ def _fuse(store, task, space, section, run_id, device, seed, reporter, attrs=Non
                 attrs=attrs, retrain=retrain).run()
 
 
-def run_search(store, cfg: Config, target_name: str, space_kind: str, *, run_id: str | None = None,
-               device: torch.device | str = "cpu", reporter: Reporter = SILENT, seed: int | None = None,
+def run_search(ctx, target_name: str, space_kind: str, *, run_id: str | None = None, seed: int | None = None,
                task: TaskData | None = None, space: SearchSpace | None = None) -> dict[str, Any]:
     """Runs (or resumes, or returns the stored result of) one FUSE search on `target_name`; returns the result dict.
 
@@ -164,7 +152,7 @@ def run_search(store, cfg: Config, target_name: str, space_kind: str, *, run_id:
     """
     if space_kind not in SPACE_KINDS:
         raise ConfigError(f"unknown space kind {space_kind!r}; use one of {', '.join(SPACE_KINDS)}", key="space.kind")
-    device = torch.device(device)
+    store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
     seed = cfg.project.seed if seed is None else int(seed)
     run_id = run_id or run_id_for(target_name, space_kind, seed)
     task = task if task is not None else target_task(cfg, target_name)
@@ -183,19 +171,17 @@ def run_search(store, cfg: Config, target_name: str, space_kind: str, *, run_id:
         return {"run_id": run_id, **result.to_dict()}
     if space is None:
         if space_kind == "task-aware":
-            _ensure_dictionary(store, cfg, target_name, device, reporter)
-            assign_base_genotypes(store, cfg, device, reporter)
-        space = build_space(store, cfg, target_name, space_kind, device=device, reporter=reporter)
+            _ensure_dictionary(ctx, target_name)
+            assign_base_genotypes(ctx)
+        space = build_space(ctx, target_name, space_kind)
     attrs = {"space_kind": space_kind, "purpose": "target"}
     result = Fuse(task, space, cfg.search, store=store, run_id=run_id, device=device, seed=seed, reporter=reporter,
                   attrs=attrs).run()
     return {"run_id": run_id, **result.to_dict()}
 
 
-def _ensure_dictionary(store, cfg: Config, target_name: str, device: torch.device, reporter: Reporter) -> None:
-    from engine.similarity.dictionary import Dictionary
-
-    dictionary = Dictionary(store, cfg, device, reporter)
+def _ensure_dictionary(ctx, target_name: str) -> None:
+    store, cfg, dictionary = ctx.store, ctx.config, ctx.dictionary
     target = cfg.task(target_name)
     dictionary.ensure([t for t in cfg.tasks if t.name != target_name], "base")
     if not any(t.get("name") == target_name and t.get("role", "base") == "base" for t in store.list_tasks()):
@@ -224,15 +210,14 @@ def _record_baseline(store, run_id: str, task: TaskData, section, seed: int, res
     store.update_search(run_id, status="done", result=result.to_dict())
 
 
-def run_comparison(store, cfg: Config, target_name: str, *, device: torch.device | str = "cpu",
-                   reporter: Reporter = SILENT, seeds: list[int] | None = None) -> list[dict[str, Any]]:
+def run_comparison(ctx, target_name: str, *, seeds: list[int] | None = None) -> list[dict[str, Any]]:
     """Table rows for random search, FUSE (standard), FUSE (task-aware) and each of `search.fixed_networks`.
 
     The three searches share one budget: FUSE's [search] section; random search trains as many distinct candidates
     as FUSE does, each for a FUSE round's weight epochs. Every method reads the test split once. Finished runs in the
     store are reused, so an interrupted comparison continues where it stopped.
     """
-    device = torch.device(device)
+    store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
     seeds = seeds if seeds is not None else [cfg.project.seed + i for i in range(max(1, cfg.search.repeats))]
     for name in cfg.search.fixed_networks:
         if name not in FIXED_NETWORKS:
@@ -256,7 +241,7 @@ def run_comparison(store, cfg: Config, target_name: str, *, device: torch.device
             reporter.emit("search_done", run_id=run_id, result=result.to_dict())
         rows.append(table_row(COMPARISON_LABELS["random"], result))
         for kind in ("standard", "task-aware"):
-            out = run_search(store, cfg, target_name, kind, device=device, reporter=reporter, seed=seed, task=task)
+            out = run_search(ctx, target_name, kind, seed=seed, task=task)
             rows.append(table_row(COMPARISON_LABELS[kind], out))
         for name in cfg.search.fixed_networks:
             run_id = run_id_for(target_name, name, seed)

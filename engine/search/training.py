@@ -18,6 +18,7 @@ from engine.runtime.batchnorm import recalibrate_batchnorm
 from engine.runtime.device import autocast, prepare_model
 from engine.runtime.reporting import SILENT, Reporter
 from engine.data.tasks import batches, to_input
+from engine.space.network import build_network
 
 __all__ = [
     "EVAL_BATCH", "TrainReport", "model_input", "train_epoch", "evaluate", "predict_logits", "train_network",
@@ -171,7 +172,7 @@ def train_from_scratch(
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[nn.Module, TrainReport]:
     """Fresh weights (from `seed`) for `genotype`, trained on `on` ("train" or "train+val") of `task`."""
-    model = genotype.build(task.num_classes, in_channels=task.train_x.shape[1], seed=seed)
+    model = build_network(genotype, task.num_classes, in_channels=task.train_x.shape[1], seed=seed)
     x, y = train_split(task, on)
     report = train_network(model, x, y, epochs, device=device, seed=seed, batch_size=batch_size, lr=lr,
                            reporter=reporter, on_epoch=on_epoch)

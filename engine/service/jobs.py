@@ -1,19 +1,18 @@
 """The jobs (pipeline stages) that both the engine server and the in-process CLI run.
 
-Each job is `fn(store, cfg, device, reporter, job_id, **params) -> JSON-able result`. `execute()` wraps one in
-`job_started` / `job_done` events; stages inside a job report `job_progress`. Every stage reuses what the store
-already holds (probes, distances, genotypes, finished or checkpointed searches), so re-running is cheap and a
-crashed run resumes.
+Each job is `fn(ctx, **params) -> JSON-able result`, with `ctx` a `JobContext` (store, config, device, reporter,
+job id, dictionary), registered in the one table `JOBS`. `execute(kind, params, ctx)` wraps one in `job_started` /
+`job_done` events; stages inside a job report `job_progress`. Every stage reuses what the store already holds
+(probes, distances, genotypes, finished or checkpointed searches), so re-running is cheap and a crashed run resumes.
 """
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from engine.service.protocol import plain
 from engine.runtime.reporting import JobStopped, Reporter
+from engine.service.context import JobContext
 
 JobFn = Callable[..., Any]
 PIPELINE_STAGES = ("dictionary", "distances", "genotypes", "nearest", "space", "search", "comparison")
@@ -53,149 +52,154 @@ class Stages:
 # --------------------------------------------------------------------------- job kinds
 
 
-def run_pipeline(store, cfg, device, reporter: Reporter, job_id: str = "") -> dict[str, Any]:
+def run_pipeline(ctx: JobContext) -> dict[str, Any]:
     """Dictionary (base tasks + target), distances, base genotypes, nearest tasks, task-aware space, FUSE and final
     training, and the comparison when `search.compare`. Returns nearest tasks, the search result, comparison rows
     and per-stage timings."""
-    from engine.similarity.dictionary import Dictionary
     from engine.search import searching
 
+    cfg = ctx.config
     target = cfg.target
     names = list(PIPELINE_STAGES[:3])
     if target is not None:
         names += list(PIPELINE_STAGES[3:6]) + (["comparison"] if cfg.search.compare else [])
-    stages = Stages(reporter, job_id, names)
+    stages = Stages(ctx.reporter, ctx.job_id, names)
     method = cfg.dictionary.method
     result: dict[str, Any] = {"target": target.name if target else None, "method": method, "space": cfg.space.kind}
 
     stages.start("dictionary")
-    dictionary = Dictionary(store, cfg, device, reporter, job=job_id)
+    dictionary = ctx.dictionary
     dictionary.ensure(list(cfg.tasks), "base")
     if target is not None:
         dictionary.ensure([target], "target")
     stages.start("distances")
     dictionary.compute_distances(method)
     stages.start("genotypes")
-    searching.assign_base_genotypes(store, cfg, device, reporter)
+    searching.assign_base_genotypes(ctx)
     if target is not None:
         stages.start("nearest")
         result["nearest"] = _nearest_rows(dictionary.nearest(target.name, cfg.dictionary.k, method))
         stages.start("space")
-        space = searching.build_space(store, cfg, target.name, cfg.space.kind, device=device, reporter=reporter)
+        space = searching.build_space(ctx, target.name, cfg.space.kind)
         result["space_description"] = space.describe()
         stages.start("search")
-        result["search"] = searching.run_search(store, cfg, target.name, cfg.space.kind, device=device,
-                                                reporter=reporter, seed=cfg.project.seed, space=space)
+        result["search"] = searching.run_search(ctx, target.name, cfg.space.kind, seed=cfg.project.seed, space=space)
         if cfg.search.compare:
             stages.start("comparison")
-            result["comparison"] = searching.run_comparison(store, cfg, target.name, device=device, reporter=reporter)
+            result["comparison"] = searching.run_comparison(ctx, target.name)
     result["timings"] = stages.finish()
     return result
 
 
-def add_task(store, cfg, device, reporter: Reporter, job_id: str = "", *, task: dict[str, Any],
-             role: str = "base") -> dict[str, Any]:
-    from engine.similarity.dictionary import Dictionary
-
-    taskdef = taskdef_from(task, cfg)
-    stages = Stages(reporter, job_id, ["probe", "distances"])
+def add_task(ctx: JobContext, *, task: dict[str, Any], role: str = "base") -> dict[str, Any]:
+    taskdef = taskdef_from(task, ctx.config)
+    method = ctx.config.dictionary.method
+    before = _computed_entries(ctx.store, method)
+    stages = Stages(ctx.reporter, ctx.job_id, ["probe", "distances"])
     stages.start("probe")
-    dictionary = Dictionary(store, cfg, device, reporter, job=job_id)
-    task_id = dictionary.add_task(taskdef, role)
+    task_id = ctx.dictionary.add_task(taskdef, role)
     stages.start("distances")
-    dictionary.compute_distances(cfg.dictionary.method)
-    return {"task_id": task_id, "name": taskdef.name, "role": role, "timings": stages.finish()}
+    ctx.dictionary.compute_distances(method)
+    return {"task_id": task_id, "name": taskdef.name, "role": role,
+            "computed": _computed_entries(ctx.store, method) - before, "timings": stages.finish()}
 
 
-def remove_task(store, cfg, device, reporter: Reporter, job_id: str = "", *, task: str) -> dict[str, Any]:
-    from engine.similarity.dictionary import Dictionary
+def _computed_entries(store, method: str) -> int:
+    import numpy as np
 
-    task_id = store.find_task(task)
-    name = store.task(task_id).get("name", task)
-    Dictionary(store, cfg, device, reporter, job=job_id).remove_task(task_id)
+    return int(np.count_nonzero(~np.isnan(store.distances(method).value)))
+
+
+def remove_task(ctx: JobContext, *, task: str) -> dict[str, Any]:
+    task_id = ctx.store.find_task(task)
+    name = ctx.store.task(task_id).get("name", task)
+    ctx.dictionary.remove_task(task_id)
     return {"task_id": task_id, "name": name}
 
 
-def compute_distances(store, cfg, device, reporter: Reporter, job_id: str = "", *,
-                      method: str | None = None) -> dict[str, Any]:
-    from engine.similarity.dictionary import Dictionary
-
-    method = method or cfg.dictionary.method
-    computed = Dictionary(store, cfg, device, reporter, job=job_id).compute_distances(method)
+def compute_distances(ctx: JobContext, *, method: str | None = None) -> dict[str, Any]:
+    method = method or ctx.config.dictionary.method
+    computed = ctx.dictionary.compute_distances(method)
     return {"method": method, "computed": computed}
 
 
-def build_space(store, cfg, device, reporter: Reporter, job_id: str = "", *, target: str | None = None,
-                kind: str | None = None) -> dict[str, Any]:
+def build_space(ctx: JobContext, *, target: str | None = None, kind: str | None = None) -> dict[str, Any]:
     from engine.search import searching
 
-    target_name = _target_name(cfg, target)
-    kind = kind or cfg.space.kind
-    space = searching.build_space(store, cfg, target_name, kind, device=device, reporter=reporter)
+    target_name = _target_name(ctx.config, target)
+    kind = kind or ctx.config.space.kind
+    space = searching.build_space(ctx, target_name, kind)
     return {"target": target_name, "kind": kind, "space": space.to_dict(), "description": space.describe()}
 
 
-def start_search(store, cfg, device, reporter: Reporter, job_id: str = "", *, target: str | None = None,
-                 space: str | None = None, run_id: str | None = None, seed: int | None = None) -> dict[str, Any]:
+def start_search(ctx: JobContext, *, target: str | None = None, space: str | None = None, run_id: str | None = None,
+                 seed: int | None = None) -> dict[str, Any]:
     from engine.search import searching
 
+    cfg = ctx.config
     target_name = _target_name(cfg, target)
-    return searching.run_search(store, cfg, target_name, space or cfg.space.kind, run_id=run_id, device=device,
-                                reporter=reporter, seed=cfg.project.seed if seed is None else seed)
+    return searching.run_search(ctx, target_name, space or cfg.space.kind, run_id=run_id,
+                                seed=cfg.project.seed if seed is None else seed)
 
 
-def sleep(store, cfg, device, reporter: Reporter, job_id: str = "", *, steps: int = 1,
-          seconds: float = 0.0) -> dict[str, Any]:
+def export(ctx: JobContext, *, run: str, format: str, output: str) -> dict[str, Any]:
+    """Writes a finished run's genotype (JSON) or trained network (TorchScript / ONNX) to `output`; reads only."""
+    from engine.search.export import export_model
+    from engine.search.fuse import load_final_weights
+
+    genotype, state_dict, num_classes = load_final_weights(ctx.store, run)
+    path = export_model(genotype, state_dict, num_classes, format, output)
+    return {"run": run, "format": format, "path": str(path), "hash": genotype.hash}
+
+
+def sleep(ctx: JobContext, *, steps: int = 1, seconds: float = 0.0) -> dict[str, Any]:
     """Diagnostic job: exercises the queue, events and pause / stop without touching the store."""
     for i in range(steps):
-        reporter.check()
+        ctx.reporter.check()
         if seconds:
             time.sleep(seconds)
-        reporter.emit("job_progress", job=job_id, stage="sleep", done=i + 1, total=steps)
+        ctx.reporter.emit("job_progress", job=ctx.job_id, stage="sleep", done=i + 1, total=steps)
     return {"steps": steps}
 
 
 JOBS: dict[str, JobFn] = {
     "run_pipeline": run_pipeline, "add_task": add_task, "remove_task": remove_task,
     "compute_distances": compute_distances, "build_space": build_space, "start_search": start_search,
-    "sleep": sleep,
+    "export": export, "sleep": sleep,
 }
-NEEDS_NO_CONFIG = {"sleep"}
+NEEDS_NO_CONFIG = {"sleep", "export"}   # no training: neither the device nor torch's thread count matters
 
 
 # --------------------------------------------------------------------------- running a job
 
 
-def execute(kind: str, params: dict[str, Any], *, store, reporter: Reporter, job_id: str, cfg=None,
-            config_path: Path | None = None, store_path: Path | None = None, device: str | None = None) -> Any:
+def execute(kind: str, params: dict[str, Any], ctx: JobContext) -> Any:
     """Runs one job with `job_started` / `job_done` around it and returns its result; re-raises its exception
-    (JobStopped when stopped) after reporting it. Without `cfg`, loads the config: `params["config"]` or
-    `config_path`, with `store_path` as the store; `params["device"]` or `device` overrides the config's."""
+    (JobStopped when stopped) after reporting it. `params["config"]` (a config file) and `params["device"]`, as
+    every job command carries them, override the context's for this job."""
     fn = JOBS.get(kind)
     if fn is None:
         raise JobError(f"unknown job kind {kind!r} (known: {', '.join(JOBS)})")
     params = dict(params)
     job_config = params.pop("config", None)
-    job_device = params.pop("device", None) or device
+    job_device = params.pop("device", None)
+    if job_config or job_device:
+        ctx = ctx.for_job(ctx.job_id, ctx.reporter, config=job_config, device=job_device)
+    reporter, job_id = ctx.reporter, ctx.job_id
     shown = plain({**params, **({"config": job_config} if job_config else {}),
                    **({"device": job_device} if job_device else {})})
     reporter.emit("job_started", job=job_id, kind=kind, params=shown)
     t0 = time.perf_counter()
     threads_before: int | None = None
     try:
-        if cfg is None and kind not in NEEDS_NO_CONFIG:
-            cfg = load_job_config(job_config or config_path, store_path)
-        dev = None
         if kind not in NEEDS_NO_CONFIG:
-            from engine.runtime.device import resolve_device
-
-            dev = resolve_device(job_device or cfg.project.device)
-            if dev.type == "cpu" and cfg.project.threads > 0:
+            cfg = ctx.config
+            if ctx.device.type == "cpu" and cfg.project.threads > 0:
                 import torch
 
                 threads_before = torch.get_num_threads()
                 torch.set_num_threads(cfg.project.threads)
-        result = plain(fn(store, cfg, dev, reporter, job_id, **params))
+        result = plain(fn(ctx, **params))
     except JobStopped:
         reporter.emit("job_done", job=job_id, kind=kind, params=shown, status="stopped",
                       message="stopped", seconds=time.perf_counter() - t0)
@@ -216,13 +220,28 @@ def execute(kind: str, params: dict[str, Any], *, store, reporter: Reporter, job
     return result
 
 
-def load_job_config(config_path: str | Path | None, store_path: Path | None):
-    """The config for one job, re-read each time so edits apply to the next job. The store is always the engine's
-    own (clients find the engine through their config's store, so the two agree)."""
-    from engine.config import load_config
+# --------------------------------------------------------------------------- quick answers for the front end
 
-    overrides = {"project.store": str(store_path)} if store_path is not None else {}
-    return load_config(config_path, os.environ, overrides)
+
+def genotype_params(genotypes: dict[str, dict[str, Any]], num_classes: int) -> dict[str, int | None]:
+    """{key: parameter count of the genotype's network} (None for a genotype that does not build)."""
+    from engine.space.genotype import Genotype
+    from engine.space.network import build_network, count_params
+
+    out: dict[str, int | None] = {}
+    for key, data in genotypes.items():
+        try:
+            out[key] = count_params(build_network(Genotype.from_dict(data), num_classes, seed=0))
+        except Exception:  # noqa: BLE001 - unknown genotype format: the count stays unknown
+            out[key] = None
+    return out
+
+
+def standard_space(space_section=None) -> dict[str, Any]:
+    """The standard search space of a config's [space] section (defaults: None), as plain data."""
+    from engine.space.spaces import standard_space as build
+
+    return build(space_section).to_dict()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Union
 
+from engine.choices import DISTANCE_METHODS, ROLES, SPACE_KINDS
+
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20
 MAX_SLEEP_STEPS = 1_000_000
@@ -74,6 +76,14 @@ class Command(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobCommand(Command):
+    """A command that queues a job. `config`: a config file to use for this job instead of the engine's own (it
+    must name the engine's store); `device`: overrides project.device for this job."""
+    config: str | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Event(Message):
     seq: int = 0
 
@@ -87,11 +97,9 @@ def _choices(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ProtocolError(f"field {name!r}: {value!r} is not one of {', '.join(allowed)}", "bad_field")
 
 
-ROLES = ("base", "target")
 LEVELS = ("debug", "info", "warning", "error")
 JOB_STATUSES = ("ok", "failed", "stopped")
-SPACE_KINDS = ("task-aware", "standard")
-METHODS = ("fisher", "transfer")
+METHODS = DISTANCE_METHODS
 
 
 # --------------------------------------------------------------------------- commands
@@ -110,7 +118,7 @@ class Subscribe(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AddTask(Command):
+class AddTask(JobCommand):
     """`task`: a TaskDef as a dict (name, source, positive | classes, ...) or {"name": N} of a config task."""
     TYPE: ClassVar[str] = "add_task"
     task: dict[str, Any]
@@ -124,13 +132,13 @@ class AddTask(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RemoveTask(Command):
+class RemoveTask(JobCommand):
     TYPE: ClassVar[str] = "remove_task"
     task: str                      # name or id
 
 
 @dataclass(frozen=True, kw_only=True)
-class ComputeDistances(Command):
+class ComputeDistances(JobCommand):
     TYPE: ClassVar[str] = "compute_distances"
     method: str | None = None      # None: the config's dictionary.method
 
@@ -140,7 +148,7 @@ class ComputeDistances(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BuildSpace(Command):
+class BuildSpace(JobCommand):
     TYPE: ClassVar[str] = "build_space"
     target: str | None = None      # task name; None: the config's target
     kind: str | None = None        # None: the config's space.kind
@@ -151,7 +159,7 @@ class BuildSpace(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class StartSearch(Command):
+class StartSearch(JobCommand):
     TYPE: ClassVar[str] = "start_search"
     target: str | None = None
     space: str | None = None       # space kind; None: the config's space.kind
@@ -164,16 +172,13 @@ class StartSearch(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunPipeline(Command):
-    """The whole pipeline. `config`: a config file to use for this job instead of the engine's own (it must
-    name the engine's store); `device`: overrides project.device for this job."""
+class RunPipeline(JobCommand):
+    """The whole pipeline."""
     TYPE: ClassVar[str] = "run_pipeline"
-    config: str | None = None
-    device: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class Sleep(Command):
+class Sleep(JobCommand):
     """Diagnostic job: `steps` steps of `seconds` each, with job_progress events and pause/stop checks."""
     TYPE: ClassVar[str] = "sleep"
     steps: int = 1
@@ -396,7 +401,7 @@ EVENTS: dict[str, type[Event]] = {
                         Dropped)
 }
 MESSAGES: dict[str, type[Message]] = {**COMMANDS, **EVENTS}
-JOB_COMMANDS = ("add_task", "remove_task", "compute_distances", "build_space", "start_search", "run_pipeline", "sleep")
+JOB_COMMANDS = tuple(name for name, cls in COMMANDS.items() if issubclass(cls, JobCommand))
 
 
 # --------------------------------------------------------------------------- validation

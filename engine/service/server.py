@@ -442,11 +442,13 @@ class EngineServer:
 
     def _run(self, job: Job) -> None:
         from engine.service import jobs
+        from engine.service.context import JobContext
 
         log.info("job %s started", job.id)
         try:
-            jobs.execute(job.kind, job.params, store=self.store, job_id=job.id, reporter=job.reporter,
-                         config_path=self.config_path, store_path=self.store_path, device=self.device_name)
+            ctx = JobContext(self.store, None, self.device_name, job.reporter, job.id, config_path=self.config_path,
+                             store_path=self.store_path)
+            jobs.execute(job.kind, job.params, ctx)
             log.info("job %s done", job.id)
         except JobStopped:
             log.info("job %s stopped", job.id)

@@ -14,31 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
 
+from engine.choices import DISTANCE_METHODS
 from engine.config import Config, ConfigError
 from engine.similarity.distance import fisher_distance, mean_std
 from engine.similarity.fisher import diagonal_fisher, fisher_layout
 from engine.similarity.probe import load_probe, probe_state, train_probe
 from engine.runtime.reporting import SILENT, Reporter
+from store.queries import Neighbor, nearest
 from engine.data.tasks import TaskData, TaskDef
 from store.faults import fault_point
 
-METHODS = ("fisher", "transfer")
+METHODS = DISTANCE_METHODS
 ROLES = ("base", "target")
 _MODEL_CACHE = 64
-
-
-@dataclass(frozen=True)
-class Neighbor:
-    task_id: str
-    name: str
-    distance: float
-    std: float
 
 
 def task_rule(taskdef: TaskDef) -> str:
@@ -365,28 +358,3 @@ def pad_head(vec: torch.Tensor, model: torch.nn.Module, head_classes: int) -> to
     if start != len(vec):
         raise ValueError(f"Fisher vector has {len(vec)} entries, the probe's layout {start}")
     return torch.cat(parts)
-
-
-def nearest(store, target: str, k: int = 3, method: str = "fisher") -> list[Neighbor]:
-    """The k tasks b with the smallest d(b, target), excluding the target and tasks with role "target".
-
-    Entries not computed yet (NaN) are left out.
-    """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    tid = store.find_task(target)
-    matrix = store.distances(method)
-    if tid not in matrix.ids:
-        from store import NotFound
-
-        raise NotFound(f"task {target!r} has no {method!r} distances yet: run `tanas-tui distances --method {method}`")
-    tasks = {t["id"]: t for t in store.list_tasks()}
-    j = matrix.index(tid)
-    out = []
-    for i, b in enumerate(matrix.ids):
-        attrs = tasks.get(b)
-        if b == tid or attrs is None or attrs.get("role") == "target" or np.isnan(matrix.value[i, j]):
-            continue
-        out.append(Neighbor(b, attrs.get("name", b), float(matrix.value[i, j]), float(matrix.std[i, j])))
-    out.sort(key=lambda n: (n.distance, n.name))
-    return out[:k]

@@ -1,5 +1,7 @@
 """Genotypes: a complete architecture as plain data (two cells + skeleton values), with a stable hash.
 
+No torch here: the front end reads genotypes too. `engine.space.network.build_network` turns one into a network.
+
 Indexing follows DARTS: in a cell, inputs 0 and 1 are the outputs of the two previous cells and intermediate node i
 (counting from 0) has index i + 2. Each intermediate node takes exactly two `(operation, input_index)` edges, with
 input_index < its own index. The cell output concatenates the nodes listed in `concat` (default: all intermediate
@@ -13,12 +15,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import torch
-from torch import nn
+__all__ = ["Cell", "Genotype", "GenotypeError", "PRIMITIVES", "PARAMETER_FREE"]
 
-from engine.space.ops import PARAMETER_FREE, PRIMITIVES
-
-__all__ = ["Cell", "Genotype", "GenotypeError", "count_params", "count_macs"]
+# The operations a cell may use, in their canonical order (used wherever iteration order matters, e.g. deterministic
+# sampling); `engine.space.ops.OPS` implements exactly these.
+PRIMITIVES: tuple[str, ...] = ("none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3", "sep_conv_5x5",
+                               "sep_conv_7x7", "dil_conv_3x3", "dil_conv_5x5", "conv_7x1_1x7")
+PARAMETER_FREE: frozenset[str] = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3"})
 
 Edge = tuple[str, int]
 
@@ -195,58 +198,6 @@ class Genotype:
                 lines.append(f"    node {i + 2} = {parts}")
         return "\n".join(lines)
 
-    # -- building ------------------------------------------------------------------------------------------------
-    def build(self, num_classes: int, in_channels: int = 1, seed: int | None = None) -> nn.Module:
-        """The network for this genotype. Weights come from torch's global RNG, or from `seed` without touching it."""
-        from engine.space.network import Network
-
-        self.validate()
-        if seed is None:
-            return Network(self, num_classes, in_channels)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return Network(self, num_classes, in_channels)
-
 
 def _input_name(src: int) -> str:
     return {0: "c_{k-2}", 1: "c_{k-1}"}.get(src, f"node {src}")
-
-
-def count_params(model: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def count_macs(model: nn.Module, input_size: tuple[int, ...] = (1, 1, 28, 28)) -> int:
-    """Multiply-accumulates of one forward pass of a zero input of `input_size` (conv and linear layers only).
-
-    Counted per batch, so with the default batch of 1 this is per sample. Good for comparing candidates, not a profiler.
-    """
-    total = 0
-
-    def conv_hook(module: nn.Conv2d, inputs, output) -> None:
-        nonlocal total
-        kh, kw = module.kernel_size
-        total += output.numel() * (module.in_channels // module.groups) * kh * kw
-
-    def linear_hook(module: nn.Linear, inputs, output) -> None:
-        nonlocal total
-        total += output.numel() * module.in_features
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    was_training = model.training
-    try:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else torch.device("cpu")
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(input_size, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return total

@@ -18,7 +18,7 @@ from engine.space.ops import OPS, FactorizedReduce, ReLUConvBN
 if TYPE_CHECKING:
     from engine.space.genotype import Cell, Genotype
 
-__all__ = ["Network", "CellModule", "reduction_layers"]
+__all__ = ["Network", "CellModule", "reduction_layers", "build_network", "count_params", "count_macs"]
 
 
 def reduction_layers(layers: int) -> frozenset[int]:
@@ -81,3 +81,53 @@ class Network(nn.Module):
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
         return self.classifier(self.pool(s1).flatten(1))
+
+
+def build_network(genotype: "Genotype", num_classes: int, in_channels: int = 1, seed: int | None = None) -> nn.Module:
+    """The network for `genotype`. Weights come from torch's global RNG, or from `seed` without touching it."""
+    genotype.validate()
+    if seed is None:
+        return Network(genotype, num_classes, in_channels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Network(genotype, num_classes, in_channels)
+
+
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_macs(model: nn.Module, input_size: tuple[int, ...] = (1, 1, 28, 28)) -> int:
+    """Multiply-accumulates of one forward pass of a zero input of `input_size` (conv and linear layers only).
+
+    Counted per batch, so with the default batch of 1 this is per sample. Good for comparing candidates, not a profiler.
+    """
+    total = 0
+
+    def conv_hook(module: nn.Conv2d, inputs, output) -> None:
+        nonlocal total
+        kh, kw = module.kernel_size
+        total += output.numel() * (module.in_channels // module.groups) * kh * kw
+
+    def linear_hook(module: nn.Linear, inputs, output) -> None:
+        nonlocal total
+        total += output.numel() * module.in_features
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    was_training = model.training
+    try:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(input_size, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return total

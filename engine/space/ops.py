@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.space.genotype import PARAMETER_FREE, PRIMITIVES
+
 __all__ = [
     "OPS", "PRIMITIVES", "PARAMETER_FREE", "ReLUConvBN", "SepConv", "DilConv", "FactorizedReduce", "Zero", "Identity",
     "Conv7x1_1x7",
@@ -112,7 +114,4 @@ OPS: dict[str, OpFactory] = {
     "conv_7x1_1x7": lambda C, stride, affine: Conv7x1_1x7(C, stride, affine),
 }
 
-# The canonical order (used wherever iteration order matters, e.g. deterministic sampling).
-PRIMITIVES: tuple[str, ...] = tuple(OPS)
-
-PARAMETER_FREE: frozenset[str] = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3"})
+assert tuple(OPS) == PRIMITIVES, "OPS must implement the genotype's PRIMITIVES, in order"

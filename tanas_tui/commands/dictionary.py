@@ -9,15 +9,14 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from tanas_tui.client import engine_running
-from tanas_tui.commands.run import job_result, run_job_in_engine
+from tanas_tui.runner import job_result, run_job
+from engine.choices import DISTANCE_METHODS
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 
@@ -35,40 +34,6 @@ def register(app: typer.Typer) -> None:
     tasks_app.command("remove")(remove_command)
     app.command("distances")(distances_command)
     app.command("nearest")(nearest_command)
-
-
-# ---------------------------------------------------------------------------------------------- progress lines
-
-def _line_reporter(console):
-    from engine.runtime.reporting import Reporter
-
-    class Lines(Reporter):
-        """One line per finished probe, warning and every tenth distance (log-file friendly)."""
-
-        def __init__(self):
-            super().__init__()
-            self.computed = 0
-
-        def emit(self, event: str, **data: Any) -> None:
-            if event == "task_added":
-                console.print(f"added task {data['name']} ({data['task_id']}, {data['role']})")
-            elif event == "probe_progress":
-                console.print(f"  probe {data['name']} seed {data['seed_index']}: epoch {data['epoch']}/"
-                              f"{data['max_epochs']}, val acc {data['val_acc']:.3f}")
-            elif event == "probe_done":
-                flag = "ε-representative" if data["representative"] else "NOT ε-representative"
-                console.print(f"  probe {data['name']}: val acc {data['val_acc']:.3f} after {data['epochs']} epochs, "
-                              f"{data['seconds']:.1f} s, {flag}")
-            elif event == "warning":
-                console.print(f"[yellow]warning:[/] {data['message']}")
-            elif event == "distance":
-                self.computed += 1
-            elif event == "job_progress" and data["stage"].endswith("distances"):
-                done, total = data["done"], data["total"]
-                if total and (done == total or done % 10 == 0):
-                    console.print(f"  {data['stage']}: {done}/{total}")
-
-    return Lines()
 
 
 # ---------------------------------------------------------------------------------------------- tasks add / remove
@@ -95,8 +60,6 @@ def add_command(
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """Add a task to the dictionary: train its probe(s), store its Fisher, compute its row and column."""
-    from engine.runtime.device import resolve_device
-    from engine.similarity.dictionary import Dictionary
     from engine.data.tasks import TaskDef
     from tanas_tui.common import console, load_cli_config, open_store
 
@@ -117,23 +80,14 @@ def add_command(
     if role not in ("base", "target"):
         raise CliError(f"--role must be base or target, got {role!r}")
 
-    pid = engine_running(cfg.store_path)
-    if pid is not None:
-        import dataclasses
+    import dataclasses
 
-        console.print(f"an engine (pid {pid}) serves {cfg.store_path}: adding the task there", highlight=False)
-        job_result(run_job_in_engine(cfg.store_path, "add_task", task=dataclasses.asdict(taskdef), role=role))
-        with open_store(cfg, "r") as st:
-            task_id = st.find_task(taskdef.name)
-            attrs = st.task(task_id)
-        computed = "its"
-    else:
-        reporter = _line_reporter(console)
-        with open_store(cfg, "w", create=True) as st:
-            dictionary = Dictionary(st, cfg, resolve_device(cfg.project.device), reporter)
-            task_id = dictionary.add_task(taskdef, role)
-            attrs = st.task(task_id)
-        computed = str(reporter.computed)
+    out = job_result(run_job("add_task", cfg, device=device, announce="adding the task there",
+                             task=dataclasses.asdict(taskdef), role=role))
+    with open_store(cfg, "r") as st:
+        task_id = out["task_id"]
+        attrs = st.task(task_id)
+    computed = str(out["computed"])
     flag = "yes" if attrs.get("representative") else "no"
     console.print(f"task {attrs['name']} ({task_id}): val acc {attrs.get('val_acc', float('nan')):.3f}, "
                   f"ε-representative {flag}; {computed} distances computed "
@@ -148,22 +102,20 @@ def remove_command(
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """Remove a task: its probe, its Fisher, and its row and column of every distance matrix."""
-    from engine.similarity.dictionary import Dictionary
     from tanas_tui.common import console, load_cli_config, open_store
 
     cfg = load_cli_config(config, store, check_classes=False)
-    pid = engine_running(cfg.store_path)
-    with open_store(cfg, "r" if pid is not None else "w") as st:
+    with open_store(cfg, "r") as st:
         task_id = st.find_task(name)
         label = st.task(task_id).get("name", task_id)
-        if not yes and not typer.confirm(f"remove task {label} ({task_id}) and its distances?", default=False):
-            raise CliError("not removed", ExitCode.USAGE)
-        if pid is None:
-            Dictionary(st, cfg, "cpu").remove_task(task_id)
-    if pid is not None:
-        console.print(f"an engine (pid {pid}) serves {cfg.store_path}: removing the task there", highlight=False)
-        job_result(run_job_in_engine(cfg.store_path, "remove_task", task=task_id))
+    if not yes and not typer.confirm(f"remove task {label} ({task_id}) and its distances?", default=False):
+        raise CliError("not removed", ExitCode.USAGE)
+    job_result(run_job("remove_task", cfg, on_event=_quiet, announce="removing the task there", task=task_id))
     console.print(f"removed task {label} ({task_id})")
+
+
+def _quiet(event) -> None:
+    """Removing a task is quick: no progress lines."""
 
 
 # ---------------------------------------------------------------------------------------------- distances
@@ -232,8 +184,8 @@ def distances_command(
 
     cfg, st = _read(config, store)
     method = method or cfg.dictionary.method
-    if method not in ("fisher", "transfer"):
-        raise CliError(f"--method must be fisher or transfer, got {method!r}")
+    if method not in DISTANCE_METHODS:
+        raise CliError(f"--method must be {' or '.join(DISTANCE_METHODS)}, got {method!r}")
     with st:
         matrix = st.distances(method)
         names = {t["id"]: t.get("name", t["id"]) for t in st.list_tasks()}
@@ -265,7 +217,7 @@ def nearest_command(
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """The k dictionary tasks b with the smallest d(b, TARGET)."""
-    from engine.similarity.dictionary import nearest
+    from store.queries import nearest
     from tanas_tui.common import console
 
     if k < 1:

@@ -41,15 +41,11 @@ def search(
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides [project] device)."),
 ) -> None:
     """Run FUSE on TARGET (resuming a stopped run with the same id) and print the result."""
-    import torch
-
-    from engine.service import protocol as P
-    from engine.search.baselines import comparison_table, table_row
-    from engine.runtime.device import resolve_device
-    from engine.runtime.reporting import Reporter
-    from engine.search.searching import COMPARISON_LABELS, SPACE_KINDS, run_search
-    from tanas_tui.common import console, load_cli_config, open_store
-    from tanas_tui.headless import make_renderer
+    from engine.choices import COMPARISON_LABELS, SPACE_KINDS
+    from store.records import table_row
+    from tanas_tui.common import console, load_cli_config
+    from tanas_tui.runner import job_result, run_job
+    from tanas_tui.tables import comparison_table
 
     overrides = {"project.device": device} if device else None
     cfg = load_cli_config(config, store, overrides)
@@ -60,38 +56,8 @@ def search(
     if target not in names:
         raise CliError(f"no task named {target!r} in {cfg.file or 'the config'} (tasks: {', '.join(names)})",
                        ExitCode.NOT_FOUND)
-    if cfg.project.threads > 0:
-        torch.set_num_threads(cfg.project.threads)
-    dev = resolve_device(cfg.project.device)
-
-    renderer = make_renderer(console)
-    seq = iter(range(1, 1 << 62))
-
-    def sink(name: str, data: dict[str, Any]) -> None:
-        try:
-            renderer.handle(P.make_event(name, next(seq), data))
-        except P.ProtocolError as exc:
-            renderer.handle(P.Log(seq=next(seq), level="error", message=f"invalid {name!r} event: {exc.message}"))
-
-    reporter = Reporter(sink)
-    from tanas_tui.client import engine_running
-
-    pid = engine_running(cfg.store_path)
-    if pid is not None:
-        from tanas_tui.commands.run import job_result, run_job_in_engine
-
-        renderer.close()
-        console.print(f"an engine (pid {pid}) serves {cfg.store_path}: running the search there, with its config",
-                      highlight=False)
-        result = job_result(run_job_in_engine(cfg.store_path, "start_search", target=target, space=kind,
-                                              run_id=run_id, seed=seed))
-    else:
-        try:
-            with open_store(cfg, "w", create=True) as st:
-                st.set_config_snapshot(cfg.snapshot())
-                result = run_search(st, cfg, target, kind, run_id=run_id, device=dev, reporter=reporter, seed=seed)
-        finally:
-            renderer.close()
+    result = job_result(run_job("start_search", cfg, device=device, announce="running the search there", target=target,
+                                space=kind, run_id=run_id, seed=seed))
     console.print(comparison_table([table_row(COMPARISON_LABELS[kind], result)], title=f"Result: {target}"))
     console.print(f"run {result['run_id']}: genotype {result['hash']}, test error {result['test_error']:.2f} %, "
                   f"{result['params_m']:.3f} M params, {result['cost_device_hours'] * 3600:.1f} s on {result['device']}",
@@ -216,12 +182,12 @@ def export(
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """Write a finished run's architecture (JSON) or trained network (TorchScript / ONNX)."""
-    from engine.search.export import FORMATS, export_model
-    from engine.search.fuse import load_final_weights
-    from tanas_tui.common import console
+    from engine.choices import EXPORT_FORMATS
+    from tanas_tui.common import console, load_cli_config
+    from tanas_tui.runner import job_result, run_job
 
-    if fmt not in FORMATS:
-        raise CliError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}", ExitCode.USAGE)
+    if fmt not in EXPORT_FORMATS:
+        raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", ExitCode.USAGE)
     with _open_read(config, store) as st:
         attrs = st.search(run)
         result = attrs.get("result") or {}
@@ -231,6 +197,10 @@ def export(
         if not result.get("genotype"):
             raise CliError(f"run {run!r} is a fixed network ({attrs.get('network', result.get('hash'))}), not a "
                            f"searched genotype; export supports searched runs", ExitCode.USAGE)
-        genotype, state_dict, num_classes = load_final_weights(st, run)
-    path = export_model(genotype, state_dict, num_classes, fmt, output)
-    console.print(f"wrote {fmt} of {run} (genotype {genotype.hash}) to {path}")
+    cfg = load_cli_config(config, store, check_classes=False)
+    out = job_result(run_job("export", cfg, on_event=_quiet, run=run, format=fmt, output=str(Path(output).resolve())))
+    console.print(f"wrote {fmt} of {run} (genotype {out['hash']}) to {out['path']}")
+
+
+def _quiet(event) -> None:
+    """Export is quick: no progress lines."""

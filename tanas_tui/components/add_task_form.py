@@ -11,6 +11,8 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from engine.data.tasks import definition_problems
+
 
 def split_names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -33,10 +35,10 @@ def validate_task(values: Mapping[str, Any], existing: set[str],
         errors["source"] = "source is required"
     elif catalog is not None and source not in catalog:
         errors["source"] = f"unknown source {source!r} (known: {', '.join(sorted(catalog)) or 'none'})"
-    if positive and classes:
-        errors["positive"] = "give either positive classes (binary) or classes (multi-class), not both"
-    elif not positive and not classes:
-        errors["positive"] = "give the positive class(es) for a binary task, or classes for a multi-class one"
+    definition = {"name": name, "positive": positive or None, "classes": classes or None,
+                  "other": bool(values.get("other"))}
+    for key, message in definition_problems(definition):
+        errors.setdefault(key or "positive", message)
     known = catalog.get(source) if catalog is not None and source in catalog else None
     if known is not None:
         for field, names in (("positive", positive), ("classes", classes)):
@@ -44,8 +46,6 @@ def validate_task(values: Mapping[str, Any], existing: set[str],
             if unknown and field not in errors:
                 errors[field] = (f"source {source!r} has no class {unknown[0]!r} "
                                  f"(classes: {', '.join(known[:20])}{'…' if len(known) > 20 else ''})")
-    if classes and len(classes) < 2 and not values.get("other"):
-        errors.setdefault("classes", "a multi-class task needs at least 2 classes (or tick 'other')")
     task: dict[str, Any] = {"name": name, "source": source}
     if positive:
         task["positive"] = positive

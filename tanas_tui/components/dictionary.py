@@ -12,7 +12,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
+from tanas_tui.components.messages import AddTaskRequested, RemoveTaskRequested
 from tanas_tui.components.table_sync import sync_rows
+from tanas_tui.preview import task_preview
 from tanas_tui.ui_state import TASKS, TaskInfo, UiState, task_definition
 
 # status early: it is the column that moves while probes train, and narrow screens cut the right-hand ones
@@ -96,8 +98,9 @@ class DictionaryPanel(Vertical):
         Binding("slash", "focus_filter", "Filter", key_display="/"),
     ]
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, state: UiState, config: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.state, self.config = state, config
         self._rendered: dict[str, tuple] = {}
         self._sort: tuple[str, bool] | None = None
         self._selected: str | None = None
@@ -116,10 +119,6 @@ class DictionaryPanel(Vertical):
         table = self.query_one("#tasks", DataTable)
         for col in COLUMNS:
             table.add_column(col, key=col)
-
-    @property
-    def state(self) -> UiState:
-        return self.app.state  # type: ignore[attr-defined]
 
     # -- refresh --------------------------------------------------------------------------------------------------
     def refresh_state(self, topics: set[str]) -> None:
@@ -195,21 +194,21 @@ class DictionaryPanel(Vertical):
         self.query_one("#task-filter", Input).focus()
 
     def action_add_task(self) -> None:
-        self.app.action_add_task()  # type: ignore[attr-defined]
+        self.post_message(AddTaskRequested())
 
     def action_remove_task(self) -> None:
         info = self.selected_task()
         if info is None:
             self.app.notify("select a task to remove first", severity="warning")
             return
-        self.app.remove_task(info)  # type: ignore[attr-defined]
+        self.post_message(RemoveTaskRequested(info.id, info.name))
 
     # -- preview --------------------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="preview")
     def load_preview(self, task_id: str, attrs: dict[str, Any]) -> None:
         worker = get_current_worker()
         try:
-            text = self.app.render_task_preview(attrs)  # type: ignore[attr-defined]
+            text = task_preview(attrs, self.config)
         except Exception as exc:  # noqa: BLE001 - any data problem is shown inline, never raised
             text = Text(f"samples unavailable: {exc}", style="yellow")
         if not worker.is_cancelled:

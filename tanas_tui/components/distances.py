@@ -33,8 +33,9 @@ class DistancesPanel(Vertical):
         Binding("n", "nearest", "k nearest"),
     ]
 
-    def __init__(self, k: int = 3, **kwargs: Any) -> None:
+    def __init__(self, state: UiState, k: int = 3, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.state = state
         self.k = k
         self.method = METHODS[0]
         self._cols: list[str] = []          # target task ids, in column order
@@ -50,10 +51,6 @@ class DistancesPanel(Vertical):
     def on_mount(self) -> None:
         table = self.query_one("#distance-table", DataTable)
         table.show_row_labels = True
-
-    @property
-    def state(self) -> UiState:
-        return self.app.state  # type: ignore[attr-defined]
 
     @property
     def matrix(self) -> Matrix:

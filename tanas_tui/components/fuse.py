@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, ProgressBar, Static
 
+from tanas_tui.components.messages import ExportRun, SendCommand
 from tanas_tui.components.line import Line
 from tanas_tui.components.plots import PALETTE, line_plot, sparkline
 from tanas_tui.components.table_sync import sync_rows
@@ -81,8 +82,9 @@ class FusePanel(Vertical):
         Binding("e", "export", "Export"),
     ]
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, state: UiState, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.state = state
         self.run_id: str | None = None
         self._rendered: dict[str, tuple] = {}
         self._round_shown: int | None = None
@@ -110,10 +112,6 @@ class FusePanel(Vertical):
         table = self.query_one("#candidates", DataTable)
         for col in COLUMNS:
             table.add_column(col, key=col)
-
-    @property
-    def state(self) -> UiState:
-        return self.app.state  # type: ignore[attr-defined]
 
     @property
     def search(self) -> SearchState | None:
@@ -228,15 +226,9 @@ class FusePanel(Vertical):
 
     @work(thread=True, group="params")
     def count_params(self, items: list[tuple[str, dict]], num_classes: int) -> None:
-        from engine.space.genotype import Genotype, count_params
+        from engine.service.jobs import genotype_params
 
-        out = {}
-        for h, g in items:
-            try:
-                out[h] = count_params(Genotype.from_dict(g).build(num_classes, seed=0))
-            except Exception:  # noqa: BLE001 - unknown genotype format: params stay unknown
-                out[h] = None
-        self.app.call_from_thread(self._set_params, out)
+        self.app.call_from_thread(self._set_params, genotype_params(dict(items), num_classes))
 
     def _set_params(self, params: dict[str, int | None]) -> None:
         self.params.update(params)
@@ -287,7 +279,7 @@ class FusePanel(Vertical):
         if s.status not in ("running", "paused"):
             self.app.notify(f"search {s.id} is {s.status}: nothing to {command}", severity="warning")
             return
-        self.app.send_command(command, job=self.state.job_for_run(s.id))  # type: ignore[attr-defined]
+        self.post_message(SendCommand(command, job=self.state.job_for_run(s.id)))
 
     def action_pause(self) -> None:
         self._control("pause")
@@ -299,4 +291,4 @@ class FusePanel(Vertical):
         self._control("stop")
 
     def action_export(self) -> None:
-        self.app.export_result(self.run_id)  # type: ignore[attr-defined]
+        self.post_message(ExportRun(self.run_id))

@@ -1,7 +1,8 @@
 """Runs panel: past and running searches; opening one replays it in the FUSE panel."""
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Callable
 
 from rich.text import Text
 from textual import on
@@ -10,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from tanas_tui.components.messages import OpenRun
 from tanas_tui.components.table_sync import sync_rows
 from tanas_tui.ui_state import SEARCHES, SearchState, UiState
 
@@ -41,8 +43,9 @@ def result_text(s: SearchState) -> str:
 class RunsPanel(Vertical):
     BINDINGS = [Binding("enter", "open", "Open run", show=True)]
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, state: UiState, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.state, self.clock = state, clock
         self._rendered: dict[str, tuple] = {}
 
     def compose(self) -> ComposeResult:
@@ -55,17 +58,13 @@ class RunsPanel(Vertical):
             table.add_column(col, key=col)
         self.set_interval(5.0, self._tick_ages)
 
-    @property
-    def state(self) -> UiState:
-        return self.app.state  # type: ignore[attr-defined]
-
     def _tick_ages(self) -> None:
         self.refresh_state({SEARCHES})
 
     def refresh_state(self, topics: set[str]) -> None:
         if SEARCHES not in topics and "tasks" not in topics:
             return
-        now = self.app.clock()  # type: ignore[attr-defined]
+        now = self.clock()
         rows = {}
         for s in self.state.searches.values():
             space = (s.space or {}).get("kind", "—")
@@ -82,10 +81,10 @@ class RunsPanel(Vertical):
     @on(DataTable.RowSelected, "#runs-table")
     def _selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.open_run(str(event.row_key.value))  # type: ignore[attr-defined]
+            self.post_message(OpenRun(str(event.row_key.value)))
 
     def action_open(self) -> None:
         table = self.query_one("#runs-table", DataTable)
         if table.row_count:
             key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-            self.app.open_run(str(key))  # type: ignore[attr-defined]
+            self.post_message(OpenRun(str(key)))

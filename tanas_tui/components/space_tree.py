@@ -59,8 +59,9 @@ def space_summary(space: Mapping[str, Any] | None, title: str) -> Text:
 
 
 class SpacePanel(Vertical):
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, state: UiState, config: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.state, self.config = state, config
         self._shown: set[tuple[str, str]] = set()
         self._current: tuple[str, str] | None = None
         self.standard: dict[str, Any] | None = None
@@ -73,20 +74,15 @@ class SpacePanel(Vertical):
             yield Static("", id="space-standard")
             yield Static("", id="space-aware")
 
-    @property
-    def state(self) -> UiState:
-        return self.app.state  # type: ignore[attr-defined]
-
     def on_mount(self) -> None:
         self.load_standard()
 
     @work(thread=True, exclusive=True, group="standard-space")
     def load_standard(self) -> None:
         try:
-            from engine.space.spaces import standard_space
+            from engine.service.jobs import standard_space
 
-            cfg = getattr(self.app, "config", None)
-            space = standard_space(cfg.space if cfg is not None else None).to_dict()
+            space = standard_space(self.config.space if self.config is not None else None)
         except Exception as exc:  # noqa: BLE001 - the panel still shows the task-aware side
             space = None
             self.app.call_from_thread(self.app.notify, f"standard space unavailable: {exc}", severity="warning")

@@ -1,0 +1,125 @@
+"""The one door: a job gets a JobContext, runs through `execute`, and every event it sends names its job."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from engine.config import load_config
+from engine.runtime.reporting import Reporter
+from engine.service import jobs
+from engine.service import protocol as P
+from engine.service.context import JobContext
+from store import Store
+from tanas_tui.ui_state import UiState
+
+TINY = """
+[project]
+store = "store.zarr"
+device = "cpu"
+threads = 1
+seed = 0
+
+[dictionary]
+max_epochs = 1
+batch_size = 64
+fisher_samples = 16
+k = 1
+genotype_rounds = 1
+
+[space]
+channels = [4]
+layers = [3]
+nodes = [1]
+
+[search]
+rounds = 1
+candidates = 2
+alternations = 1
+batch_size = 64
+final_epochs = 1
+compare = false
+
+[sources.sketches]
+per_class = 24
+seed = 0
+
+[[tasks]]
+name = "circle"
+source = "sketches"
+positive = ["circle"]
+
+[target]
+name = "moon"
+source = "sketches"
+positive = ["moon"]
+"""
+
+
+class Recorder(Reporter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, dict]] = []
+
+    def emit(self, event: str, **data) -> None:
+        self.events.append((event, data))
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    path = tmp_path / "tanas.toml"
+    path.write_text(TINY)
+    return load_config(path, os.environ, {"project.store": str(tmp_path / "store.zarr")})
+
+
+def test_a_task_aware_search_job_ends_with_no_job_left_running(cfg):
+    """A task-aware search builds the dictionary first; its progress events used to carry job="dictionary", so the
+    UI's status bar kept a job named "dictionary" running after the search had finished."""
+    reporter = Recorder()
+    with Store.open(cfg.store_path, "w", create=True) as store:
+        ctx = JobContext(store, cfg, "cpu", reporter, "start_search-1")
+        result = jobs.execute("start_search", {"target": "moon", "space": "task-aware"}, ctx)
+    assert result["run_id"] == "moon-task-aware-0"
+    progress = [data for name, data in reporter.events if name == "job_progress"]
+    assert any(d["stage"].startswith("probe") for d in progress)       # the dictionary did report progress
+    assert {d["job"] for name, d in reporter.events if "job" in d} == {"start_search-1"}
+
+    state = UiState()
+    state.apply_many(P.make_event(name, seq, data) for seq, (name, data) in enumerate(reporter.events, 1))
+    assert state.current_job() is None
+
+
+def test_unknown_job_kind_is_refused_before_it_starts(tmp_path):
+    reporter = Recorder()
+    with pytest.raises(jobs.JobError, match="unknown job kind 'nope'"):
+        jobs.execute("nope", {}, JobContext(None, None, "cpu", reporter, "j"))
+    assert reporter.events == []
+
+
+def test_every_job_command_of_the_protocol_has_a_job_and_carries_config_and_device():
+    assert set(P.JOB_COMMANDS) <= set(jobs.JOBS)
+    for kind in P.JOB_COMMANDS:
+        fields = set(P.COMMANDS[kind].__dataclass_fields__)
+        assert {"config", "device"} <= fields, kind
+
+
+def test_a_job_command_hands_its_config_and_device_to_the_job(tmp_path, cfg):
+    """`search` and `tasks add` sent to a running engine used to lose --config and --device."""
+    other = tmp_path / "other.toml"
+    other.write_text(TINY.replace("seed = 0\n\n[dictionary]", "seed = 7\n\n[dictionary]"))
+    seen = {}
+
+    def probe(ctx):
+        seen["seed"], seen["device"] = ctx.config.project.seed, str(ctx.device)
+        return {}
+
+    jobs.JOBS["probe_ctx"] = probe
+    try:
+        base = JobContext(None, cfg, None, Recorder(), "j")
+        cmd = P.make_command("sleep", config=str(other), device="cpu")
+        params = {k: v for k, v in cmd.payload().items() if k != "id"}
+        params.pop("steps"), params.pop("seconds")
+        jobs.execute("probe_ctx", params, base)
+    finally:
+        del jobs.JOBS["probe_ctx"]
+    assert seen == {"seed": 7, "device": "cpu"}
