@@ -109,3 +109,37 @@ def test_a_client_that_floods_without_reading_is_dropped_and_others_are_served(e
     flooder.close()
     with EngineClient(store) as c:
         assert c.status()["clients"] == 1
+
+
+def test_attach_exits_5_when_its_engine_dies_and_another_starts(engine):
+    import os
+    import signal
+
+    from typer.testing import CliRunner
+
+    from tanas_tui.cli import app
+
+    store, pid = engine
+    with EngineClient(store) as c:
+        job = c.submit("sleep", steps=5000, seconds=0.01)
+    outcome = {}
+
+    def attach():
+        outcome["result"] = CliRunner().invoke(app, ["attach", "--store", str(store)])
+
+    thread = threading.Thread(target=attach, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the attach client is connected
+        with EngineClient(store) as c:
+            if c.status()["clients"] >= 2:
+                break
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    start_engine(store)  # a new engine on the same store: it never runs the old job
+    thread.join(60)
+    assert not thread.is_alive(), "attach still waits for a job_done the new engine never sends"
+    result = outcome["result"]
+    assert result.exit_code == 5, result.output
+    assert job in result.output and "run the same command again" in result.output

@@ -113,7 +113,8 @@ class Status(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class Subscribe(Command):
-    """Start receiving broadcast events on this connection. Reply data: {"seq": the last seq already sent}."""
+    """Start receiving broadcast events on this connection. Reply data: {"seq": the last seq already sent,
+    "instance": this engine's id (new at every start), "pid": its process id}."""
     TYPE: ClassVar[str] = "subscribe"
 
 

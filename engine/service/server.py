@@ -192,6 +192,8 @@ class EngineServer:
         self.current: Job | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = time.time()
+        # which engine this is: a client following a job notices a restarted engine (it never finishes that job)
+        self.instance = uuid.uuid4().hex
         self._seq_lock = threading.Lock()
         self._jobs_lock = threading.Lock()
         self._shutdown: asyncio.Event | None = None
@@ -344,7 +346,7 @@ class EngineServer:
         if isinstance(cmd, P.Subscribe):
             conn.subscribed = True
             conn.last_seq = conn.sent_seq = self.broadcast_seq
-            return {"seq": self.broadcast_seq}
+            return {"seq": self.broadcast_seq, "instance": self.instance, "pid": os.getpid()}
         if isinstance(cmd, (P.Pause, P.Resume, P.Stop)):
             return self._control(cmd)
         if isinstance(cmd, P.Shutdown):
@@ -366,7 +368,7 @@ class EngineServer:
 
     def status(self) -> dict[str, Any]:
         return {
-            "pid": os.getpid(), "protocol": P.PROTOCOL_VERSION, "seq": self.broadcast_seq,
+            "pid": os.getpid(), "instance": self.instance, "protocol": P.PROTOCOL_VERSION, "seq": self.broadcast_seq,
             "store": str(self.store_path), "config": str(self.config_path) if self.config_path else None,
             "device": self._device(), "started": self.started, "clients": len(self.conns),
             "job": self.current.info() if self.current else None, "queue": [j.info() for j in self.pending],
