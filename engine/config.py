@@ -100,6 +100,11 @@ class SearchSection:
 
 
 @dataclass(frozen=True)
+class EngineSection:
+    idle_exit: float = 30.0       # minutes without a job or a following client before a background engine exits; 0 = never
+
+
+@dataclass(frozen=True)
 class SourceSection:
     name: str
     kind: str
@@ -117,6 +122,7 @@ class Config:
     sources: Mapping[str, SourceSection]
     tasks: tuple[TaskDef, ...]
     target: TaskDef | None
+    engine: EngineSection = EngineSection()
 
     def snapshot(self) -> dict[str, Any]:
         """Plain-data copy for the store and for comparing a resume's config with the original."""
@@ -166,6 +172,7 @@ SECTIONS: dict[str, type] = {
     "transfer": TransferSection,
     "space": SpaceSection,
     "search": SearchSection,
+    "engine": EngineSection,
 }
 TASK_FIELDS = {f.name: f for f in dataclasses.fields(TaskDef)}
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -280,7 +287,7 @@ class _Loader:
                           "candidates", "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
                           "repeats") and value < 1:
                 raise self.error(f"must be at least 1, got {value}", name, f.name)
-            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed") and value < 0:
+            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed", "idle_exit") and value < 0:
                 raise self.error(f"must not be negative, got {value}", name, f.name)
             if name == "space" and f.name in SPACE_CHOICES:
                 if not value:

@@ -143,3 +143,30 @@ def test_attach_exits_5_when_its_engine_dies_and_another_starts(engine):
     result = outcome["result"]
     assert result.exit_code == 5, result.output
     assert job in result.output and "run the same command again" in result.output
+
+
+def test_a_background_engine_exits_after_idle_exit_minutes(tmp_path):
+    from typer.testing import CliRunner
+
+    from tanas_tui.cli import app
+
+    store = tmp_path / "store.zarr"
+    config = tmp_path / "tanas.toml"
+    config.write_text(f'[project]\nstore = "{store}"\n\n[engine]\nidle_exit = 0.05\n')  # 3 s
+    pid = start_engine(store, config)
+    try:
+        with EngineClient(store) as c:  # a client following events keeps it alive
+            c.subscribe()
+            assert c.status()["idle_exit"] == 0.05
+            time.sleep(4)
+            assert c.status()["pid"] == pid
+        shown = CliRunner().invoke(app, ["engine", "status", "--config", str(config)])
+        assert "idle exit: after 0.05 min" in shown.output, shown.output
+        deadline = time.monotonic() + 60
+        while engine_running(store) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert engine_running(store) is None, "the idle engine did not exit"
+        assert "idle for" in (store / "runs" / "engine.log").read_text()
+    finally:
+        if engine_running(store) is not None:
+            stop_engine(store, timeout=10)

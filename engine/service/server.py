@@ -177,11 +177,13 @@ class _Conn:
 
 class EngineServer:
     def __init__(self, store_path: Path, config_path: Path | None = None, device: str | None = None,
-                 client_queue: int = DEFAULT_CLIENT_QUEUE):
+                 client_queue: int = DEFAULT_CLIENT_QUEUE, idle_exit: float = 0.0):
         self.store_path = Path(store_path).resolve()
         self.config_path = Path(config_path).resolve() if config_path else None
         self.device_name = device
         self.client_queue = client_queue
+        self.idle_exit = idle_exit          # minutes without a job or a following client before exiting; 0 = never
+        self.idle_since = time.monotonic()  # when the engine last became idle
         self.paths = run_paths(self.store_path)
         self.store: Any = None
         self.seq: SeqCounter | None = None
@@ -251,6 +253,8 @@ class EngineServer:
         self._worker = threading.Thread(target=self._work, name="engine-jobs", daemon=True)
         self._worker.start()
         log.info("listening on %s", sock_path)
+        if self.idle_exit > 0:
+            watch = asyncio.create_task(self._exit_when_idle())  # noqa: F841 - ends with the loop
         async with server:
             await self._shutdown.wait()
             log.info("shutting down")
@@ -263,6 +267,21 @@ class EngineServer:
                 conn.wake.set()
             await asyncio.sleep(0.05)
         return 0
+
+    def _busy(self) -> bool:
+        """A job to run, or a client following events (a window, an attach); a status or probe connection is not."""
+        return any(c.subscribed for c in self.conns) or self.current is not None or bool(self.pending)
+
+    async def _exit_when_idle(self) -> None:
+        assert self._shutdown is not None
+        limit = self.idle_exit * 60
+        while not self._shutdown.is_set():
+            await asyncio.sleep(min(5.0, max(0.05, limit / 10)))
+            if self._busy():
+                self.idle_since = time.monotonic()
+            elif time.monotonic() - self.idle_since >= limit:
+                log.info("idle for %.4g minutes (no job, no client): exiting ([engine] idle_exit)", self.idle_exit)
+                self._shutdown.set()
 
     def _on_signal(self, sig: int) -> None:
         log.info("received %s", signal.Signals(sig).name)
@@ -335,6 +354,8 @@ class EngineServer:
             conn.closing = True
             conn.wake.set()
             self.conns.discard(conn)
+            if conn.subscribed:
+                self.idle_since = time.monotonic()
             await asyncio.gather(writer_task, return_exceptions=True)
             log.debug("%s disconnected (%d clients)", conn.name, len(self.conns))
 
@@ -372,6 +393,7 @@ class EngineServer:
             "store": str(self.store_path), "config": str(self.config_path) if self.config_path else None,
             "device": self._device(), "started": self.started, "clients": len(self.conns),
             "job": self.current.info() if self.current else None, "queue": [j.info() for j in self.pending],
+            "idle_exit": self.idle_exit,
         }
 
     def _device(self) -> str:
@@ -441,6 +463,7 @@ class EngineServer:
             finally:
                 job.state = "done"
                 self.current = None
+                self.idle_since = time.monotonic()
 
     def _run(self, job: Job) -> None:
         from engine.service import jobs
