@@ -30,3 +30,73 @@ def test_base_url_must_be_http(tmp_path, url):
 def test_real_quickdraw_category_names_still_pass(tmp_path):
     source = _quickdraw(tmp_path, categories=["The Eiffel Tower", "t-shirt", "baseball bat"])
     assert source.classes() == ("The Eiffel Tower", "t-shirt", "baseball bat")
+
+
+# -- configs -------------------------------------------------------------------------------------------------------
+
+from typer.testing import CliRunner  # noqa: E402
+
+from tanas_tui.cli import app  # noqa: E402
+
+runner = CliRunner()
+GOOD = """[project]
+store = "s.zarr"
+
+[[tasks]]
+name = "{name}"
+source = "sketches"
+positive = ["circle"]
+"""
+
+
+def _invoke(tmp_path, text: str | bytes, *args: str, env=None):
+    config = tmp_path / "tanas.toml"
+    config.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return runner.invoke(app, ["distances", "-c", str(config), *args], env=env)
+
+
+def test_a_config_that_is_not_utf8_is_a_usage_error_naming_the_file(tmp_path):
+    result = _invoke(tmp_path, GOOD.format(name="circle").encode() + b'\n# caf\xe9\n')
+    assert result.exit_code == 2, result.output
+    assert "tanas.toml:9" in result.output and "UTF-8" in result.output
+
+
+def test_an_empty_config_is_an_error(tmp_path):
+    result = _invoke(tmp_path, "# nothing here\n")
+    assert result.exit_code == 2 and "empty" in result.output, result.output
+
+
+def test_a_bad_environment_value_is_named_as_the_environment_variable(tmp_path):
+    result = _invoke(tmp_path, GOOD.format(name="circle"), env={"TANAS_SEARCH_ROUNDS": "abc"})
+    assert result.exit_code == 2, result.output
+    assert "TANAS_SEARCH_ROUNDS" in result.output and "tanas.toml" not in result.output
+    result = _invoke(tmp_path, GOOD.format(name="circle"), env={"TANAS_SEARCH_ROUNDS": "0"})
+    assert result.exit_code == 2 and "TANAS_SEARCH_ROUNDS" in result.output, result.output
+
+
+@pytest.mark.parametrize("name", ["x" * 101, "bell\\u0007", " padded"])
+def test_task_names_are_validated_when_the_config_is_read(tmp_path, name):
+    result = _invoke(tmp_path, GOOD.format(name=name))
+    assert result.exit_code == 2, result.output
+    assert "tasks[0].name" in result.output
+
+
+@pytest.mark.parametrize("kind,option", [("npz", "missing.npz"), ("image-folder", "no-such-folder")])
+def test_missing_user_data_is_exit_3(tmp_path, kind, option):
+    text = f"""[project]
+store = "s.zarr"
+
+[sources.mine]
+kind = "{kind}"
+path = "{option}"
+
+[[tasks]]
+name = "t"
+source = "mine"
+positive = ["a"]
+"""
+    config = tmp_path / "tanas.toml"
+    config.write_text(text)
+    result = runner.invoke(app, ["tasks", "add", "t", "-c", str(config)])
+    assert result.exit_code == 3, result.output
+    assert option in result.output
