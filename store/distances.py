@@ -64,8 +64,8 @@ def read(nodes: Nodes, method: str) -> DistanceMatrix:
         if generation % 2 == 0:
             ids = list(before.get(L.ATTR_IDS, []))
             n = len(ids)
-            value = nodes.array(f"{path}/{L.DIST_VALUE}")[:n, :n]
-            std = nodes.array(f"{path}/{L.DIST_STD}")[:n, :n]
+            value = nodes.read(f"{path}/{L.DIST_VALUE}", (slice(0, n), slice(0, n)))
+            std = nodes.read(f"{path}/{L.DIST_STD}", (slice(0, n), slice(0, n)))
             after = nodes.attrs(path)
             if int(after.get(L.ATTR_GENERATION, 0)) == generation and value.shape == (n, n) and std.shape == (n, n):
                 params = dict(before.get(L.ATTR_PARAMS, {}))

@@ -94,7 +94,7 @@ def read(nodes: Nodes, run_id: str) -> SearchRecord:
             arr = nodes.array(f"{path}/{name}", f"{what}/{name}")
             if arr.shape[0] < steps:
                 break  # a truncate is shrinking the arrays after lowering committed_steps: read again
-            arrays[name] = np.asarray(arr[:steps])
+            arrays[name] = nodes.read(f"{path}/{name}", slice(0, steps), f"{what}/{name}")
         else:
             candidates = list(attrs.get(L.ATTR_CANDIDATES, []))
             public = {k: v for k, v in attrs.items() if k not in (L.ATTR_CANDIDATES,)}

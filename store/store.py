@@ -317,7 +317,7 @@ class Store:
         nodes = self._reading()
         path = L.probe_path(task_id, seed_index)
         names = nodes.attrs(path)[L.ATTR_PARAMS]
-        return {name: np.asarray(nodes.array(f"{path}/{L.param_key(name)}")[...]) for name in names}
+        return {name: nodes.read(f"{path}/{L.param_key(name)}") for name in names}
 
     def save_fisher(self, task_id: str, vec: np.ndarray, seed_index: int = 0) -> None:
         """Stores the task's own diagonal Fisher as a flat float32 vector."""
@@ -339,7 +339,7 @@ class Store:
         nodes = self._reading()
         if not nodes.exists(path):
             return None
-        return np.asarray(nodes.array(path)[...])
+        return nodes.read(path)
 
     def fisher_length(self, task_id: str, seed_index: int = 0) -> int | None:
         """The stored Fisher vector's length, without reading it; None when there is none."""
@@ -422,3 +422,7 @@ class Store:
 
     def load_checkpoint(self, run_id: str) -> bytes | None:
         return S.load_checkpoint(self._reading(), run_id)
+
+    def checkpoint_file(self, run_id: str) -> Path:
+        """Where the run's checkpoint lives (for messages about it)."""
+        return self.path / L.checkpoint_group_path(L.check_id("run id", run_id)) / L.CHECKPOINT_FILE

@@ -100,3 +100,44 @@ positive = ["a"]
     result = runner.invoke(app, ["tasks", "add", "t", "-c", str(config)])
     assert result.exit_code == 3, result.output
     assert option in result.output
+
+
+# -- corrupt store files -------------------------------------------------------------------------------------------
+
+from store import Store  # noqa: E402
+
+
+def _small_store(path):
+    with Store.open(path, "w", create=True) as st:
+        st.add_task("t1", {"name": "one"})
+        st.add_distance_task("fisher", "t1")
+        st.set_distance("fisher", "t1", "t1", 0.0)
+        st.create_search("r1", {"status": "done", "result": {"hash": "x", "genotype": {"x": 1}}}, 2).flush()
+        st.save_checkpoint("r1", b"\x00 not a torch file")
+    return path
+
+
+@pytest.mark.parametrize("damage,command,named", [
+    ("tasks/t1/zarr.json", ["tasks", "list"], "tasks/t1/zarr.json"),
+    ("distances/fisher/value/c/0/0", ["distances"], "distances/fisher/value"),
+    ("checkpoint", ["export", "r1", "--format", "genotype", "-o", "x.json"], "checkpoint.pt"),
+])
+def test_a_corrupt_store_file_is_exit_4_naming_it(tmp_path, damage, command, named):
+    store = _small_store(tmp_path / "s.zarr")
+    if damage != "checkpoint":
+        target = store / damage
+        target.write_bytes(target.read_bytes()[: max(1, target.stat().st_size // 2)])
+    result = runner.invoke(app, [*command, "--store", str(store)])
+    assert result.exit_code == 4, result.output
+    text = " ".join(result.output.split())
+    assert named in text and "store check --repair" in text
+    assert "weights_only" not in text
+
+
+def test_tasks_remove_without_a_terminal_says_use_yes(tmp_path):
+    store = _small_store(tmp_path / "s.zarr")
+    result = runner.invoke(app, ["tasks", "remove", "one", "--store", str(store)], input="")
+    assert result.exit_code == 2, result.output
+    assert "--yes" in result.output
+    with Store.open(store) as st:
+        assert st.task_ids() == ["t1"]

@@ -405,8 +405,7 @@ class Fuse:
                                                           "step": blob["step"], "time": _now()})
 
     def _restore(self) -> _State:
-        raw = self.store.load_checkpoint(self.run_id)
-        blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True) if raw else None
+        blob = load_checkpoint_blob(self.store, self.run_id)
         if blob is None or blob.get("kind") != "search":
             # Stopped before the first checkpoint: start again from the seed.
             self.writer.truncate(0)
@@ -493,10 +492,7 @@ def save_final_weights(store, run_id: str, genotype: Genotype, model: nn.Module,
 
 
 def _final_result(store, run_id: str) -> dict[str, Any] | None:
-    raw = store.load_checkpoint(run_id)
-    if not raw:
-        return None
-    blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    blob = load_checkpoint_blob(store, run_id)
     if isinstance(blob, dict) and blob.get("kind") == "final" and isinstance(blob.get("result"), dict):
         return blob["result"]
     return None
@@ -504,13 +500,32 @@ def _final_result(store, run_id: str) -> dict[str, Any] | None:
 
 def load_final_weights(store, run_id: str) -> tuple[Genotype, dict[str, torch.Tensor], int]:
     """(genotype, state_dict, num_classes) of a finished run's final network."""
-    raw = store.load_checkpoint(run_id)
-    blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True) if raw else None
+    blob = load_checkpoint_blob(store, run_id)
     if not blob or blob.get("kind") != "final":
         status = store.search(run_id).get("status", "unknown")
         raise ValueError(f"search {run_id!r} has no final weights yet (status: {status}); "
                          f"finish or resume it first")
     return Genotype.from_dict(blob["genotype"]), blob["state_dict"], int(blob["num_classes"])
+
+
+def load_checkpoint_blob(store, run_id: str) -> dict[str, Any] | None:
+    """The run's checkpoint as saved (None when there is none). A file that does not load is a corrupt store
+    file (StoreCorrupt: exit 4, named, with the repair command), not a job failure."""
+    raw = store.load_checkpoint(run_id)
+    if not raw:
+        return None
+    try:
+        blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated zip, garbage bytes, foreign pickle: all the same to the user
+        from store import StoreCorrupt
+
+        # torch's own text would suggest weights_only=False: never for a file that failed to load
+        raise StoreCorrupt(store.checkpoint_file(run_id), f"not a checkpoint ({type(exc).__name__})") from None
+    if not isinstance(blob, dict):
+        from store import StoreCorrupt
+
+        raise StoreCorrupt(store.checkpoint_file(run_id), f"not a checkpoint: holds a {type(blob).__name__}")
+    return blob
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
