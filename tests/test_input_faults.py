@@ -141,3 +141,43 @@ def test_tasks_remove_without_a_terminal_says_use_yes(tmp_path):
     assert "--yes" in result.output
     with Store.open(store) as st:
         assert st.task_ids() == ["t1"]
+
+
+# -- [project] threads ---------------------------------------------------------------------------------------------
+
+def test_tasks_add_in_process_applies_project_threads(tmp_path, monkeypatch):
+    import torch
+
+    from engine.similarity.dictionary import Dictionary
+
+    seen = []
+    original = Dictionary.add_task
+
+    def recording(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Dictionary, "add_task", recording)
+    config = tmp_path / "tanas.toml"
+    config.write_text("""[project]
+store = "s.zarr"
+device = "cpu"
+threads = 3
+
+[dictionary]
+max_epochs = 1
+fisher_samples = 8
+
+[sources.sketches]
+per_class = 12
+
+[[tasks]]
+name = "circle"
+source = "sketches"
+positive = ["circle"]
+""")
+    before = torch.get_num_threads()
+    result = runner.invoke(app, ["tasks", "add", "circle", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert seen == [3]
+    assert torch.get_num_threads() == before  # the caller's setting is back
