@@ -181,3 +181,55 @@ positive = ["circle"]
     assert result.exit_code == 0, result.output
     assert seen == [3]
     assert torch.get_num_threads() == before  # the caller's setting is back
+
+
+# -- Rich markup and control characters ------------------------------------------------------------------------------
+
+import re  # noqa: E402
+
+import typer  # noqa: E402
+
+NASTY = "[/x] [bold]b\x1b[2J"
+
+
+def test_a_config_path_with_markup_is_printed_as_it_is(tmp_path):
+    result = runner.invoke(app, ["run", str(tmp_path / "[x]" / "[/y].toml")])
+    assert result.exit_code == 2, result.output
+    assert "[x]/[/y].toml" in " ".join(result.output.split())
+
+
+def test_task_names_with_markup_and_escapes_print_as_text(tmp_path):
+    store = tmp_path / "s.zarr"
+    with Store.open(store, "w", create=True) as st:
+        st.add_task("t1", {"name": NASTY, "status": "ready", "val_acc": 0.5})
+        st.add_task("t2", {"name": "plain", "status": "ready"})
+        for t in ("t1", "t2"):
+            st.add_distance_task("fisher", t)
+        st.set_distance("fisher", "t1", "t2", 0.25)
+        st.set_distance("fisher", "t2", "t1", 0.5)
+    for command in (["tasks", "list"], ["tasks", "show", "t1"], ["distances"], ["nearest", "plain"]):
+        result = runner.invoke(app, [*command, "--store", str(store)], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (command, result.output)
+        assert "\x1b" not in result.output, command
+        assert "[/x] [bold]b\\x1b[2J" in result.output, (command, result.output)
+
+
+def _commands(group, path=()):
+    for name, cmd in getattr(group, "commands", {}).items():
+        yield (*path, name), cmd
+        yield from _commands(cmd, (*path, name))
+
+
+def test_help_texts_keep_their_brackets():
+    root = typer.main.get_command(app)
+    checked = 0
+    for path, cmd in _commands(root):
+        texts = [cmd.help or ""] + [getattr(p, "help", None) or "" for p in cmd.params]
+        wanted = {w for t in texts for w in re.findall(r"\[\[?[a-zA-Z._]+\]?\]", t.replace("\\[", "["))}
+        if not wanted:
+            continue
+        shown = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"}).output
+        for word in wanted:
+            assert word in shown, f"`tanas-tui {' '.join(path)} --help` lost {word}"
+        checked += 1
+    assert checked >= 5

@@ -21,7 +21,7 @@ from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 
 _CONFIG_HELP = "Config file (default: ./tanas.toml, or $TANAS_CONFIG)."
-_STORE_HELP = "Store directory (overrides [project] store)."
+_STORE_HELP = "Store directory (overrides \\[project] store)."
 NAN = "·"
 # Sequential colour ramp (dark purple -> teal -> yellow, after viridis): near tasks dark, far tasks bright.
 RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
@@ -47,15 +47,15 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
 
 @handle_errors
 def add_command(
-    name: str = typer.Argument(..., help="A task of the config's [[tasks]] / [target], or the new task's name."),
+    name: str = typer.Argument(..., help="A task of the config's \\[\\[tasks]] / \\[target], or the new task's name."),
     source: str = typer.Option(None, "--source", help="Ad-hoc task: its data source."),
     positive: list[str] = typer.Option(None, "--positive", help="Ad-hoc binary task: positive class(es)."),
     classes: list[str] = typer.Option(None, "--classes", help="Ad-hoc multi-class task: classes (comma-separated)."),
     other: bool = typer.Option(False, "--other", help="Ad-hoc multi-class task: add an 'other' class."),
     limit: int = typer.Option(None, "--limit", help="Ad-hoc task: at most this many samples."),
-    seed: int = typer.Option(None, "--seed", help="Ad-hoc task: split seed (default [project] seed)."),
-    role: str = typer.Option(None, "--role", help="base | target (default: target for the config's [target])."),
-    device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides [project] device)."),
+    seed: int = typer.Option(None, "--seed", help="Ad-hoc task: split seed (default \\[project] seed)."),
+    role: str = typer.Option(None, "--role", help="base | target (default: target for the config's \\[target])."),
+    device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
     config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
@@ -180,7 +180,7 @@ def _read(config: Path | None, store: Path | None):
 
 @handle_errors
 def distances_command(
-    method: str = typer.Option(None, "--method", "-m", help="fisher | transfer (default [dictionary] method)."),
+    method: str = typer.Option(None, "--method", "-m", help="fisher | transfer (default \\[dictionary] method)."),
     csv_file: Path = typer.Option(None, "--csv", help="Also write the matrix to this CSV file."),
     config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
@@ -218,7 +218,7 @@ def distances_command(
 def nearest_command(
     target: str = typer.Argument(..., help="Target task name or id."),
     k: int = typer.Option(3, "-k", help="How many tasks."),
-    method: str = typer.Option(None, "--method", "-m", help="fisher | transfer (default [dictionary] method)."),
+    method: str = typer.Option(None, "--method", "-m", help="fisher | transfer (default \\[dictionary] method)."),
     config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def check_command(
     repair: bool = typer.Option(False, "--repair", help="Repair what can be repaired (takes the writer lock)."),
-    store: Path = typer.Option(None, "--store", help="Store directory (overrides [project] store)."),
+    store: Path = typer.Option(None, "--store", help="Store directory (overrides \\[project] store)."),
     config: Path = typer.Option(None, "--config", "-c", help="Config file (default: ./tanas.toml, or $TANAS_CONFIG)."),
 ) -> None:
     """Verify the task order, distance matrices, probes, searches and checkpoints; exit 4 while a problem remains."""
@@ -52,7 +52,7 @@ def check_command(
     for line in report.repaired:
         console.print(f"repaired: {escape(line)}")
     for line in remaining:
-        console.print(f"[red]problem:[/] {escape(line)}")
+        console.print(f"[red]problem:[/] {escape(line)}", markup=True)
     if remaining:
         hint = "" if repair else "; run `tanas-tui store check --repair` to repair it"
         raise CliError(f"store {path}: {len(remaining)} problem(s){hint}", ExitCode.STORE)
