@@ -1,10 +1,115 @@
-"""Plain records of what the store holds, shared by the engine's writers and the front end's readers.
+"""Typed records of what the store holds: a task, a distance matrix's parameters, a search space, a search run.
 
+The engine's writers build them and store `to_attrs()`; the CLI and the UI read `from_attrs(attrs)` instead of
+guessing field names. Attributes a record does not know are kept in `extra` (a newer writer's fields survive a
+round trip); `RECORD_VERSION` is written with every record so a reader can tell which fields to expect.
 Torch-free and zarr-free: any layer may import it.
 """
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping, TypeVar
+
+RECORD_VERSION = 1
+VERSION_KEY = "record_version"
+
+R = TypeVar("R", bound="_Record")
+
+
+# Kept by the store itself (the node's name, the committed-step counter): read, never written through a record.
+STORE_OWNED = ("extra", "id", "committed_steps")
+
+
+@dataclass
+class _Record:
+    extra: dict[str, Any] = field(default_factory=dict)
+    OMIT_NONE: ClassVar[bool] = False    # True: fields still None are not written (the attribute stays absent)
+
+    def to_attrs(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in STORE_OWNED}
+        if self.OMIT_NONE:
+            out = {k: v for k, v in out.items() if v is not None}
+        return {**self.extra, **out, VERSION_KEY: RECORD_VERSION}
+
+    @classmethod
+    def from_attrs(cls: type[R], attrs: Mapping[str, Any]) -> R:
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in attrs.items() if k in names}
+        extra = {k: v for k, v in attrs.items() if k not in names and k != VERSION_KEY}
+        return cls(**known, extra=extra)
+
+
+@dataclass
+class TaskRecord(_Record):
+    """One dictionary task (`store.task(id)`; `id` is filled by `list_tasks()`)."""
+    name: str = ""
+    id: str = ""
+    source: str | None = None
+    rule: str | None = None
+    definition: dict[str, Any] = field(default_factory=dict)
+    role: str = "base"
+    seed: int | None = None
+    n_train: int | None = None
+    n_val: int | None = None
+    n_test: int | None = None
+    num_classes: int | None = None
+    class_names: list[str] = field(default_factory=list)
+    probe_arch: str | None = None
+    val_acc: float | None = None
+    val_accs: list[float] = field(default_factory=list)
+    epochs: int | None = None
+    train_seconds: float | None = None
+    representative: bool | None = None
+    best_genotype: dict[str, Any] | None = None
+    genotype_hash: str | None = None
+    genotype_source: dict[str, Any] | None = None
+    status: str | None = None
+
+    @property
+    def genotype_id(self) -> str | None:
+        """The hash of the task's best genotype, from either place it is recorded."""
+        if self.genotype_hash:
+            return self.genotype_hash
+        if isinstance(self.best_genotype, dict) and self.best_genotype.get("hash"):
+            return str(self.best_genotype["hash"])
+        return None
+
+
+@dataclass
+class DistanceRecord(_Record):
+    """The parameters a distance matrix was computed with (`store.distances(method).params`)."""
+    method: str = ""
+    seeds: int = 1
+
+
+@dataclass
+class SpaceRecord(_Record):
+    """A search space as stored with a search (`kind` plus the space's own fields in `extra`)."""
+    kind: str = ""
+
+
+@dataclass
+class SearchRunRecord(_Record):
+    """One search run's attributes (`store.search(run_id)`; `id` is filled by `list_searches()`)."""
+    OMIT_NONE: ClassVar[bool] = True
+    id: str = ""
+    kind: str = "fuse"
+    target: str | None = None
+    target_name: str | None = None
+    space_kind: str | None = None
+    space: dict[str, Any] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    status: str = "running"
+    device: str | None = None
+    created: str | None = None
+    result: dict[str, Any] | None = None
+    committed_steps: int = 0
+
+    @property
+    def space_record(self) -> SpaceRecord | None:
+        return SpaceRecord.from_attrs(self.space) if isinstance(self.space, Mapping) else None
 
 
 def table_row(architecture: str, result: Any, searched: bool = True) -> dict[str, Any]:
@@ -15,4 +120,4 @@ def table_row(architecture: str, result: Any, searched: bool = True) -> dict[str
             "device": data.get("device"), "run_id": data.get("run_id")}
 
 
-__all__ = ["table_row"]
+__all__ = ["RECORD_VERSION", "TaskRecord", "DistanceRecord", "SpaceRecord", "SearchRunRecord", "table_row"]

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import typer
-from tanas_tui.safe_text import SafeConsole
 
 from engine.config import Config, load_config
+from tanas_tui.safe_text import SafeConsole
 
 # markup off: task names, paths and messages print as they are ("[/x]" is a name, not a closing tag)
 console = SafeConsole(highlight=False, soft_wrap=False, markup=False)

@@ -7,7 +7,6 @@ or duplicates. Each `apply` returns the topics it changed, so the app refreshes 
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 
 from engine.choices import DISTANCE_METHODS
 from engine.space.genotype import Genotype
+from store.records import TaskRecord
 
 METHODS = DISTANCE_METHODS
 MAX_LOG = 200
@@ -71,17 +71,9 @@ def task_rule(attrs: Mapping[str, Any]) -> str:
 
 
 def task_samples(attrs: Mapping[str, Any]) -> int | None:
-    parts = [attrs.get(k) for k in ("n_train", "n_val", "n_test")]
-    if any(isinstance(p, int) for p in parts):
-        return sum(p for p in parts if isinstance(p, int))
-    sizes = _first(attrs, "split_sizes", "splits", "sizes")
-    if isinstance(sizes, Mapping):
-        try:
-            return int(sum(int(v) for v in sizes.values()))
-        except (TypeError, ValueError):
-            return None
-    value = _first(attrs, "samples", "size")
-    return int(value) if isinstance(value, (int, float)) else None
+    record = TaskRecord.from_attrs(attrs)
+    parts = [p for p in (record.n_train, record.n_val, record.n_test) if isinstance(p, int)]
+    return sum(parts) if parts else None
 
 
 def task_definition(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,17 +88,22 @@ def task_definition(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class TaskInfo:
+    """A stored task as the panels show it: its `TaskRecord` plus the live probe line."""
     id: str
     attrs: dict[str, Any]
     progress: str = ""        # live probe training line, cleared when the probe is done
 
     @property
+    def record(self) -> TaskRecord:
+        return TaskRecord.from_attrs(self.attrs)
+
+    @property
     def name(self) -> str:
-        return str(self.attrs.get("name", self.id))
+        return self.record.name or self.id
 
     @property
     def source(self) -> str:
-        return str(_first(self.attrs, "source", default="") or task_definition(self.attrs).get("source") or "")
+        return str(self.record.source or task_definition(self.attrs).get("source") or "")
 
     @property
     def rule(self) -> str:
@@ -118,35 +115,30 @@ class TaskInfo:
 
     @property
     def val_acc(self) -> float | None:
-        value = _first(self.attrs, "val_acc", "val_accuracy", "probe_val_acc")
+        value = self.record.val_acc
         return float(value) if isinstance(value, (int, float)) else None
 
     @property
     def representative(self) -> bool | None:
-        value = _first(self.attrs, "representative", "epsilon_representative", "eps_representative")
+        value = self.record.representative
         return bool(value) if value is not None else None
 
     @property
     def genotype(self) -> dict | None:
-        g = _first(self.attrs, "best_genotype", "genotype")
-        if isinstance(g, str):
-            try:
-                g = json.loads(g)
-            except ValueError:
-                return None
+        g = self.record.best_genotype
         return g if isinstance(g, Mapping) else None
 
     @property
     def genotype_hash(self) -> str:
-        return str(_first(self.attrs, "genotype_hash", default="") or genotype_hash(self.genotype))
+        return str(self.record.genotype_hash or genotype_hash(self.genotype))
 
     @property
     def status(self) -> str:
-        return self.progress or str(self.attrs.get("status", ""))
+        return self.progress or str(self.record.status or "")
 
     @property
     def role(self) -> str:
-        return str(self.attrs.get("role", "base"))
+        return str(self.record.role or "base")
 
 
 @dataclass

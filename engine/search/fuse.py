@@ -42,6 +42,7 @@ from engine.space.network import build_network, count_params
 from engine.runtime.reporting import SILENT, JobStopped, Reporter
 from engine.runtime.batchnorm import recalibrate_batchnorm
 from store.faults import fault_point
+from store.records import SearchRunRecord
 from engine.search.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
 
 __all__ = [
@@ -251,22 +252,15 @@ class Fuse:
 
     # -- the search ------------------------------------------------------------------------------------------------
     def _initial_attrs(self) -> dict[str, Any]:
-        return {
-            "kind": "fuse",
-            "target": self.task.id,
-            "target_name": self.task.definition.name,
-            "space_kind": self.space.kind,
-            "space": self.space.to_dict(),
-            "config": dataclasses.asdict(self.cfg),
-            "seed": self.seed,
-            "retrain": self.retrain,
-            "status": "running",
-            "device": device_label(self.device),
-            "created": _now(),
-            "alpha_step": "one Adam step per alpha epoch on the full val-split loss",
-            "step_kind": "alternation index within the round",
-            **self.extra_attrs,
-        }
+        return SearchRunRecord(
+            kind="fuse", target=self.task.id, target_name=self.task.definition.name, space_kind=self.space.kind,
+            space=self.space.to_dict(), config=dataclasses.asdict(self.cfg), seed=self.seed, status="running",
+            device=device_label(self.device), created=_now(),
+            extra={"retrain": self.retrain,
+                   "alpha_step": "one Adam step per alpha epoch on the full val-split loss",
+                   "step_kind": "alternation index within the round",
+                   **self.extra_attrs},
+        ).to_attrs()
 
     def _elapsed(self) -> float:
         return self._base_seconds + (time.perf_counter() - self._started)

@@ -22,6 +22,7 @@ from engine.search.fuse import (Fuse, ResumeMismatch, SearchResult, _canon, conf
 from engine.space.genotype import Genotype
 from engine.space.spaces import SearchSpace, SpaceError, standard_space, task_aware_space
 from engine.data.tasks import TaskData, build_task
+from store.records import SearchRunRecord
 
 __all__ = [
     "SPACE_KINDS", "run_id_for", "assign_base_genotypes", "build_space", "run_search", "run_comparison",
@@ -161,7 +162,7 @@ def run_search(ctx, target_name: str, space_kind: str, *, run_id: str | None = N
     store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
     seed = cfg.project.seed if seed is None else int(seed)
     run_id = run_id or run_id_for(target_name, space_kind, seed)
-    task = task if task is not None else target_task(cfg, target_name)
+    task = task if task is not None else ctx.dictionary.task_for(cfg.task(target_name))
     existing = {s["id"]: s for s in store.list_searches()}
     if run_id in existing:
         attrs = existing[run_id]
@@ -209,9 +210,10 @@ def _stored_result(store, run_id: str, section) -> SearchResult | None:
 
 def _record_baseline(store, run_id: str, task: TaskData, section, seed: int, result: SearchResult,
                      extra: dict[str, Any]) -> None:
-    attrs = {"kind": result.kind, "target": task.id, "target_name": task.definition.name,
-             "config": dataclasses.asdict(section), "seed": seed, "status": "running", "device": result.device, **extra}
-    writer = store.create_search(run_id, attrs, 1)
+    record = SearchRunRecord.from_attrs(extra)
+    record.kind, record.target, record.target_name = result.kind, task.id, task.definition.name
+    record.config, record.seed, record.status, record.device = dataclasses.asdict(section), seed, "running", result.device
+    writer = store.create_search(run_id, record.to_attrs(), 1)
     writer.flush()
     store.update_search(run_id, status="done", result=result.to_dict())
 
@@ -229,7 +231,7 @@ def run_comparison(ctx, target_name: str, *, seeds: list[int] | None = None) -> 
         if name not in FIXED_NETWORKS:
             raise ConfigError(f"unknown fixed network {name!r}; known: {', '.join(FIXED_NETWORKS)}",
                               key="search.fixed_networks", file=cfg.file)
-    task = target_task(cfg, target_name)
+    task = ctx.dictionary.task_for(cfg.task(target_name))
     rows: list[dict[str, Any]] = []
     section = cfg.search
     for seed in seeds:

@@ -26,8 +26,10 @@ from engine.similarity.fisher import diagonal_fisher, fisher_layout
 from engine.similarity.probe import load_probe, probe_state, train_probe
 from engine.runtime.reporting import SILENT, Reporter
 from store.queries import Neighbor, nearest
+from store.records import TaskRecord
 from engine.data.tasks import TaskData, TaskDef
 from store.faults import fault_point
+from engine.data.tasks import task_id as definition_id
 
 METHODS = DISTANCE_METHODS
 ROLES = ("base", "target")
@@ -99,6 +101,13 @@ class Dictionary:
         return build_task(taskdef, get_source(taskdef.source, self.cfg.sources, self.cfg.data_dir,
                                               base_dir=self.cfg.root))
 
+    def task_for(self, taskdef: TaskDef) -> TaskData:
+        """The task-data pair of a definition, built once per dictionary (a job builds each task's data once)."""
+        tid = definition_id(taskdef)
+        if tid not in self._tasks:
+            self._tasks[tid] = self._builder(taskdef)
+        return self._tasks[tid]
+
     def task_data(self, task_id: str) -> TaskData:
         """The task-data pair of a stored task, rebuilt from its stored definition (cached)."""
         if task_id not in self._tasks:
@@ -140,7 +149,7 @@ class Dictionary:
             raise ValueError(f"task role must be one of {', '.join(ROLES)}, got {role!r}")
         method = self.cfg.dictionary.method
         self._check_params(method)
-        task = self._builder(taskdef)
+        task = self.task_for(taskdef)
         tid = task.id
         self._tasks[tid] = task
         if not self.store.has_task(tid):
@@ -167,14 +176,12 @@ class Dictionary:
     def _initial_attrs(self, task: TaskData, role: str) -> dict[str, Any]:
         d = task.definition
         sizes = task.sizes
-        return {
-            "name": d.name, "source": d.source, "rule": task_rule(d), "definition": taskdef_to_dict(d),
-            "role": role, "seed": d.seed, "n_train": sizes["train"], "n_val": sizes["val"], "n_test": sizes["test"],
-            "num_classes": task.num_classes, "class_names": list(task.class_names),
-            "probe_arch": self.cfg.dictionary.probe, "val_acc": None, "val_accs": [], "epochs": None,
-            "train_seconds": None, "representative": None, "best_genotype": None, "genotype_hash": None,
-            "status": "training",
-        }
+        return TaskRecord(
+            name=d.name, source=d.source, rule=task_rule(d), definition=taskdef_to_dict(d),
+            role=role, seed=d.seed, n_train=sizes["train"], n_val=sizes["val"], n_test=sizes["test"],
+            num_classes=task.num_classes, class_names=list(task.class_names),
+            probe_arch=self.cfg.dictionary.probe, status="training",
+        ).to_attrs()
 
     def complete_task(self, task_id: str) -> None:
         """Trains the missing probes and computes the missing own Fishers of a stored task; marks it ready."""

@@ -8,12 +8,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from tanas_tui.common import ConfigOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 
 data_app = typer.Typer(help="Data sources: list them, preview their images.", no_args_is_help=True)
 
-_CONFIG_HELP = "Config file (default: ./tanas.toml, or $TANAS_CONFIG)."
 
 
 def _config(config: Path | None):
@@ -41,7 +41,7 @@ def _shorten(names: tuple[str, ...], limit: int = 12) -> str:
 
 @data_app.command("list")
 @handle_errors
-def list_command(config: Path | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP)) -> None:
+def list_command(config: Path | None = ConfigOption) -> None:
     """Every data source: built-in ones and the config's \\[sources.NAME] sections."""
     from engine.data import BUILTIN_KINDS, SOURCE_OPTIONS, list_sources
     from tanas_tui.common import console
@@ -85,7 +85,7 @@ def preview_command(
     count: int = typer.Option(8, "--count", "-n", min=1, max=200, help="How many images."),
     class_name: str | None = typer.Option(None, "--class", help="Only images of this class."),
     width: int = typer.Option(14, "--width", min=2, max=56, help="Width of each image in terminal cells."),
-    config: Path | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    config: Path | None = ConfigOption,
 ) -> None:
     """Draw a few images of a source in the terminal."""
     from tanas_tui.common import console

@@ -17,11 +17,10 @@ from rich.text import Text
 
 from tanas_tui.runner import job_result, run_job
 from engine.choices import DISTANCE_METHODS
+from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 
-_CONFIG_HELP = "Config file (default: ./tanas.toml, or $TANAS_CONFIG)."
-_STORE_HELP = "Store directory (overrides \\[project] store)."
 NAN = "·"
 # Sequential colour ramp (dark purple -> teal -> yellow, after viridis): near tasks dark, far tasks bright.
 RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
@@ -56,8 +55,8 @@ def add_command(
     seed: int = typer.Option(None, "--seed", help="Ad-hoc task: split seed (default \\[project] seed)."),
     role: str = typer.Option(None, "--role", help="base | target (default: target for the config's \\[target])."),
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """Add a task to the dictionary: train its probe(s), store its Fisher, compute its row and column."""
     from engine.data.tasks import TaskDef
@@ -98,8 +97,8 @@ def add_command(
 def remove_command(
     name: str = typer.Argument(..., help="Task name or id."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """Remove a task: its probe, its Fisher, and its row and column of every distance matrix."""
     from tanas_tui.common import console, load_cli_config, open_store
@@ -180,10 +179,10 @@ def _read(config: Path | None, store: Path | None):
 
 @handle_errors
 def distances_command(
-    method: str = typer.Option(None, "--method", "-m", help="fisher | transfer (default \\[dictionary] method)."),
+    method: str = typer.Option(None, "--method", "-m", help=" | ".join(DISTANCE_METHODS) + " (default \\[dictionary] method)."),
     csv_file: Path = typer.Option(None, "--csv", help="Also write the matrix to this CSV file."),
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """The distance matrix: rows = source task b, columns = target task t, cells d(b, t); · = not computed."""
     from tanas_tui.common import console
@@ -218,9 +217,9 @@ def distances_command(
 def nearest_command(
     target: str = typer.Argument(..., help="Target task name or id."),
     k: int = typer.Option(3, "-k", help="How many tasks."),
-    method: str = typer.Option(None, "--method", "-m", help="fisher | transfer (default \\[dictionary] method)."),
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    method: str = typer.Option(None, "--method", "-m", help=" | ".join(DISTANCE_METHODS) + " (default \\[dictionary] method)."),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """The k dictionary tasks b with the smallest d(b, TARGET)."""
     from store.queries import nearest

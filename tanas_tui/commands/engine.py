@@ -6,14 +6,13 @@ from pathlib import Path
 
 import typer
 
+from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 
 engine_app = typer.Typer(help="The engine: the background process that runs jobs and owns the store.",
                          no_args_is_help=True)
 
-_CONFIG = typer.Option(None, "--config", "-c", help="Config file (default: ./tanas.toml, or $TANAS_CONFIG).")
-_STORE = typer.Option(None, "--store", help="Store directory (overrides \\[project] store).")
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +34,7 @@ def start_failure(exc) -> CliError:
 
 @engine_app.command("start")
 @handle_errors
-def start(config: Path = _CONFIG, store: Path = _STORE,
+def start(config: Path = ConfigOption, store: Path = StoreOption,
           device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device).")) -> None:
     """Start the store's engine in the background (it outlives this terminal)."""
     from tanas_tui.client import EngineAlreadyRunning, EngineStartFailed, start_engine
@@ -54,7 +53,7 @@ def start(config: Path = _CONFIG, store: Path = _STORE,
 
 @engine_app.command("stop")
 @handle_errors
-def stop(config: Path = _CONFIG, store: Path = _STORE,
+def stop(config: Path = ConfigOption, store: Path = StoreOption,
          timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the running job to stop.")) -> None:
     """Stop the engine: its running job stops at the next safe point and resumes on the next run."""
     from tanas_tui.client import stop_engine
@@ -70,7 +69,7 @@ def stop(config: Path = _CONFIG, store: Path = _STORE,
 
 @engine_app.command("status")
 @handle_errors
-def status(config: Path = _CONFIG, store: Path = _STORE) -> None:
+def status(config: Path = ConfigOption, store: Path = StoreOption) -> None:
     """Is an engine running for the store, and what is it doing?"""
     from tanas_tui.client import EngineClient, EngineError, engine_running
     from tanas_tui.common import console

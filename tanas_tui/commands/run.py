@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from engine.service import protocol as P
+from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 from tanas_tui.runner import config_file, follow, job_result, renderer, run_job
@@ -29,7 +30,7 @@ def run(
     config: Path = typer.Argument(None, help="Config file (default: ./tanas.toml, or $TANAS_CONFIG)."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run it in the engine (started if needed) and return."),
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
-    store: Path = typer.Option(None, "--store", help="Store directory (overrides \\[project] store)."),
+    store: Path = StoreOption,
 ) -> None:
     """Build or update the dictionary, search the target's task-aware space with FUSE, print the result table."""
     from tanas_tui.client import EngineClient, engine_running, start_engine
@@ -59,8 +60,8 @@ def run(
 
 @handle_errors
 def attach(
-    config: Path = typer.Option(None, "--config", "-c", help="Config file (default: ./tanas.toml, or $TANAS_CONFIG)."),
-    store: Path = typer.Option(None, "--store", help="Store directory (overrides \\[project] store)."),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """Follow the engine's running (or next queued) job until it ends; Ctrl-C detaches, the job goes on."""
     from tanas_tui.client import EngineClient, engine_running

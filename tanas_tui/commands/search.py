@@ -14,13 +14,14 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from engine.choices import EXPORT_FORMATS, SPACE_KINDS
+from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
+from tanas_tui.safe_text import markup_safe
 from tanas_tui.exitcodes import ExitCode
 
 searches_app = typer.Typer(help="Stored searches: list them, show one.", no_args_is_help=True)
 
-_CONFIG_HELP = "Config file (default: ./tanas.toml, or $TANAS_CONFIG)."
-_STORE_HELP = "Store directory (overrides [project] store)."
 
 
 def register(app: typer.Typer) -> None:
@@ -32,16 +33,16 @@ def register(app: typer.Typer) -> None:
 # -- search --------------------------------------------------------------------------------------------------------
 @handle_errors
 def search(
-    target: str = typer.Argument(..., help="Task to search for: the config's [target] or one of its [[tasks]]."),
-    space: str = typer.Option(None, "--space", help="task-aware | standard (default: [space] kind)."),
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
-    seed: int = typer.Option(None, "--seed", help="Search seed (default: [project] seed); part of the run id."),
+    target: str = typer.Argument(..., help="Task to search for: the config's \\[target] or one of its \\[\\[tasks]]."),
+    space: str = typer.Option(None, "--space", help=" | ".join(SPACE_KINDS) + " (default: \\[space] kind)."),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
+    seed: int = typer.Option(None, "--seed", help="Search seed (default: \\[project] seed); part of the run id."),
     run_id: str = typer.Option(None, "--run-id", help="Run id (default: TARGET-SPACE-SEED)."),
-    device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides [project] device)."),
+    device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
 ) -> None:
     """Run FUSE on TARGET (resuming a stopped run with the same id) and print the result."""
-    from engine.choices import COMPARISON_LABELS, SPACE_KINDS
+    from engine.choices import COMPARISON_LABELS
     from store.records import table_row
     from tanas_tui.common import console, load_cli_config
     from tanas_tui.runner import job_result, run_job
@@ -84,10 +85,11 @@ def _fmt(value: Any, digits: int = 2, suffix: str = "") -> str:
 @searches_app.command("list")
 @handle_errors
 def list_searches(
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """Every stored run: status, committed α steps and result."""
+    from store.records import SearchRunRecord
     from tanas_tui.common import console
 
     with _open_read(config, store) as st:
@@ -98,9 +100,9 @@ def list_searches(
     numeric = ("steps", "err %", "M params", "dev-h")
     for column in ("status",) + numeric + ("genotype",):
         table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
-    for a in runs:
-        r = a.get("result") or {}
-        table.add_row(a["id"], str(a.get("status", "?")), str(a.get("committed_steps", 0)),
+    for a in map(SearchRunRecord.from_attrs, runs):
+        r = a.result or {}
+        table.add_row(a.id, str(a.status), str(a.committed_steps),
                       _fmt(r.get("test_error")), _fmt(r.get("params_m"), 3), _fmt(r.get("cost_device_hours"), 4),
                       str(r.get("hash", "–")))
     if not runs:
@@ -113,8 +115,8 @@ def list_searches(
 @handle_errors
 def show_search(
     run: str = typer.Argument(..., help="Run id (see `tanas-tui searches list`)."),
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """One run: its settings, result, per-round incumbents and the α trajectory's summary."""
     from engine.space.genotype import Genotype
@@ -123,9 +125,10 @@ def show_search(
     with _open_read(config, store) as st:
         attrs = st.search(run)
         rec = st.read_search(run)
-    console.print(f"[bold]search {run}[/] ({attrs.get('kind', 'fuse')}): target {attrs.get('target_name', '?')}, "
+    console.print(f"[bold]search {markup_safe(run)}[/] ({attrs.get('kind', 'fuse')}): target "
+                  f"{markup_safe(attrs.get('target_name', '?'))}, "
                   f"space {attrs.get('space_kind', '–')}, seed {attrs.get('seed', '–')}, "
-                  f"status {attrs.get('status', '?')}, device {attrs.get('device', '?')}")
+                  f"status {attrs.get('status', '?')}, device {attrs.get('device', '?')}", markup=True)
     for key in ("created", "resumed", "stopped", "finished", "error"):
         if attrs.get(key):
             console.print(f"  {key}: {attrs[key]}")
@@ -146,7 +149,7 @@ def show_search(
                       f"first [{', '.join(f'{v:+.3f}' for v in first)}]; val loss {rec.loss_val[0]:.4f} → "
                       f"{rec.loss_val[-1]:.4f}")
     for w in attrs.get("warnings") or []:
-        console.print(f"  [yellow]warning:[/] {w}")
+        console.print(f"  [yellow]warning:[/] {markup_safe(w)}", markup=True)
     result = attrs.get("result")
     if result:
         console.print(f"  result: test error {_fmt(result.get('test_error'))} %, params "
@@ -176,13 +179,12 @@ def _print_rounds(console, attrs: dict[str, Any], rec) -> None:
 @handle_errors
 def export(
     run: str = typer.Argument(..., help="Run id (see `tanas-tui searches list`)."),
-    fmt: str = typer.Option("genotype", "--format", "-f", help="genotype | torchscript | onnx"),
+    fmt: str = typer.Option("genotype", "--format", "-f", help=" | ".join(EXPORT_FORMATS)),
     output: Path = typer.Option(..., "--output", "-o", help="File to write."),
-    config: Path = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
 ) -> None:
     """Write a finished run's architecture (JSON) or trained network (TorchScript / ONNX)."""
-    from engine.choices import EXPORT_FORMATS
     from tanas_tui.common import console, load_cli_config
     from tanas_tui.runner import job_result, run_job
 

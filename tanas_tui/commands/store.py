@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
 

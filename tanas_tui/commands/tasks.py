@@ -14,14 +14,15 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from store.records import TaskRecord
+from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
+from tanas_tui.safe_text import plain
 from tanas_tui.exitcodes import ExitCode
 
 tasks_app = typer.Typer(help="The task dictionary: list stored tasks, show one task in full.", no_args_is_help=True)
 
 DASH = "–"
-_CONFIG_HELP = "Config file (default: ./tanas.toml, or $TANAS_CONFIG)."
-_STORE_HELP = "Store directory (overrides [project] store)."
 # `show` prints these first, in this order; any other attribute follows alphabetically
 _SHOW_ORDER = (
     "name", "id", "role", "source", "rule", "status", "seed", "n_train", "n_val", "n_test", "num_classes",
@@ -51,8 +52,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _samples(task: dict[str, Any]) -> str:
-    parts = [task.get(k) for k in ("n_train", "n_val", "n_test")]
+def _samples(task: TaskRecord) -> str:
+    parts = [task.n_train, task.n_val, task.n_test]
     if all(p is None for p in parts):
         return DASH
     return "/".join(DASH if p is None else str(p) for p in parts)
@@ -72,10 +73,8 @@ def _epsilon_flag(value: Any, long: bool = False) -> Text:
     return Text(DASH)
 
 
-def _genotype_hash(task: dict[str, Any]) -> str:
-    value = task.get("genotype_hash")
-    if not value and isinstance(task.get("best_genotype"), dict):
-        value = task["best_genotype"].get("hash")
+def _genotype_hash(task: TaskRecord) -> str:
+    value = task.genotype_id
     return str(value)[:8] if value else DASH
 
 
@@ -84,7 +83,7 @@ def _status(value: Any) -> Text:
         return Text(DASH)
     styles = {"ready": "green", "done": "green", "failed": "red", "error": "red", "training": "cyan",
               "pending": "dim", "not-representative": "yellow"}
-    return Text(str(value), style=styles.get(str(value), ""))
+    return plain(value, style=styles.get(str(value), ""))
 
 
 def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: int = 120) -> Table:
@@ -101,11 +100,11 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
             fixed = min_width is None
             table.add_column(header, justify=justify, no_wrap=fixed, min_width=min_width,
                              overflow="ellipsis" if fixed else "fold")
-    for t in tasks:
+    for t in map(TaskRecord.from_attrs, tasks):
         cells: list[Any] = [
-            _text(t.get("name")), str(t["id"])[:8], _text(t.get("source")), _text(t.get("rule")),
-            _samples(t), _accuracy(t.get("val_acc")), _epsilon_flag(t.get("representative")),
-            _genotype_hash(t), _status(t.get("status")),
+            _text(t.name), str(t.id)[:8], _text(t.source), _text(t.rule),
+            _samples(t), _accuracy(t.val_acc), _epsilon_flag(t.representative),
+            _genotype_hash(t), _status(t.status),
         ]
         if not wide:
             del cells[7], cells[1]
@@ -116,8 +115,8 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
 @tasks_app.command("list")
 @handle_errors
 def list_command(
-    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
-    config: Path | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path | None = StoreOption,
+    config: Path | None = ConfigOption,
 ) -> None:
     """Every task in the store's dictionary, in the order it was added."""
     from tanas_tui.common import console
@@ -145,8 +144,8 @@ def _value_renderable(key: str, value: Any):
     if key == "status":
         return _status(value)
     if isinstance(value, dict) and value or isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
-        return Text(_compact(value))
-    return Text(_text(value))
+        return plain(_compact(value))
+    return plain(_text(value))
 
 
 def _distance_table(st, task_id: str, names: dict[str, str]) -> Table | None:
@@ -182,8 +181,8 @@ def _distance(value: float, std: float) -> str:
 @handle_errors
 def show_command(
     name: str = typer.Argument(..., help="Task name or id (a unique id prefix works too)."),
-    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
-    config: Path | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+    store: Path | None = StoreOption,
+    config: Path | None = ConfigOption,
 ) -> None:
     """Every stored attribute of one task, its stored arrays and its distances to the other tasks."""
     from store import NotFound
