@@ -170,3 +170,31 @@ def test_a_background_engine_exits_after_idle_exit_minutes(tmp_path):
     finally:
         if engine_running(store) is not None:
             stop_engine(store, timeout=10)
+
+
+def test_a_burst_of_300_connections_is_queued_not_refused(engine):
+    import os
+    import signal
+
+    store, pid = engine
+    os.kill(pid, signal.SIGSTOP)  # nothing is accepted: only the listen backlog holds the burst
+    socks, refused = [], 0
+    try:
+        from engine.service.protocol import SocketPath
+
+        with SocketPath(store / "runs" / "engine.sock") as address:
+            for _ in range(300):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.setblocking(False)
+                try:
+                    s.connect(address)
+                except BlockingIOError:
+                    refused += 1
+                socks.append(s)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        for s in socks:
+            s.close()
+    assert refused == 0
+    with EngineClient(store) as c:
+        assert c.status()["pid"] == pid
