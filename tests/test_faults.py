@@ -202,3 +202,22 @@ def test_store_check_repairs_a_garbage_checkpoint_and_names_it(tmp_path, uninter
     assert fixed.exit_code == 0, fixed.output
     assert "unreadable checkpoint" in fixed.output and "temporary checkpoint" in fixed.output
     _store_check_passes(path)
+
+
+def test_switching_the_distance_method_fills_the_new_matrix_from_the_task_list(tmp_path, dictionaries):
+    """A store built with one method, then `tasks add` under another: the new matrix starts with every ready task
+    instead of failing on the tasks it lacks."""
+    import dataclasses
+
+    one, _, _ = dictionaries
+    path = tmp_path / "s.zarr"
+    shutil.copytree(one, path)
+    cfg = dataclasses.replace(
+        CFG, dictionary=dataclasses.replace(CFG.dictionary, method="transfer"),
+        transfer=TransferSection(epochs=1, finetune_epochs=0, prune_step=0.5, max_samples=40, batch_size=32))
+    with Store.open(path, "w") as st:
+        Dictionary(st, cfg, "cpu", task_builder=lambda t: build_task(t, SOURCES[t.source])).add_task(TASKS[1])
+        matrix = st.distances("transfer")
+        names = [st.task(i)["name"] for i in matrix.ids]
+    assert names == ["alpha-a", "beta-b"]
+    assert not np.isnan(matrix.value[1, :]).any() and not np.isnan(matrix.value[:, 1]).any()  # its row and column
