@@ -214,6 +214,8 @@ class EngineServer:
         self.broadcast_seq = self.seq.value
         self.paths["pid"].write_text(f"{os.getpid()}\n")
         log.info("engine pid %d serving %s (config %s)", os.getpid(), self.store_path, self.config_path)
+        for line in self.store.repaired:  # what a writer killed earlier left half-done, finished on opening
+            log.warning("store repaired: %s", line)
 
     def serve(self) -> int:
         try:
