@@ -117,7 +117,13 @@ def _check_tasks(nodes: Nodes, problem) -> None:
     for task_id in sorted(groups - set(order)):
         problem(f"task group {task_id}: not in the task order (left by an interrupted add)",
                 lambda t=task_id: nodes.delete(L.task_path(t)), f"task group {task_id}: deleted")
-    for task_id in order:
+    for task_id in [t for t in order if t in groups]:
+        attrs = nodes.attrs(L.task_path(task_id))
+        if attrs.get("status") == "ready" and not (
+                nodes.exists(L.probe_path(task_id, 0)) and nodes.exists(L.fisher_path(task_id, 0))):
+            problem(f"task {task_id}: marked ready but its probe or Fisher vector is missing",
+                    lambda t=task_id: nodes.update_attrs(L.task_path(t), {"status": "training"}),
+                    f"task {task_id}: marked training (the next `tasks add` or `run` completes it)")
         for seed in nodes.child_groups(f"{L.task_path(task_id)}/{L.PROBE}"):
             path = f"{L.task_path(task_id)}/{L.PROBE}/{seed}"
             if L.ATTR_PARAMS not in nodes.attrs(path):

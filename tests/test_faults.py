@@ -221,3 +221,15 @@ def test_switching_the_distance_method_fills_the_new_matrix_from_the_task_list(t
         names = [st.task(i)["name"] for i in matrix.ids]
     assert names == ["alpha-a", "beta-b"]
     assert not np.isnan(matrix.value[1, :]).any() and not np.isnan(matrix.value[:, 1]).any()  # its row and column
+
+
+def test_store_check_finds_a_ready_task_without_its_probe(tmp_path):
+    path = tmp_path / "s.zarr"
+    with Store.open(path, "w", create=True) as st:
+        st.add_task("t1", {"name": "one", "status": "ready"})
+    found = runner.invoke(app, ["store", "check", "--store", str(path)])
+    assert found.exit_code == 4 and "marked ready" in found.output, found.output
+    fixed = runner.invoke(app, ["store", "check", "--repair", "--store", str(path)])
+    assert fixed.exit_code == 0 and "marked training" in fixed.output, fixed.output
+    with Store.open(path) as st:
+        assert st.task("t1")["status"] == "training"
