@@ -18,12 +18,12 @@ Checkpoints (at every round end and every `checkpoint_minutes` at an alternation
 weights, α, both optimiser states, torch / python RNG states, the data-order generator state, the position and the
 committed step count. Randomness that shapes the search (candidate samples, initial weights, the final retraining)
 comes from seeds derived from (seed, round, index), so a resumed run repeats an uninterrupted one exactly on the CPU.
+How a checkpoint and the final network are written to the store is `engine.search.checkpoint`'s.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import random
 import time
@@ -42,6 +42,10 @@ from engine.space.network import build_network, count_params
 from engine.runtime.reporting import SILENT, JobStopped, Reporter
 from engine.runtime.batchnorm import recalibrate_batchnorm
 from store.faults import fault_point
+# load_final_weights, save_final_weights and CHECKPOINT_FORMAT are re-exported for callers of this module
+from engine.search.checkpoint import (CHECKPOINT_FORMAT, cpu_state, load_final_weights,  # noqa: F401
+                                      load_search_checkpoint, final_result, py_state, py_unstate, save_final_weights,
+                                      save_search_checkpoint)
 from store.records import SearchRunRecord
 from engine.search.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
 
@@ -50,7 +54,6 @@ __all__ = [
     "load_final_weights", "CHECKPOINT_FORMAT",
 ]
 
-CHECKPOINT_FORMAT = 1
 # The SearchSection keys that change what a search computes; a resume must match them exactly.
 # (checkpoint_minutes, compare, fixed_networks and repeats do not change a run's trajectory or result.)
 RESULT_KEYS = ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "w_lr", "alpha_lr", "batch_size",
@@ -218,7 +221,7 @@ class Fuse:
                                  + "; ".join(problems), key=", ".join(p.split(" ")[0] for p in problems))
         if attrs.get("status") == "done" and attrs.get("result"):
             return SearchResult.from_dict(attrs["result"])
-        finished = _final_result(store, run_id)
+        finished = final_result(store, run_id)
         if finished is not None:  # killed after its final weights were saved, before `done` was recorded
             store.update_search(run_id, status="done", finished=_now(), result=finished)
             reporter.emit("search_done", run_id=run_id, result=finished)
@@ -367,20 +370,18 @@ class Fuse:
         self.writer.flush()
         st.seconds = self._elapsed()
         blob = {
-            "format": CHECKPOINT_FORMAT,
-            "kind": "search",
             "run_id": self.run_id,
             "config": dataclasses.asdict(self.cfg),
             "round": st.round,
             "alternation": st.alternation,
             "step": self.writer.committed_steps,
             "genotypes": [g.to_dict() for g in st.genotypes],
-            "weights": [_cpu_state(m) for m in st.models],
+            "weights": [cpu_state(m) for m in st.models],
             "alpha": None if st.alpha is None else st.alpha.detach().cpu(),
             "w_opt": None if st.w_opt is None else st.w_opt.state_dict(),
             "a_opt": None if st.a_opt is None else st.a_opt.state_dict(),
             "torch_rng": torch.get_rng_state(),
-            "python_rng": _py_state(),
+            "python_rng": py_state(),
             "data_gen": self._gen.get_state(),
             "seconds": st.seconds,
             "loss_train": st.loss_train,
@@ -392,21 +393,16 @@ class Fuse:
         }
         if self.device.type == "cuda":
             blob["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        buf = io.BytesIO()
-        torch.save(blob, buf)
-        self.store.save_checkpoint(self.run_id, buf.getvalue())
+        save_search_checkpoint(self.store, self.run_id, blob)
         self.store.update_search(self.run_id, checkpoint={"round": st.round, "alternation": st.alternation,
                                                           "step": blob["step"], "time": _now()})
 
     def _restore(self) -> _State:
-        blob = load_checkpoint_blob(self.store, self.run_id)
-        if blob is None or blob.get("kind") != "search":
+        blob = load_search_checkpoint(self.store, self.run_id)
+        if blob is None:
             # Stopped before the first checkpoint: start again from the seed.
             self.writer.truncate(0)
             return _State()
-        if blob.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"search {self.run_id!r}: checkpoint format {blob.get('format')} is not supported "
-                             f"(expected {CHECKPOINT_FORMAT})")
         self.writer.truncate(int(blob["step"]))
         st = _State(round=blob["round"], alternation=blob["alternation"], entropy=list(blob["entropy"]),
                     seconds=float(blob["seconds"]), loss_train=float(blob["loss_train"]),
@@ -425,7 +421,7 @@ class Fuse:
         if blob.get("last_val_acc") is not None:
             self._last_val_acc = blob["last_val_acc"]
         torch.set_rng_state(blob["torch_rng"])
-        random.setstate(_py_unstate(blob["python_rng"]))
+        random.setstate(py_unstate(blob["python_rng"]))
         if "cuda_rng" in blob and self.device.type == "cuda":
             torch.cuda.set_rng_state(blob["cuda_rng"], self.device)
         self._gen.set_state(blob["data_gen"])
@@ -472,67 +468,6 @@ class Fuse:
         self.store.update_search(self.run_id, status="done", finished=_now(), result=result.to_dict())
         self.reporter.emit("search_done", run_id=self.run_id, result=result.to_dict())
         return result
-
-
-def save_final_weights(store, run_id: str, genotype: Genotype, model: nn.Module, num_classes: int,
-                       in_channels: int = 1, result: dict[str, Any] | None = None) -> None:
-    """The final network replaces the run's checkpoint: a finished run no longer needs one, and export reads this.
-    It carries the run's result, so a run killed before its `done` status was written finishes on resume."""
-    buf = io.BytesIO()
-    torch.save({"format": CHECKPOINT_FORMAT, "kind": "final", "genotype": genotype.to_dict(),
-                "num_classes": num_classes, "in_channels": in_channels, "state_dict": _cpu_state(model),
-                "result": result}, buf)
-    store.save_checkpoint(run_id, buf.getvalue())
-
-
-def _final_result(store, run_id: str) -> dict[str, Any] | None:
-    blob = load_checkpoint_blob(store, run_id)
-    if isinstance(blob, dict) and blob.get("kind") == "final" and isinstance(blob.get("result"), dict):
-        return blob["result"]
-    return None
-
-
-def load_final_weights(store, run_id: str) -> tuple[Genotype, dict[str, torch.Tensor], int]:
-    """(genotype, state_dict, num_classes) of a finished run's final network."""
-    blob = load_checkpoint_blob(store, run_id)
-    if not blob or blob.get("kind") != "final":
-        status = store.search(run_id).get("status", "unknown")
-        raise ValueError(f"search {run_id!r} has no final weights yet (status: {status}); "
-                         f"finish or resume it first")
-    return Genotype.from_dict(blob["genotype"]), blob["state_dict"], int(blob["num_classes"])
-
-
-def load_checkpoint_blob(store, run_id: str) -> dict[str, Any] | None:
-    """The run's checkpoint as saved (None when there is none). A file that does not load is a corrupt store
-    file (StoreCorrupt: exit 4, named, with the repair command), not a job failure."""
-    raw = store.load_checkpoint(run_id)
-    if not raw:
-        return None
-    try:
-        blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - truncated zip, garbage bytes, foreign pickle: all the same to the user
-        from store import StoreCorrupt
-
-        # torch's own text would suggest weights_only=False: never for a file that failed to load
-        raise StoreCorrupt(store.checkpoint_file(run_id), f"not a checkpoint ({type(exc).__name__})") from None
-    if not isinstance(blob, dict):
-        from store import StoreCorrupt
-
-        raise StoreCorrupt(store.checkpoint_file(run_id), f"not a checkpoint: holds a {type(blob).__name__}")
-    return blob
-
-
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
-def _py_state() -> list:
-    version, internal, gauss = random.getstate()
-    return [version, list(internal), gauss]
-
-
-def _py_unstate(state: list) -> tuple:
-    return (state[0], tuple(state[1]), state[2])
 
 
 def _now() -> str:

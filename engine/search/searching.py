@@ -17,8 +17,8 @@ import torch
 from engine.choices import COMPARISON_LABELS, SPACE_KINDS
 from engine.search.baselines import FIXED_NETWORKS, fixed_network, fuse_candidate_count, random_search, table_row
 from engine.config import Config, ConfigError
-from engine.search.fuse import (Fuse, ResumeMismatch, SearchResult, _canon, config_differences, derive_seed,
-                         save_final_weights)
+from engine.search.checkpoint import save_final_weights
+from engine.search.fuse import Fuse, ResumeMismatch, SearchResult, _canon, config_differences, derive_seed
 from engine.space.genotype import Genotype
 from engine.space.spaces import SearchSpace, SpaceError, standard_space, task_aware_space
 from engine.data.tasks import TaskData, build_task

@@ -145,7 +145,7 @@ def start_search(ctx: JobContext, *, target: str | None = None, space: str | Non
 def export(ctx: JobContext, *, run: str, format: str, output: str) -> dict[str, Any]:
     """Writes a finished run's genotype (JSON) or trained network (TorchScript / ONNX) to `output`; reads only."""
     from engine.search.export import export_model
-    from engine.search.fuse import load_final_weights
+    from engine.search.checkpoint import load_final_weights
 
     genotype, state_dict, num_classes = load_final_weights(ctx.store, run)
     path = export_model(genotype, state_dict, num_classes, format, output)
