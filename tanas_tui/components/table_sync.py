@@ -10,6 +10,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
+from tanas_tui.safe_text import plain
+
 # Columns grow with their content up to this many cells; longer values end in "…" (the panels' detail lines show
 # them whole).
 MAX_CELL = 32
@@ -41,7 +43,8 @@ def sync_rows(table: DataTable, columns: Sequence[str], rows: Mapping[str, Seque
         del rendered[key]
         structural = True
     for key, cells in rows.items():
-        cells = tuple(capped(c) for c in cells)
+        # a str cell would be parsed as markup by the DataTable: user text ("[/x]") must show as it is
+        cells = tuple(capped(plain(c) if isinstance(c, str) else c) for c in cells)
         old = rendered.get(key)
         if old is None:
             table.add_row(*cells, key=key)
