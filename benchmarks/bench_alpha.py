@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import statistics
 import sys
 import tempfile
@@ -24,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.config import SearchSection  # noqa: E402
+from engine.result_stats import mcnemar_exact  # noqa: E402
 from engine.fuse import Fuse  # noqa: E402
 from engine.space import SearchSpace  # noqa: E402
 from engine.tasks import TaskData, TaskDef  # noqa: E402
@@ -81,10 +83,12 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--samples", type=int, default=700)
     ap.add_argument("--only", nargs="*", help="setting names to run (default all)")
+    ap.add_argument("--out", help="also write every round's record (setting, seed, round, alpha, val_acc) as JSON")
     args = ap.parse_args()
     torch.set_num_threads(1)
     names = args.only or list(SETTINGS)
     stats: dict[str, dict[str, list[float]]] = {n: {"hit": [], "gap": [], "pmax": [], "wall": []} for n in names}
+    records: list[dict] = []
     with tempfile.TemporaryDirectory() as d:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for name in names:  # interleaved, so load drift on a shared machine hits every setting alike
@@ -92,6 +96,7 @@ def main() -> None:
                 rounds, wall = run_one(cfg, seed, args.samples, Path(d))
                 s = stats[name]
                 s["wall"].append(wall)
+                records += [{"setting": name, "seed": seed, **r} for r in rounds]
                 for r in rounds:
                     acc, alpha = np.asarray(r["val_acc"]), np.asarray(r["alpha"])
                     chosen = int(np.argmax(alpha))
@@ -104,11 +109,19 @@ def main() -> None:
     n_val = args.samples * 6 // 7 - args.samples * 5 // 7
     print(f"{args.seeds} seeds x {BASE.rounds} rounds, {BASE.candidates} candidates, val split {n_val}; "
           f"hit = selected candidate has the best val accuracy")
-    print(f"{'setting':26s} {'hit rate':>9s} {'val-acc gap':>12s} {'softmax max':>12s} {'wall / ' + names[0]:>10s}")
+    print(f"McNemar p: hits paired by (seed, round) with {names[0]!r} (same task, seed and first candidates)")
+    print(f"{'setting':26s} {'hit rate':>9s} {'McNemar p':>10s} {'val-acc gap':>12s} {'softmax max':>12s} "
+          f"{'wall / ' + names[0]}")
+    base_hits = stats[names[0]]["hit"]
     for name in names:
         s = stats[name]
-        print(f"{name:26s} {statistics.mean(s['hit']):9.2f} {100 * statistics.mean(s['gap']):11.2f}% "
-              f"{statistics.mean(s['pmax']):12.3f} {statistics.mean(s['wall']) / base_wall:10.2f}")
+        b = sum(1 for x, y in zip(base_hits, s["hit"]) if x and not y)
+        c = sum(1 for x, y in zip(base_hits, s["hit"]) if y and not x)
+        print(f"{name:26s} {statistics.mean(s['hit']):9.2f} {mcnemar_exact(b, c):10.3f} "
+              f"{100 * statistics.mean(s['gap']):11.2f}% {statistics.mean(s['pmax']):12.3f} "
+              f"{statistics.mean(s['wall']) / base_wall:10.2f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(records))
 
 
 if __name__ == "__main__":

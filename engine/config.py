@@ -92,7 +92,7 @@ class SearchSection:
     alpha_lr: float = 3e-3
     batch_size: int = 128
     final_epochs: int = 10
-    alpha_batch_size: int = 64    # α steps per α epoch = ceil(n_val / this); 0: one full-val-split step
+    alpha_batch_size: int = 32    # α steps per α epoch = ceil(n_val / this); 0: one full-val-split step
     checkpoint_minutes: float = 5.0
     compare: bool = False         # also run random search, FUSE in the standard space and fixed networks
     fixed_networks: tuple[str, ...] = ("resnet18",)

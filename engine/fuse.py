@@ -8,11 +8,12 @@ The argmax-α candidate becomes the incumbent; the next round is the incumbent (
 is retrained from scratch on train + val and the TEST split is read once, for the report.
 
 α-step granularity: one α step is one Adam step on a val minibatch of `alpha_batch_size` (engine/alpha_opt.py), so an
-α epoch is ceil(n_val / alpha_batch_size) steps; alpha_batch_size 0 is one full-val-split step per α epoch. Because the weights are frozen and the networks are in eval mode during the α phase, each candidate's val logits are
-constant within an alternation: they are computed once per α phase and every α step, loss and accuracy comes from
-that cache. Each α step is one row of the stored trajectory: α after the step, round, step_kind (= the alternation
-index within the round), loss_train (the mean of the last weight epoch), loss_val (the mixture's full val loss at the
-new α) and each candidate's val accuracy.
+α epoch is ceil(n_val / alpha_batch_size) steps; alpha_batch_size 0 is one full-val-split step per α epoch. Because
+the weights are frozen and the networks are in eval mode during the α phase, each candidate's val logits are constant
+within an alternation: they are computed once per α phase and every α step, loss and accuracy comes from that cache.
+Each α step is one row of the stored trajectory: α after the step, round, step_kind (= the alternation index within
+the round), loss_train (the mean of the last weight epoch), loss_val (the mixture's full val loss at the new α) and
+each candidate's val accuracy.
 
 Checkpoints (at every round end and every `checkpoint_minutes` at an alternation boundary) hold all candidates'
 weights, α, both optimiser states, torch / python RNG states, the data-order generator state, the position and the
@@ -32,7 +33,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine.alpha_opt import alpha_steps
