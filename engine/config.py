@@ -93,6 +93,7 @@ class SearchSection:
     alpha_lr: float = 3e-3
     batch_size: int = 128
     final_epochs: int = 10
+    alpha_batch_size: int = 32    # α steps per α epoch = ceil(n_val / this); 0: one full-val-split step
     checkpoint_minutes: float = 5.0
     compare: bool = False         # also run random search, FUSE in the standard space and fixed networks
     fixed_networks: tuple[str, ...] = ("resnet18",)
@@ -280,7 +281,7 @@ class _Loader:
                           "candidates", "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
                           "repeats") and value < 1:
                 raise self.error(f"must be at least 1, got {value}", name, f.name)
-            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed") and value < 0:
+            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed", "alpha_batch_size") and value < 0:
                 raise self.error(f"must not be negative, got {value}", name, f.name)
             if name == "space" and f.name in SPACE_CHOICES:
                 if not value:

@@ -22,7 +22,7 @@ from store.records import table_row  # noqa: F401 - rows of the comparison table
 from engine.search.training import evaluate, train_from_scratch, train_network, train_split
 
 __all__ = [
-    "FIXED_NETWORKS", "resnet_28", "fixed_network", "random_search", "fuse_candidate_count", "table_row",
+    "FIXED_NETWORKS", "resnet_28", "densenet161_28", "fixed_network", "random_search", "fuse_candidate_count", "table_row",
 ]
 
 
@@ -36,9 +36,21 @@ def resnet_28(depth: int, num_classes: int, in_channels: int = 1) -> nn.Module:
     return model
 
 
+def densenet161_28(num_classes: int, in_channels: int = 1) -> nn.Module:
+    """torchvision DenseNet-161 for 28×28 inputs: 3×3 stride-1 stem and no max-pool, so its three transitions leave
+    3×3 feature maps (the ImageNet stem would shrink 28×28 to nothing before the last transition)."""
+    from torchvision.models import densenet161
+
+    model = densenet161(weights=None, num_classes=num_classes)
+    model.features.conv0 = nn.Conv2d(in_channels, 96, kernel_size=3, stride=1, padding=1, bias=False)
+    model.features.pool0 = nn.Identity()
+    return model
+
+
 FIXED_NETWORKS: dict[str, tuple[str, Callable[[int, int], nn.Module]]] = {
     "resnet18": ("ResNet-18", lambda k, c: resnet_28(18, k, c)),
     "resnet34": ("ResNet-34", lambda k, c: resnet_28(34, k, c)),
+    "densenet161": ("DenseNet-161", densenet161_28),
 }
 
 

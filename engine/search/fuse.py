@@ -7,12 +7,13 @@ The argmax-α candidate becomes the incumbent; the next round is the incumbent (
 `candidates - 1` fresh samples, with α reset to zeros and a fresh weight optimiser. After the last round the incumbent
 is retrained from scratch on train + val and the TEST split is read once, for the report.
 
-α-step granularity: one α step is one Adam step on the gradient of the full val-split loss (one step per α epoch).
-Because the weights are frozen and the networks are in eval mode during the α phase, each candidate's val logits are
-constant within an alternation: they are computed once per α phase and every α step, loss and accuracy comes from
-that cache. Each α step is one row of the stored trajectory: α after the step, round, step_kind (= the alternation
-index within the round), loss_train (the mean of the last weight epoch), loss_val (the mixture's full val loss at the
-new α) and each candidate's val accuracy.
+α-step granularity: one α step is one Adam step on a val minibatch of `alpha_batch_size` (engine/alpha_opt.py), so an
+α epoch is ceil(n_val / alpha_batch_size) steps; alpha_batch_size 0 is one full-val-split step per α epoch. Because
+the weights are frozen and the networks are in eval mode during the α phase, each candidate's val logits are constant
+within an alternation: they are computed once per α phase and every α step, loss and accuracy comes from that cache.
+Each α step is one row of the stored trajectory: α after the step, round, step_kind (= the alternation index within
+the round), loss_train (the mean of the last weight epoch), loss_val (the mixture's full val loss at the new α) and
+each candidate's val accuracy.
 
 Checkpoints (at every round end and every `checkpoint_minutes` at an alternation boundary) hold all candidates'
 weights, α, both optimiser states, torch / python RNG states, the data-order generator state, the position and the
@@ -32,9 +33,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from engine.search.alpha_opt import alpha_steps
 from engine.config import ConfigError, SearchSection
 from engine.runtime.device import device_label, prepare_model
 from engine.space.genotype import Genotype
@@ -56,7 +57,7 @@ __all__ = [
 # The SearchSection keys that change what a search computes; a resume must match them exactly.
 # (checkpoint_minutes, compare, fixed_networks and repeats do not change a run's trajectory or result.)
 RESULT_KEYS = ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "w_lr", "alpha_lr", "batch_size",
-               "final_epochs")
+               "final_epochs", "alpha_batch_size")
 COLLAPSE_SHARE = 1.0
 
 
@@ -100,6 +101,8 @@ def _validate(cfg: SearchSection) -> None:
         value = getattr(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"must be a positive integer for a FUSE search, got {value!r}", key=f"search.{key}")
+    if cfg.alpha_batch_size < 0:
+        raise ConfigError(f"must be >= 0 (0: full val split), got {cfg.alpha_batch_size!r}", key="search.alpha_batch_size")
     if cfg.final_epochs < 0:
         raise ConfigError(f"must be >= 0, got {cfg.final_epochs!r}", key="search.final_epochs")
     for key in ("w_lr", "alpha_lr"):
@@ -126,11 +129,6 @@ class Mixture(nn.Module):
             term = w[i] * candidate(x)
             out = term if out is None else out + term
         return out
-
-
-def mix_logits(alpha: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Cached per-candidate logits [C, N, K] mixed by softmax(α) -> [N, K]."""
-    return torch.einsum("c,cnk->nk", torch.softmax(alpha, 0), logits)
 
 
 def alpha_entropy(alpha: torch.Tensor) -> float:
@@ -254,7 +252,7 @@ class Fuse:
             space=self.space.to_dict(), config=dataclasses.asdict(self.cfg), seed=self.seed, status="running",
             device=device_label(self.device), created=_now(),
             extra={"retrain": self.retrain,
-                   "alpha_step": "one Adam step per alpha epoch on the full val-split loss",
+                   "alpha_step": "one Adam step per val minibatch of alpha_batch_size (0: per alpha epoch, full val split)",
                    "step_kind": "alternation index within the round",
                    **self.extra_attrs},
         ).to_attrs()
@@ -317,15 +315,16 @@ class Fuse:
             logits = torch.stack([predict_logits(m, self.val_x, self.device) for m in st.models])
             y = self.val_y
             val_acc = (logits.argmax(-1) == y).float().mean(1).tolist()
+        # The minibatch order comes from (seed, round, alternation), so a resumed run needs no extra RNG state.
+        order = torch.Generator().manual_seed(derive_seed(self.seed, "alpha", st.round, st.alternation))
         st.alpha.requires_grad_(True)
-        for _ in range(self.cfg.alpha_epochs):
+        steps = alpha_steps(st.alpha, st.a_opt, logits, y, epochs=self.cfg.alpha_epochs,
+                            batch_size=self.cfg.alpha_batch_size, generator=order)
+        while True:
             self.reporter.check()
-            loss = F.cross_entropy(mix_logits(st.alpha, logits), y)
-            st.a_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            st.a_opt.step()
-            with torch.no_grad():
-                loss_val = float(F.cross_entropy(mix_logits(st.alpha, logits), y))
+            loss_val = next(steps, None)
+            if loss_val is None:
+                break
             alpha = [float(a) for a in st.alpha.detach().cpu()]
             step = self.writer.append(alpha, st.round, st.alternation, st.loss_train, loss_val, val_acc)
             st.entropy.append(alpha_entropy(st.alpha))
