@@ -25,7 +25,8 @@ from engine.results.stats import (
 )
 
 __all__ = ["ArmRun", "ResultTable", "COLUMNS", "build_table", "provenance", "config_hash", "to_json", "to_csv",
-           "to_markdown"]
+           "to_markdown", "table_from_dict", "budget_text", "duration_text", "format_number", "format_interval",
+           "format_p"]
 
 PACKAGES = ("tanas-tui", "torch", "numpy", "torchvision", "zarr")
 
@@ -46,6 +47,7 @@ class ArmRun:
     device_seconds: float
     correct: Sequence[bool] | None = None
     run_id: str = ""
+    final_epochs: int = 0             # the winner's retraining, on top of budget_epochs
 
 
 # (key, header, kind) in display order; kind drives number formatting in the text renderings.
@@ -70,6 +72,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("cost_device_hours_hi", "95% hi", "h"),
     ("budget_epochs", "budget", "num"),
     ("budget_unit", "budget unit", "text"),
+    ("final_epochs", "final epochs", "num"),
     ("device_seconds", "device s", "num"),
     ("diff_vs_reference", "Δ error vs ref (pp)", "pct"),
     ("diff_lo", "Δ 95% lo", "pct"),
@@ -94,7 +97,9 @@ class ResultTable:
 
     def to_dict(self) -> dict[str, Any]:
         return {"reference": self.reference, "alpha": self.alpha, "columns": self.columns,
-                "rows": [{k: _plain(r.get(k)) for k in self.columns} for r in self.rows],
+                "rows": [{**{k: _plain(r.get(k)) for k in self.columns}, "run_ids": list(r.get("run_ids", [])),
+                          **({"comparison": _plain(r["comparison"])} if "comparison" in r else {})}
+                         for r in self.rows],
                 "provenance": _plain(self.provenance), "notes": list(self.notes)}
 
 
@@ -149,6 +154,7 @@ def build_table(runs: Sequence[ArmRun], reference: str, *, prov: dict[str, Any] 
             "cost_device_hours_mean": cost.mean, "cost_device_hours_std": cost.std, "cost_device_hours_lo": cost.lo,
             "cost_device_hours_hi": cost.hi,
             "budget_epochs": float(np.mean([r.budget_epochs for r in rs])), "budget_unit": rs[0].budget_unit,
+            "final_epochs": float(np.mean([r.final_epochs for r in rs])),
             "device_seconds": float(np.mean([r.device_seconds for r in rs])),
             "diff_vs_reference": None, "diff_lo": None, "diff_hi": None, "p_value": None, "test": None,
             "verdict": "reference" if arm == reference else None,
@@ -180,13 +186,17 @@ def build_table(runs: Sequence[ArmRun], reference: str, *, prov: dict[str, Any] 
     return ResultTable(reference=reference, alpha=alpha, rows=rows, provenance=dict(prov or {}), notes=notes)
 
 
+def table_from_dict(data: dict[str, Any]) -> ResultTable:
+    """The inverse of `ResultTable.to_dict` (plus the JSON rendering's extra row fields): how a table that crossed the
+    engine's protocol as JSON is rendered again."""
+    return ResultTable(reference=data["reference"], alpha=float(data["alpha"]), rows=[dict(r) for r in data["rows"]],
+                       provenance=dict(data.get("provenance") or {}), notes=list(data.get("notes") or []))
+
+
 # -- renderings -------------------------------------------------------------------------------------------------------
 def to_json(table: ResultTable) -> str:
     """The full table (rows with every comparison detail, provenance, notes); NaN becomes null."""
-    data = table.to_dict()
-    data["rows"] = [{**row, **({"comparison": _plain(src["comparison"])} if "comparison" in src else {}),
-                     "run_ids": src.get("run_ids", [])} for row, src in zip(data["rows"], table.rows)]
-    return json.dumps(data, indent=2, allow_nan=False)
+    return json.dumps(table.to_dict(), indent=2, allow_nan=False)
 
 
 def to_csv(table: ResultTable) -> str:
@@ -217,7 +227,7 @@ def to_markdown(table: ResultTable) -> str:
         cells = [r["arm"], str(r["repeats"]), f"{_num(r['test_error_mean'], 2)} ± {_num(r['test_error_std'], 2)}", ci,
                  f"{_num(r['params_m_mean'], 3)} ± {_num(r['params_m_std'], 3)}",
                  f"{_num(r['cost_device_hours_mean'], 4)} ± {_num(r['cost_device_hours_std'], 4)}",
-                 f"{_num(r['budget_epochs'], 0)} {r['budget_unit']}", _num(r["device_seconds"], 1),
+                 budget_text(r), _num(r["device_seconds"], 1),
                  diff, _p(r["p_value"]), r["verdict"] or "–"]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines.append("")
@@ -226,6 +236,28 @@ def to_markdown(table: ResultTable) -> str:
     for note in table.notes:
         lines.append(f"- note: {note}")
     return "\n".join(lines) + "\n"
+
+
+def budget_text(row: dict[str, Any]) -> str:
+    """'18 candidate-epochs + 10 final' : what an arm was allowed to train."""
+    text = f"{_num(row.get('budget_epochs'), 0)} {row.get('budget_unit') or ''}".strip()
+    final = _plain(row.get("final_epochs"))
+    if final and row.get("budget_unit") != "network-epochs":
+        text += f" + {_num(final, 0)} final"
+    return text
+
+
+def duration_text(seconds: Any) -> str:
+    """Seconds as '42 s', '3 min 05 s' or '1 h 02 min'."""
+    seconds = _plain(seconds)
+    if seconds is None:
+        return "–"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
 
 
 def _provenance_lines(table: ResultTable) -> list[tuple[str, str]]:
@@ -241,6 +273,18 @@ def _provenance_lines(table: ResultTable) -> list[tuple[str, str]]:
         if key not in ("config_hash", "seeds", "packages", "config"):
             out.append((key, json.dumps(_plain(value)) if not isinstance(value, str) else value))
     return out
+
+
+def format_number(value: Any, digits: int, signed: bool = False) -> str:
+    return _num(value, digits, signed)
+
+
+def format_interval(lo: Any, hi: Any, signed: bool = False) -> str:
+    return _interval(lo, hi, signed)
+
+
+def format_p(value: Any) -> str:
+    return _p(value)
 
 
 def _plain(value: Any) -> Any:

@@ -46,12 +46,13 @@ from engine.runtime.batchnorm import recalibrate_batchnorm
 from engine.search.checkpoint import (CHECKPOINT_FORMAT, cpu_state, load_final_weights,  # noqa: F401
                                       load_search_checkpoint, py_state, py_unstate, save_final_weights,
                                       save_search_checkpoint)
-from store.records import SearchRunRecord
-from engine.search.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
+from store.records import BudgetRecord, SearchRunRecord
+from engine.search.training import (data_generator, evaluate, predict_logits, test_outcome, train_epoch,
+                                    train_from_scratch)
 
 __all__ = [
     "Fuse", "Mixture", "SearchResult", "ResumeMismatch", "RESULT_KEYS", "derive_seed", "config_differences",
-    "load_final_weights", "CHECKPOINT_FORMAT",
+    "load_final_weights", "CHECKPOINT_FORMAT", "fuse_budget",
 ]
 
 # The SearchSection keys that change what a search computes; a resume must match them exactly.
@@ -94,6 +95,14 @@ def _rounded(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_rounded(v) for v in value]
     return value
+
+
+def fuse_budget(cfg: SearchSection, retrain: bool = True) -> dict[str, Any]:
+    """FUSE's training budget (BudgetRecord attrs): every round trains `candidates` networks for alternations ×
+    w_epochs epochs each (the incumbent included), then the winner is retrained for final_epochs."""
+    return BudgetRecord(epochs=cfg.rounds * cfg.candidates * cfg.alternations * cfg.w_epochs, unit="candidate-epochs",
+                        final_epochs=cfg.final_epochs if retrain else 0, candidates=cfg.rounds * cfg.candidates
+                        ).to_attrs()
 
 
 def _validate(cfg: SearchSection) -> None:
@@ -152,9 +161,13 @@ class SearchResult:
     final_epochs: int = 0
     parameter_free_share: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    # bool per test sample (the test split's order); stored as an array by store.save_test_outcome, not in to_dict
+    test_correct: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out.pop("test_correct")
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SearchResult":
@@ -250,7 +263,7 @@ class Fuse:
         return SearchRunRecord(
             kind="fuse", target=self.task.id, target_name=self.task.definition.name, space_kind=self.space.kind,
             space=self.space.to_dict(), config=dataclasses.asdict(self.cfg), seed=self.seed, status="running",
-            device=device_label(self.device), created=_now(),
+            device=device_label(self.device), created=_now(), budget=fuse_budget(self.cfg, self.retrain),
             extra={"retrain": self.retrain,
                    "alpha_step": "one Adam step per val minibatch of alpha_batch_size (0: per alpha epoch, full val split)",
                    "step_kind": "alternation index within the round",
@@ -442,11 +455,11 @@ class Fuse:
                                       seed=derive_seed(self.seed, "final"), device=self.device,
                                       batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=self.reporter)
         test_x, test_y = self.task.test_split()
-        _, acc = evaluate(model, test_x, test_y, self.device)
-        return self._finish(st, winner, model, acc=acc, final_epochs=cfg.final_epochs)
+        acc, correct = test_outcome(model, test_x, test_y, self.device)
+        return self._finish(st, winner, model, acc=acc, final_epochs=cfg.final_epochs, correct=correct)
 
     def _finish(self, st: _State, winner: Genotype, model: nn.Module, *, acc: float | None,
-                final_epochs: int) -> SearchResult:
+                final_epochs: int, correct=None) -> SearchResult:
         seconds = self._elapsed()
         params = count_params(model)
         result = SearchResult(
@@ -454,8 +467,10 @@ class Fuse:
             test_error=None if acc is None else 100.0 * (1.0 - acc), test_acc=acc, params=params,
             params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
             device=device_label(self.device), kind="fuse", final_epochs=final_epochs,
-            parameter_free_share=winner.parameter_free_share(), warnings=list(st.warnings))
+            parameter_free_share=winner.parameter_free_share(), warnings=list(st.warnings), test_correct=correct)
         save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels)
+        if correct is not None:
+            self.store.save_test_outcome(self.run_id, correct, self.task.id)
         self.store.update_search(self.run_id, status="done", finished=_now(), result=result.to_dict())
         self.reporter.emit("search_done", run_id=self.run_id, result=result.to_dict())
         return result
