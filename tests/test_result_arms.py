@@ -329,3 +329,23 @@ def test_compare_errors_exit_non_zero_with_a_message(compare_store, tmp_path, mo
         pass
     empty = _compare(root, tmp_path / "empty.zarr")
     assert empty.exit_code == ExitCode.NOT_FOUND and "no finished search" in empty.output
+
+
+def test_more_repeats_reuse_the_finished_runs_and_add_the_new_seeds(project, tmp_path):
+    """Raising search.repeats (and narrowing search.arms) on a store with finished runs trains only the new seeds."""
+    import shutil
+
+    root, _ = project
+    shutil.copytree(root / "store.zarr", tmp_path / "store.zarr")
+    text = (root / "tanas.toml").read_text().replace("repeats = 2", 'repeats = 3\narms = ["random"]')
+    (tmp_path / "tanas.toml").write_text(text)
+    with Store.open(tmp_path / "store.zarr", mode="r") as st:
+        before = {s["id"]: s.get("created") for s in st.list_searches()}
+    result = runner.invoke(app, ["run", str(tmp_path / "tanas.toml")])
+    assert result.exit_code == 0, result.output
+    with Store.open(tmp_path / "store.zarr", mode="r") as st:
+        after = {s["id"]: s.get("created") for s in st.list_searches()}
+    assert set(after) - set(before) == {"moon-random-2"}
+    assert all(after[k] == v for k, v in before.items())
+    assert "moon-random-0" not in result.output and "moon-random-2" in result.output
+    assert "Random search" in result.output

@@ -20,7 +20,7 @@ from engine.search.baselines import (FIXED_NETWORKS, fixed_budget, fixed_network
                                      table_row)
 from engine.config import Config, ConfigError
 from engine.search.checkpoint import save_final_weights
-from engine.search.fuse import Fuse, ResumeMismatch, SearchResult, _canon, config_differences, derive_seed
+from engine.search.fuse import Fuse, ResumeMismatch, SearchResult, config_differences, derive_seed
 from engine.space.genotype import Genotype
 from engine.space.spaces import SearchSpace, SpaceError, standard_space, task_aware_space
 from engine.data.tasks import TaskData, build_task
@@ -200,8 +200,9 @@ def _ensure_dictionary(ctx, target_name: str) -> None:
 def _stored_result(store, run_id: str, section) -> SearchResult | None:
     for s in store.list_searches():
         if s["id"] == run_id:
-            if s.get("status") == "done" and s.get("result") and _canon(s.get("config")) == _canon(
-                    dataclasses.asdict(section)):
+            # only the keys that change a result count: more repeats or another list of arms reuse finished runs
+            if s.get("status") == "done" and s.get("result") and not config_differences(
+                    s.get("config") or {}, dataclasses.asdict(section)):
                 return SearchResult.from_dict(s["result"])
             raise ResumeMismatch(f"baseline run {run_id!r} exists but is unfinished or has another configuration; "
                                  f"remove it or use another seed", key="search")
