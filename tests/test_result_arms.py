@@ -349,3 +349,19 @@ def test_more_repeats_reuse_the_finished_runs_and_add_the_new_seeds(project, tmp
     assert all(after[k] == v for k, v in before.items())
     assert "moon-random-0" not in result.output and "moon-random-2" in result.output
     assert "Random search" in result.output
+
+
+def test_compare_prefers_the_current_definition_of_a_target_name(compare_store, monkeypatch):
+    """Runs of an earlier definition of the target (another task id, same name) do not make the name ambiguous."""
+    from result_fixtures import _add_run
+
+    root, store = compare_store
+    with Store.open(store, mode="w") as st:
+        _add_run(st, "tgt-old-random-0", "random", "random", 0, np.ones(50, bool))
+        st.update_search("tgt-old-random-0", target="old-id")
+    monkeypatch.chdir(root)
+    out = _compare(root, store, "--json", "--target", "tgt")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["provenance"]["target_id"] == "tid"
+    ambiguous = _compare(root, store, "--json")
+    assert ambiguous.exit_code == ExitCode.NOT_FOUND and "several targets" in ambiguous.output

@@ -75,6 +75,13 @@ def _pick_target(store, runs: list[SearchRunRecord], target: str | None) -> str:
         raise TableError(f"no finished runs on target {target!r}; targets with results: "
                          + ", ".join(f"{name} ({tid})" for tid, name in found.items()))
     if len(matches) > 1:
+        # runs of an earlier definition of the target under the same name: the task the store holds now wins
+        try:
+            current = store.find_task(target)
+        except Exception:   # noqa: BLE001 - NotFound: the name is no longer in the dictionary
+            current = None
+        if current in matches:
+            return current
         raise TableError(f"target name {target!r} matches several task definitions ({', '.join(matches)}); "
                          f"name one by its id")
     return matches[0]
