@@ -7,6 +7,7 @@ compared on per-seed errors instead (the table says which test it used).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from engine.results.table import ArmRun, ResultTable, build_table, provenance
@@ -131,8 +132,8 @@ def result_table(store, target: str | None = None, *, alpha: float = 0.05, n_boo
     config = {"target_id": tid, "target": task, "search": [json.loads(c) for c in configs]}
     devices = sorted({str(r.device) for r in records if r.device})
     prov = provenance(config, [r.seed for r in runs],
-                      {"target": records[0].target_name or tid, "target_id": tid, "store": str(store.path),
-                       "devices": devices, "runs": len(runs)})
+                      {"target": records[0].target_name or tid, "target_id": tid,
+                       "store": str(Path(store.path).resolve()), "devices": devices, "runs": len(runs)})
     table = build_table(runs, reference, prov=prov, alpha=alpha, n_boot=n_boot)
     if reference != REFERENCE_LABEL:
         table.notes.append(f"no {REFERENCE_LABEL!r} runs: differences are taken against {reference!r}")
