@@ -181,8 +181,9 @@ def build_table(runs: Sequence[ArmRun], reference: str, *, prov: dict[str, Any] 
     if len(units) > 1:
         notes.append("budgets are in different units (" + ", ".join(sorted(units)) + "): compare device time too")
     if any(r["verdict"] == NOT_DISTINGUISHABLE for r in rows):
-        notes.append(f"'{NOT_DISTINGUISHABLE}': the paired test does not separate the arm from {reference!r} at "
-                     f"α={alpha}")
+        notes.append(f"'{NOT_DISTINGUISHABLE}': not separated from {reference!r} at α={alpha}: distinguishable needs "
+                     f"both the pooled McNemar p (the p column) < α and the paired bootstrap interval over seeds and "
+                     f"test samples (the Δ interval) excluding 0")
     return ResultTable(reference=reference, alpha=alpha, rows=rows, provenance=dict(prov or {}), notes=notes)
 
 
