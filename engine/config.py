@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from engine.choices import DEVICES, DISTANCE_METHODS, SPACE_KINDS
+from engine.choices import DEVICES, DISTANCE_METHODS, EXECUTOR_KINDS, SPACE_KINDS
 from engine.data.tasks import TaskDef, definition_problems
 
 
@@ -39,7 +39,7 @@ class ProjectSection:
     data_dir: str = "data"
     device: str = "auto"          # auto | cpu | cuda
     seed: int = 0
-    threads: int = 0              # torch intra-op threads on CPU; 0 = torch's default
+    threads: int = 0              # torch intra-op threads on CPU; 0 = the CPUs this process may use
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,15 @@ class SearchSection:
 
 
 @dataclass(frozen=True)
+class ExecutorSection:
+    kind: str = "local"           # local | ray: where units of work (probes, Fisher passes) run
+    address: str = ""             # ray: "auto", "host:6379", "ray://host:10001", or "" for a Ray started here
+    gpus_per_job: float = 0.0     # ray: GPUs each unit asks for (fractions allowed)
+    cpus_per_job: float = 1.0     # ray: CPUs each unit asks for (fractions allowed)
+    max_retries: int = 3          # ray: re-runs of a unit whose worker died
+
+
+@dataclass(frozen=True)
 class SourceSection:
     name: str
     kind: str
@@ -117,6 +126,7 @@ class Config:
     sources: Mapping[str, SourceSection]
     tasks: tuple[TaskDef, ...]
     target: TaskDef | None
+    executor: ExecutorSection = field(default_factory=ExecutorSection)
 
     def snapshot(self) -> dict[str, Any]:
         """Plain-data copy for the store and for comparing a resume's config with the original."""
@@ -166,6 +176,7 @@ SECTIONS: dict[str, type] = {
     "transfer": TransferSection,
     "space": SpaceSection,
     "search": SearchSection,
+    "executor": ExecutorSection,
 }
 TASK_FIELDS = {f.name: f for f in dataclasses.fields(TaskDef)}
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -174,6 +185,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dictionary", "method"): DISTANCE_METHODS,
     ("dictionary", "fisher"): ("empirical", "model"),
     ("space", "kind"): SPACE_KINDS,
+    ("executor", "kind"): EXECUTOR_KINDS,
 }
 SPACE_CHOICES = {"channels": (4, 8, 16, 24, 32, 48, 64), "layers": tuple(range(1, 21)), "nodes": tuple(range(1, 8))}
 ENV_PREFIX = "TANAS_"
@@ -280,7 +292,8 @@ class _Loader:
                           "candidates", "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
                           "repeats") and value < 1:
                 raise self.error(f"must be at least 1, got {value}", name, f.name)
-            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed") and value < 0:
+            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed", "max_retries", "gpus_per_job") \
+                    and value < 0:
                 raise self.error(f"must not be negative, got {value}", name, f.name)
             if name == "space" and f.name in SPACE_CHOICES:
                 if not value:
@@ -291,6 +304,8 @@ class _Loader:
         if name == "dictionary" and section.min_epochs > section.max_epochs:
             raise self.error(f"must not exceed max_epochs ({section.max_epochs}), got {section.min_epochs}", name,
                              "min_epochs")
+        if name == "executor" and not section.cpus_per_job > 0:
+            raise self.error(f"must be positive, got {section.cpus_per_job}", name, "cpus_per_job")
         if name == "search" and section.candidates < 2:
             raise self.error("FUSE needs at least 2 candidates", name, "candidates")
 
