@@ -165,3 +165,86 @@ def test_status_names_nodes_cpus_and_gpus(cluster):
     assert re.fullmatch(r"ray: 1 node, [\d.]+/2 CPUs, 0/0 GPUs busy", ex.status())
     assert make_executor(ExecutorSection()).status() == "local"
     assert isinstance(ex, RayExecutor) and ex.remote and not make_executor(None).remote
+
+
+PIPELINE = """
+[project]
+store = "{store}"
+device = "cpu"
+threads = 1
+seed = 0
+
+[dictionary]
+max_epochs = 1
+batch_size = 64
+fisher_samples = 16
+k = 2
+genotype_rounds = 1
+
+[space]
+channels = [4]
+layers = [3]
+nodes = [2]
+
+[search]
+rounds = 1
+candidates = 2
+alternations = 1
+batch_size = 64
+final_epochs = 1
+compare = true
+fixed_networks = ["resnet18"]
+
+[sources.sketches]
+per_class = 24
+seed = 0
+
+[[tasks]]
+name = "circle"
+source = "sketches"
+positive = ["circle"]
+
+[[tasks]]
+name = "square"
+source = "sketches"
+positive = ["square"]
+
+[target]
+name = "moon"
+source = "sketches"
+positive = ["moon"]
+"""
+
+
+def _pipeline(tmp_path, name: str, executor: str) -> tuple[dict, dict, list]:
+    from engine.config import load_config
+    from engine.service.context import JobContext
+    from engine.service.jobs import execute
+
+    path = tmp_path / f"{name}.toml"
+    path.write_text(PIPELINE.format(store=f"{name}.zarr") + executor)
+    cfg = load_config(path, {})
+    with Store.open(cfg.store_path, "w", create=True) as st:
+        rep = RecordingReporter()
+        result = execute("run_pipeline", {}, JobContext(st, cfg, "cpu", rep, name))
+        genotypes = {t["name"]: t.get("genotype_hash") for t in st.list_tasks()}
+        return result, genotypes, rep.events
+
+
+def test_pipeline_with_comparison_on_ray_equals_local(cluster, tmp_path):
+    """Base genotype searches and every comparison arm as units: same genotypes, nearest tasks and table."""
+    local, local_genotypes, _ = _pipeline(tmp_path, "local", "")
+    remote, remote_genotypes, events = _pipeline(tmp_path, "ray", '\n[executor]\nkind = "ray"\n')
+    totals = {d["stage"]: d["total"] for e, d in events if e == "job_progress"}
+    # two base-genotype units; random, FUSE standard and ResNet-18 arms (FUSE task-aware is the pipeline's search)
+    assert totals["genotype searches"] == 2 and totals["comparison arms"] == 3
+    assert sum(1 for e, _ in events if e == "alpha_step") > 0  # worker progress reached the job's events
+    assert remote_genotypes == local_genotypes and all(local_genotypes[n] for n in ("circle", "square"))
+    assert [r["name"] for r in remote["nearest"]] == [r["name"] for r in local["nearest"]]
+    np.testing.assert_allclose([r["distance"] for r in remote["nearest"]], [r["distance"] for r in local["nearest"]],
+                               atol=1e-6)
+    assert remote["search"]["hash"] == local["search"]["hash"]
+    keys = ("architecture", "test_error", "params_m", "run_id")
+    assert [{k: r[k] for k in keys} for r in remote["comparison"]] == \
+        [{k: r[k] for k in keys} for r in local["comparison"]]
+    assert len(remote["comparison"]) == 4
