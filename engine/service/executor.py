@@ -153,7 +153,7 @@ class RayExecutor(Executor):
         import ray
 
         if not ray.is_initialized():
-            return "ray: not connected"
+            return "ray: not connected (connects at the next job)"
         try:
             nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
             total, free = ray.cluster_resources(), ray.available_resources()
