@@ -79,7 +79,12 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def head():
+def head(head_process):
+    return head_process[0]
+
+
+@pytest.fixture(scope="module")
+def head_process():
     """A Ray head in its own process group; ended by its pid (SIGTERM to `ray start --block` stops its cluster)."""
     ray_cli = Path(sys.executable).with_name("ray")
     proc = subprocess.Popen([str(ray_cli), "start", "--head", "--port=0", "--num-cpus=2", "--num-gpus=0",
@@ -97,7 +102,9 @@ def head():
         if m:
             address = m.group(1)
     assert address, "ray start printed no address:\n" + "".join(seen[-20:])
-    yield address
+    yield address, proc
+    if proc.poll() is not None:
+        return
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=10)
@@ -139,3 +146,28 @@ def test_bad_address_fails_fast_with_exit_2_and_writes_nothing(tmp_path):
     if (tmp_path / "bad.zarr").exists():
         with Store.open(tmp_path / "bad.zarr", "r") as st:
             assert st.task_ids() == [] and st.list_searches() == []
+
+
+def test_lost_cluster_fails_the_job_with_exit_5(head_process, tmp_path):
+    """Runs last in this module: kills the head (its whole process group) while a job is running on it."""
+    address, proc = head_process
+    slow = TINY.format(store="lost.zarr").replace("max_epochs = 1", "max_epochs = 60\nmin_epochs = 60")
+    (tmp_path / "lost.toml").write_text(slow)
+    job = subprocess.Popen([sys.executable, "-c", "from tanas_tui.cli import main; main()", "run",
+                            str(tmp_path / "lost.toml"), "--executor", "ray", "--address", address],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=tmp_path)
+    lines = []
+    for line in job.stdout:
+        lines.append(line)
+        if re.search(r"probe \S+ epoch \d+/60", line):  # units are running on the cluster
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        out, _ = job.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        out, _ = job.communicate()
+        raise AssertionError("the job did not end after the head was killed:\n" + "".join(lines) + out)
+    text = "".join(lines) + out
+    assert job.returncode == ExitCode.JOB_FAILED, text[-3000:]
+    assert "lost the Ray cluster at" in text

@@ -11,6 +11,9 @@ job's reporter while the engine waits.
 """
 from __future__ import annotations
 
+import os
+import socket
+import time
 from typing import Any, Callable, Iterable, Iterator
 
 from engine.config import ConfigError
@@ -102,6 +105,9 @@ class RayExecutor(Executor):
         address = self.section.address.strip()
         if not ray.is_initialized():
             self._check_reachable(address)
+            # Ray's own reaction to a lost head is to end this process after its reconnect timeout (60 s); the
+            # watchdog in completed() fails the job with a clear message well before that.
+            os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", "300")
             try:
                 if address:
                     ray.init(address=address, include_dashboard=False, logging_level="ERROR",
@@ -194,10 +200,14 @@ class RayExecutor(Executor):
         import ray
 
         pending = list(handles)
+        next_probe = time.monotonic() + 2.0
         try:
             while pending:
                 self.drain(reporter)
                 reporter.check()
+                if time.monotonic() >= next_probe:
+                    self._check_head()
+                    next_probe = time.monotonic() + 2.0
                 try:
                     ready, pending = ray.wait(pending, num_returns=1, timeout=0.1)
                 except Exception as exc:  # noqa: BLE001
@@ -217,9 +227,29 @@ class RayExecutor(Executor):
                     self._outstanding.discard(ref)
                     yield ref, value
             self.drain(reporter)
-        except BaseException:  # stop, Ctrl-C, a failed unit, a lost cluster: nothing left running for this job
+        except ClusterLost:
+            self._outstanding.clear()  # nothing to cancel on a cluster that is gone (and ray.cancel would wait)
+            raise
+        except BaseException:  # stop, Ctrl-C, a failed unit: nothing left running for this job
             self.cancel()
             raise
+
+    def _check_head(self) -> None:
+        """Raises ClusterLost when the cluster's GCS (the head) stops accepting connections (two tries)."""
+        import ray
+
+        try:
+            host, _, port = ray.get_runtime_context().gcs_address.rpartition(":")
+        except Exception:  # noqa: BLE001 - no address known: nothing to watch
+            return
+        for attempt in range(2):
+            try:
+                with socket.create_connection((host, int(port)), timeout=3):
+                    return
+            except OSError as exc:
+                if attempt:
+                    raise self._lost(exc) from None
+                time.sleep(1.0)
 
     def drain(self, reporter: Reporter) -> None:
         if self._queue is None:
