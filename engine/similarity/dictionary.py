@@ -354,6 +354,7 @@ class Dictionary:
         """The remote twin of completing tasks + filling NaN entries: one unit per missing probe (task, seed) and
         one Fisher unit per probe that has passes to make; results are written here as each arrives. With `only`,
         just that task and its row and column against the ready tasks (what `add_task` does locally)."""
+        from engine.similarity.fisher import fisher_samples
         from engine.similarity.units import fisher_unit, train_probe_unit, worker_task
 
         ex, d, seeds = self.executor, self.cfg.dictionary, self.seeds
@@ -390,11 +391,18 @@ class Dictionary:
             targets_of.setdefault(b, []).append(t)
 
         refs: dict[str, Any] = {}
+        sample_refs: dict[str, Any] = {}
 
-        def task_ref(t: str) -> Any:  # each task's tensors go to the cluster once per job
+        def task_ref(t: str) -> Any:  # a probe unit's task (train + val) goes to the cluster once per job
             if t not in refs:
                 refs[t] = ex.put(worker_task(self.task_data(t)))
             return refs[t]
+
+        def samples_ref(t: str) -> Any:  # a Fisher pass needs only t's M samples: shipped once per job
+            if t not in sample_refs:
+                x, y, seed = fisher_samples(self.task_data(t), d.fisher_samples)
+                sample_refs[t] = ex.put((x.cpu(), y.cpu(), seed))
+            return sample_refs[t]
 
         probe_refs: dict[tuple[str, int], Any] = {}
         kinds: dict[Any, tuple[str, str, int]] = {}
@@ -416,8 +424,10 @@ class Dictionary:
                     continue
                 if (b, s) not in probe_refs:
                     probe_refs[(b, s)] = ex.put((self.store.load_probe(b, s), None))
+                listed = ([b] if own else []) + targets
+                classes = [0] * own + [int(attrs[t]["num_classes"]) for t in targets]  # 0: own, unpadded
                 ref = ex.submit(fisher_unit, d.probe, int(attrs[b]["num_classes"]), probe_refs[(b, s)], d, s,
-                                ex.device, own, targets, task_ref(b), *[task_ref(t) for t in targets],
+                                ex.device, listed, classes, *[samples_ref(t) for t in listed],
                                 name=f"fisher:{attrs[b]['name']}:{s}")
                 kinds[ref] = ("fisher", b, s)
 

@@ -41,23 +41,22 @@ def train_probe_unit(task: TaskData, dcfg: Any, seed: int, seed_index: int, devi
                                        "seconds": result.seconds, "pid": os.getpid()}
 
 
-def fisher_unit(arch: str, num_classes: int, probe: tuple[dict[str, np.ndarray], Any], dcfg: Any, seed_index: int, device: str,
-                own: bool, target_ids: list[str], *tasks: TaskData) -> dict[str, np.ndarray]:
-    """The probe's Fishers (`probe`: a probe unit's result, or (stored weights, None)): {task id: vector}. `tasks[0]` is the probe's own task; `target_ids` name the
-    targets among `tasks[1:]` (in order) whose samples it is evaluated on. The own Fisher is included when `own`."""
+def fisher_unit(arch: str, num_classes: int, probe: tuple[dict[str, np.ndarray], Any], dcfg: Any, seed_index: int,
+                device: str, target_ids: list[str], target_classes: list[int], *samples: tuple) -> dict[str, np.ndarray]:
+    """One probe's Fisher passes: {task id: vector} on each listed task's Fisher samples (`fisher_samples(task, M)`:
+    M rows and the task's seed, all a pass needs, so a unit never receives whole tasks). `probe`: a probe unit's
+    result, or (stored weights, None). The probe's own task is listed when its own Fisher is wanted (no head padding:
+    the stored own Fisher is unpadded)."""
     import torch
 
     from engine.runtime.device import prepare_model
-    from engine.similarity.fisher import task_fisher
+    from engine.similarity.fisher import samples_fisher
     from engine.similarity.probe import load_probe
 
-    net = prepare_model(load_probe(arch, num_classes, probe[0]), torch.device(device)).eval()
-    own_task, targets = tasks[0], tasks[1:]
+    device = torch.device(device)
+    net = prepare_model(load_probe(arch, num_classes, probe[0]), device).eval()
     out: dict[str, np.ndarray] = {}
-    if own:
-        out[own_task.id] = task_fisher(net, own_task, seed_index, dcfg).numpy()
-    for tid, task in zip(target_ids, targets):
-        head_classes = max(num_classes, task.num_classes) if dcfg.include_head else None
-        out[tid] = task_fisher(net, task, seed_index, dcfg, head_classes).numpy()
+    for tid, classes, (x, y, seed) in zip(target_ids, target_classes, samples):
+        head_classes = max(num_classes, classes) if dcfg.include_head and classes else None
+        out[tid] = samples_fisher(net, (x.to(device), y.to(device), seed), seed_index, dcfg, head_classes).numpy()
     return out
-
