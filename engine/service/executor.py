@@ -92,6 +92,7 @@ class RayExecutor(Executor):
         self._queue: Any = None
         self._remote_fn: Any = None
         self._outstanding: set[Any] = set()
+        self._cluster_lost = False
 
     # ------------------------------------------------------------------ connection
 
@@ -273,11 +274,21 @@ class RayExecutor(Executor):
         self._outstanding.clear()
 
     def _lost(self, exc: BaseException) -> ClusterLost:
+        self._cluster_lost = True
         address = self.section.address or "(local)"
         return ClusterLost(f"lost the Ray cluster at {address!r} during the job ({type(exc).__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''}); what arrived is in the store: run the "
                            f"job again when the cluster is back")
 
     def close(self) -> None:
+        """Cancels what is outstanding and ends this job's event queue (an actor; one per job)."""
         self.cancel()
+        if self._queue is not None and not self._cluster_lost:
+            import ray
+
+            try:
+                ray.kill(self._queue.actor)
+            except Exception:  # noqa: BLE001 - the cluster may be gone
+                pass
+            self._queue = None
 

@@ -81,6 +81,8 @@ class Dictionary:
         # None or a local executor: everything runs here, in order. A remote one (`executor.remote`): probe trainings
         # and Fisher passes are submitted as units (engine.similarity.units) and this object writes their results.
         self.executor = executor
+        self._task_refs: dict[str, Any] = {}     # what went to the cluster (object refs), kept for the whole job
+        self._sample_refs: dict[str, Any] = {}
         self._tasks: dict[str, TaskData] = {}
         self._models: OrderedDict[tuple[str, int], torch.nn.Module] = OrderedDict()
 
@@ -390,8 +392,7 @@ class Dictionary:
         for b, t in fisher_pairs:
             targets_of.setdefault(b, []).append(t)
 
-        refs: dict[str, Any] = {}
-        sample_refs: dict[str, Any] = {}
+        refs, sample_refs = self._task_refs, self._sample_refs
 
         def task_ref(t: str) -> Any:  # a probe unit's task (train + val) goes to the cluster once per job
             if t not in refs:
