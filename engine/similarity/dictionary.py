@@ -28,6 +28,7 @@ from engine.runtime.reporting import SILENT, Reporter
 from store.queries import Neighbor, nearest
 from store.records import TaskRecord
 from engine.data.tasks import TaskData, TaskDef
+from store.faults import fault_point
 from engine.data.tasks import task_id as definition_id
 
 METHODS = DISTANCE_METHODS
@@ -153,9 +154,15 @@ class Dictionary:
             return tid
         tid = self._register(taskdef, role)
         self.complete_task(tid)
+        fault_point("task-ready")
+        ready = self._ready_ids()
+        # every ready task must be in the matrix before pairs are read from it: a task that became ready just before
+        # a crash, or a matrix of a method the store never used, is missing some (their entries start not computed)
+        for b in ready:
+            self.store.add_distance_task(method, b)
         self.store.add_distance_task(method, tid)
-        self._fill(method, [(b, tid) for b in self._ready_ids() if b != tid]
-                   + [(tid, b) for b in self._ready_ids() if b != tid] + [(tid, tid)])
+        self._fill(method, [(b, tid) for b in ready if b != tid] + [(tid, b) for b in ready if b != tid]
+                   + [(tid, tid)])
         return tid
 
     def _register(self, taskdef: TaskDef, role: str) -> str:
@@ -293,6 +300,7 @@ class Dictionary:
             self.reporter.check()
             value, std = (0.0, 0.0) if b == t else self.pair(method, b, t)
             self.store.set_distance(method, b, t, value, std)
+            fault_point("distance-set")
             self.reporter.emit("distance", method=method, source=b, target=t, value=value, std=std)
         if todo:
             self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=len(todo),
