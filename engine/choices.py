@@ -9,6 +9,7 @@ DISTANCE_METHODS = ("fisher", "transfer")
 SPACE_KINDS = ("task-aware", "standard", "farthest")
 EXPORT_FORMATS = ("genotype", "torchscript", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
+EXECUTOR_KINDS = ("local", "ray")
 ROLES = ("base", "target")
 # Row labels of the comparison table, by search kind.
 COMPARISON_LABELS = {"random": "Random search", "standard": "FUSE, standard space",

@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from engine.choices import ARMS, DEVICES, DISTANCE_METHODS, SPACE_KINDS
+from engine.choices import ARMS, DEVICES, DISTANCE_METHODS, EXECUTOR_KINDS, SPACE_KINDS
 from engine.data.tasks import TaskDef, definition_problems
 
 
@@ -39,7 +39,7 @@ class ProjectSection:
     data_dir: str = "data"
     device: str = "auto"          # auto | cpu | cuda
     seed: int = 0
-    threads: int = 0              # torch intra-op threads on CPU; 0 = torch's default
+    threads: int = 0              # torch intra-op threads on CPU; 0 = the CPUs this process may use
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,15 @@ class SearchSection:
 
 
 @dataclass(frozen=True)
+class ExecutorSection:
+    kind: str = "local"           # local | ray: where units of work (probes, Fisher passes) run
+    address: str = ""             # ray: "auto", "host:6379", "ray://host:10001", or "" for a Ray started here
+    gpus_per_job: float = 0.0     # ray: GPUs each unit asks for (fractions allowed)
+    cpus_per_job: float = 1.0     # ray: CPUs each unit asks for (fractions allowed)
+    max_retries: int = 3          # ray: re-runs of a unit whose worker died
+
+
+@dataclass(frozen=True)
 class EngineSection:
     idle_exit: float = 30.0       # minutes without a job or a following client before a background engine exits; 0 = never
 
@@ -125,6 +134,7 @@ class Config:
     tasks: tuple[TaskDef, ...]
     target: TaskDef | None
     engine: EngineSection = EngineSection()
+    executor: ExecutorSection = field(default_factory=ExecutorSection)
 
     def snapshot(self) -> dict[str, Any]:
         """Plain-data copy for the store and for comparing a resume's config with the original."""
@@ -174,6 +184,7 @@ SECTIONS: dict[str, type] = {
     "transfer": TransferSection,
     "space": SpaceSection,
     "search": SearchSection,
+    "executor": ExecutorSection,
     "engine": EngineSection,
 }
 TASK_FIELDS = {f.name: f for f in dataclasses.fields(TaskDef)}
@@ -183,6 +194,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dictionary", "method"): DISTANCE_METHODS,
     ("dictionary", "fisher"): ("empirical", "model"),
     ("space", "kind"): SPACE_KINDS,
+    ("executor", "kind"): EXECUTOR_KINDS,
 }
 SPACE_CHOICES = {"channels": (4, 8, 16, 24, 32, 48, 64), "layers": tuple(range(1, 21)), "nodes": tuple(range(1, 8))}
 ENV_PREFIX = "TANAS_"
@@ -295,7 +307,7 @@ class _Loader:
                           "repeats") and value < 1:
                 raise self.error(f"must be at least 1, got {value}", name, f.name)
             if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed", "alpha_batch_size",
-                          "idle_exit") and value < 0:
+                          "idle_exit", "max_retries", "gpus_per_job") and value < 0:
                 raise self.error(f"must not be negative, got {value}", name, f.name)
             if name == "space" and f.name in SPACE_CHOICES:
                 if not value:
@@ -308,6 +320,8 @@ class _Loader:
                              "min_epochs")
         if name == "search":
             self._arms(section.arms, name)
+        if name == "executor" and not section.cpus_per_job > 0:
+            raise self.error(f"must be positive, got {section.cpus_per_job}", name, "cpus_per_job")
         if name == "search" and section.candidates < 2:
             raise self.error("FUSE needs at least 2 candidates", name, "candidates")
 

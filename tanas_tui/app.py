@@ -94,6 +94,7 @@ class TanasApp(App[None]):
         self.state = UiState(str(self.store_path))
         self.engine_state = "not running"
         self.device = ""
+        self.executor = ""
         self.catalog: dict[str, tuple[str, ...] | None] | None = None
         self._connect = connect
         self._read_store = read_store
@@ -204,6 +205,7 @@ class TanasApp(App[None]):
         status.engine = self.engine_state
         status.writer = f"headless run pid {self.writer_pid}" if self.writer_pid else ""
         status.device = self.device
+        status.executor = self.executor
         job = self.state.current_job()
         if job is None:
             status.job = ""
@@ -355,6 +357,8 @@ class TanasApp(App[None]):
                     status = client.status()
                     if status.get("device"):
                         self.device = str(status["device"])
+                    if status.get("executor"):
+                        self.executor = str(status["executor"])
                     ui(self._engine_status, status)
                     client.subscribe()
                     reread(client.last_seq)   # after subscribing: the replay plus the queued events cover all

@@ -70,6 +70,9 @@ def assign_base_genotypes(ctx) -> dict[str, str]:
         return {}
     rounds = cfg.dictionary.genotype_rounds
     missing = [t for t in base if not t.get("best_genotype")]
+    if rounds > 0 and missing and getattr(getattr(ctx, "executor", None), "remote", False):
+        _remote_base_searches(ctx, missing, rounds)
+        missing = [t for t in (store.task(t["id"]) | {"id": t["id"]} for t in base) if not t.get("best_genotype")]
     if rounds > 0:
         for i, t in enumerate(missing):
             ctx.reporter.emit("job_progress", job=ctx.job_id, stage="base task", done=i, total=len(missing))
@@ -82,21 +85,51 @@ def assign_base_genotypes(ctx) -> dict[str, str]:
     return {t["id"]: store.task(t["id"]).get("genotype_hash") for t in base}
 
 
-def _search_base(ctx, attrs: dict[str, Any], rounds: int) -> None:
-    store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
-    name = attrs["name"]
-    task = ctx.dictionary.task_data(attrs["id"])
-    section = _search_section(cfg, rounds=rounds)
+def _base_search_args(cfg: Config, name: str, rounds: int) -> tuple[str, Any, int]:
+    """(run id, [search] section, seed) of a base task's genotype search."""
     seed = cfg.project.seed
-    run_id = run_id_for(name, "genotype", seed)
     # Each base task samples its own candidates: with one shared seed every task would see the same candidate set
     # and the dictionary would hold near-identical genotypes, leaving the task-aware space nothing to choose from.
-    search_seed = derive_seed(seed, "base-genotype", name)
+    return run_id_for(name, "genotype", seed), _search_section(cfg, rounds=rounds), derive_seed(seed, "base-genotype", name)
+
+
+def _search_base(ctx, attrs: dict[str, Any], rounds: int) -> None:
+    store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
+    task = ctx.dictionary.task_data(attrs["id"])
+    run_id, section, search_seed = _base_search_args(cfg, attrs["name"], rounds)
     space = standard_space(cfg.space)
     result = _fuse(store, task, space, section, run_id, device, search_seed, reporter, {"purpose": "base-genotype"},
                    retrain=False)
-    store.update_task(attrs["id"], best_genotype=result.genotype, genotype_hash=result.hash,
+    _set_base_genotype(store, attrs["id"], result.genotype, result.hash, run_id)
+
+
+def _set_base_genotype(store, task_id: str, genotype: dict[str, Any], hash_: str, run_id: str) -> None:
+    store.update_task(task_id, best_genotype=genotype, genotype_hash=hash_,
                       genotype_source={"kind": "search", "run_id": run_id})
+
+
+def _remote_base_searches(ctx, missing: list[dict[str, Any]], rounds: int) -> None:
+    """One unit per base task whose genotype search has not started (a started one resumes here, from the store);
+    the engine replays each unit's writes and sets the task's genotype as it arrives."""
+    from store.recording import replay
+
+    store, cfg, ex = ctx.store, ctx.config, ctx.executor
+    stored = {s["id"] for s in store.list_searches()}
+    space = standard_space(cfg.space)
+    units: dict[Any, tuple[str, str]] = {}
+    for attrs in missing:
+        run_id, section, seed = _base_search_args(cfg, attrs["name"], rounds)
+        if run_id in stored:
+            continue
+        task_ref = ex.put(ctx.dictionary.task_data(attrs["id"]))
+        ref = ex.submit(fuse_unit, task_ref, space, section, run_id, ex.device, seed, {"purpose": "base-genotype"},
+                        False, ex.unit_reporter(f"genotype {attrs['name']}"), name=f"genotype:{attrs['name']}")
+        units[ref] = (attrs["id"], run_id)
+    for done, (ref, (ops, result)) in enumerate(ex.completed(list(units), ctx.reporter), 1):
+        task_id, run_id = units[ref]
+        replay(ops, store)
+        _set_base_genotype(store, task_id, result["genotype"], result["hash"], run_id)
+        ctx.reporter.emit("job_progress", job=ctx.job_id, stage="genotype searches", done=done, total=len(units))
 
 
 def _inherit(ctx, attrs: dict[str, Any], k: int) -> None:
@@ -247,10 +280,16 @@ def run_comparison(ctx, target_name: str, *, seeds: list[int] | None = None) -> 
     task = ctx.dictionary.task_for(cfg.task(target_name))
     rows: list[dict[str, Any]] = []
     section = cfg.search
+    if getattr(getattr(ctx, "executor", None), "remote", False):
+        _remote_comparison(ctx, target_name, task, seeds, arms)
     for seed in seeds:
         for arm in arms:
             if arm == "random":
-                rows.append(table_row(COMPARISON_LABELS["random"], _random_arm(ctx, task, target_name, seed)))
+                run_id = run_id_for(target_name, "random", seed)
+                result = _stored_result(store, run_id, section)
+                if result is None:
+                    result = random_arm(store, task, cfg.space, section, seed, device, reporter, run_id)
+                rows.append(table_row(COMPARISON_LABELS["random"], result))
             elif arm in ARM_SPACE:
                 kind = ARM_SPACE[arm]
                 out = run_search(ctx, target_name, kind, seed=seed, task=task)
@@ -260,29 +299,103 @@ def run_comparison(ctx, target_name: str, *, seeds: list[int] | None = None) -> 
                     run_id = run_id_for(target_name, name, seed)
                     result = _stored_result(store, run_id, section)
                     if result is None:
-                        result, _ = fixed_network(name, task, section, seed=seed, device=device, reporter=reporter,
-                                                  run_id=run_id)
-                        _record_baseline(store, run_id, task, section, seed, result,
-                                         {"network": name, "arm": "fixed", "budget": fixed_budget(section)})
-                        reporter.emit("search_done", run_id=run_id, result=result.to_dict())
+                        result = fixed_arm(store, name, task, section, seed, device, reporter, run_id)
                     rows.append(table_row(FIXED_NETWORKS[name][0], result, searched=False))
     return rows
 
 
-def _random_arm(ctx, task: TaskData, target_name: str, seed: int) -> SearchResult:
-    store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
-    section = cfg.search
-    run_id = run_id_for(target_name, "random", seed)
-    result = _stored_result(store, run_id, section)
-    if result is None:
-        space = standard_space(cfg.space)
-        result, model, records = random_search(task, space, section, seed=seed, device=device,
-                                               reporter=reporter, run_id=run_id)
-        budget = random_budget(section)
-        _record_baseline(store, run_id, task, section, seed, result,
-                         {"space_kind": "standard", "space": space.to_dict(), "candidates_evaluated": records,
-                          "budget_candidates": budget["candidates"], "arm": "random", "budget": budget})
-        save_final_weights(store, run_id, Genotype.from_dict(result.genotype), model, task.num_classes,
-                           int(task.train_x.shape[1]))
-        reporter.emit("search_done", run_id=run_id, result=result.to_dict())
+
+
+def random_arm(store, task: TaskData, space_section, section, seed: int, device, reporter, run_id: str) -> SearchResult:
+    """The random-search arm of the comparison, recorded in `store` (the engine's, or a unit's recording)."""
+    space = standard_space(space_section)
+    result, model, records = random_search(task, space, section, seed=seed, device=device, reporter=reporter,
+                                           run_id=run_id)
+    budget = random_budget(section)
+    _record_baseline(store, run_id, task, section, seed, result,
+                     {"space_kind": "standard", "space": space.to_dict(), "candidates_evaluated": records,
+                      "budget_candidates": budget["candidates"], "arm": "random", "budget": budget})
+    save_final_weights(store, run_id, Genotype.from_dict(result.genotype), model, task.num_classes,
+                       int(task.train_x.shape[1]))
+    reporter.emit("search_done", run_id=run_id, result=result.to_dict())
     return result
+
+
+def fixed_arm(store, name: str, task: TaskData, section, seed: int, device, reporter, run_id: str) -> SearchResult:
+    """A fixed network's arm of the comparison, recorded in `store`."""
+    result, _ = fixed_network(name, task, section, seed=seed, device=device, reporter=reporter, run_id=run_id)
+    _record_baseline(store, run_id, task, section, seed, result,
+                     {"network": name, "arm": "fixed", "budget": fixed_budget(section)})
+    reporter.emit("search_done", run_id=run_id, result=result.to_dict())
+    return result
+
+
+def _remote_comparison(ctx, target_name: str, task: TaskData, seeds: list[int], arms: tuple[str, ...]) -> None:
+    """Every arm and repeat not yet in the store as one unit each; their recorded writes are replayed here as they
+    arrive, so the table below reads them like finished local runs."""
+    from store.recording import replay
+
+    store, cfg, ex = ctx.store, ctx.config, ctx.executor
+    stored = {s["id"] for s in store.list_searches()}
+    task_ref = None
+    spaces: dict[str, SearchSpace] = {}
+    units: list[Any] = []
+
+    def submit(fn, run_id: str, *args: Any) -> None:
+        nonlocal task_ref
+        task_ref = task_ref if task_ref is not None else ex.put(task)
+        units.append(ex.submit(fn, task_ref, *args, ex.unit_reporter(run_id), name=run_id))
+
+    space_kinds = [ARM_SPACE[arm] for arm in arms if arm in ARM_SPACE]
+    for seed in seeds:
+        run_id = run_id_for(target_name, "random", seed)
+        if "random" in arms and run_id not in stored:
+            submit(arm_unit, run_id, "random", cfg.space, cfg.search, seed, ex.device, run_id)
+        for kind in space_kinds:
+            run_id = run_id_for(target_name, kind, seed)
+            if run_id in stored:
+                continue
+            if kind not in spaces:
+                if kind != "standard":
+                    _ensure_dictionary(ctx, target_name)
+                    assign_base_genotypes(ctx)
+                spaces[kind] = build_space(ctx, target_name, kind)
+            submit(fuse_unit, run_id, spaces[kind], cfg.search, run_id, ex.device, seed,
+                   {"space_kind": kind, "purpose": "target", "arm": f"fuse-{kind}"}, True)
+        for name in (cfg.search.fixed_networks if "fixed" in arms else ()):
+            run_id = run_id_for(target_name, name, seed)
+            if run_id not in stored:
+                submit(arm_unit, run_id, name, cfg.space, cfg.search, seed, ex.device, run_id)
+    for done, (_, (ops, _)) in enumerate(ex.completed(units, ctx.reporter), 1):
+        replay(ops, store)
+        ctx.reporter.emit("job_progress", job=ctx.job_id, stage="comparison arms", done=done, total=len(units))
+
+
+# -- units of work for a remote executor ---------------------------------------------------------------------------
+# Each runs the same code as the local path against a `store.recording.RecordingStore` and returns (recorded writes,
+# result); the engine replays the writes onto its store, staying the single writer.
+
+def fuse_unit(task, space, section, run_id: str, device: str, seed: int, attrs: dict[str, Any], retrain: bool,
+              reporter=None) -> tuple[list[tuple], dict[str, Any]]:
+    """One FUSE search: a base task's genotype search, or a comparison arm in the standard or task-aware space."""
+    from engine.runtime.reporting import SILENT
+    from store.recording import RecordingStore
+
+    store = RecordingStore()
+    result = Fuse(task, space, section, store=store, run_id=run_id, device=device, seed=seed,
+                  reporter=reporter or SILENT, attrs=attrs, retrain=retrain).run()
+    return store.ops, result.to_dict()
+
+
+def arm_unit(task, arm: str, space_section, section, seed: int, device: str, run_id: str,
+             reporter=None) -> tuple[list[tuple], dict[str, Any]]:
+    """The random-search arm ("random") or a fixed network's arm of the comparison, one seed."""
+    from engine.runtime.reporting import SILENT
+    from store.recording import RecordingStore
+
+    store = RecordingStore()
+    if arm == "random":
+        result = random_arm(store, task, space_section, section, seed, device, reporter or SILENT, run_id)
+    else:
+        result = fixed_arm(store, arm, task, section, seed, device, reporter or SILENT, run_id)
+    return store.ops, result.to_dict()

@@ -206,12 +206,17 @@ def execute(kind: str, params: dict[str, Any], ctx: JobContext) -> Any:
     try:
         if kind not in NEEDS_NO_CONFIG:
             cfg = ctx.config
-            if ctx.device.type == "cpu" and cfg.project.threads > 0:
+            if ctx.device.type == "cpu":
                 import torch
+                from engine.runtime.threads import job_threads
 
                 threads_before = torch.get_num_threads()
-                torch.set_num_threads(cfg.project.threads)
-        result = plain(fn(ctx, **params))
+                torch.set_num_threads(job_threads(cfg.project.threads, threads_before))
+            ctx.executor  # connects a remote executor before the job writes anything: a bad one fails here
+        try:
+            result = plain(fn(ctx, **params))
+        finally:
+            ctx.close_executor()  # cancels units still outstanding (stop, Ctrl-C, a failed job)
     except JobStopped:
         reporter.emit("job_done", job=job_id, kind=kind, params=shown, status="stopped",
                       message="stopped", seconds=time.perf_counter() - t0)
