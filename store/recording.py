@@ -66,6 +66,9 @@ class RecordingStore:
     def load_checkpoint(self, run_id: str) -> bytes | None:
         return self._blobs.get(run_id)
 
+    def save_test_outcome(self, run_id: str, correct: Any, task_id: str) -> None:
+        self.ops.append(("save_test_outcome", run_id, (np.asarray(correct).copy(), str(task_id))))
+
 
 def replay(ops: list[tuple], store: Any) -> None:
     """Applies recorded writes to `store` in their order. Intermediate checkpoints are skipped (only the last one per
@@ -80,6 +83,8 @@ def replay(ops: list[tuple], store: Any) -> None:
         elif op == "save_checkpoint":
             if last_blob[run_id] == i:
                 store.save_checkpoint(run_id, args[0])
+        elif op == "save_test_outcome":
+            store.save_test_outcome(run_id, *args)
         else:
             getattr(writers[run_id], op)(*args)
     for writer in writers.values():

@@ -254,8 +254,9 @@ def test_pipeline_with_comparison_on_ray_equals_local(cluster, tmp_path):
     local, local_genotypes, _ = _pipeline(tmp_path, "local", "")
     remote, remote_genotypes, events = _pipeline(tmp_path, "ray", '\n[executor]\nkind = "ray"\n')
     totals = {d["stage"]: d["total"] for e, d in events if e == "job_progress"}
-    # two base-genotype units; random, FUSE standard and ResNet-18 arms (FUSE task-aware is the pipeline's search)
-    assert totals["genotype searches"] == 2 and totals["comparison arms"] == 3
+    # two base-genotype units; random, FUSE standard, FUSE farthest and ResNet-18 arms (FUSE task-aware is the
+    # pipeline's search)
+    assert totals["genotype searches"] == 2 and totals["comparison arms"] == 4
     assert sum(1 for e, _ in events if e == "alpha_step") > 0  # worker progress reached the job's events
     assert remote_genotypes == local_genotypes and all(local_genotypes[n] for n in ("circle", "square"))
     assert [r["name"] for r in remote["nearest"]] == [r["name"] for r in local["nearest"]]
@@ -265,4 +266,4 @@ def test_pipeline_with_comparison_on_ray_equals_local(cluster, tmp_path):
     keys = ("architecture", "test_error", "params_m", "run_id")
     assert [{k: r[k] for k in keys} for r in remote["comparison"]] == \
         [{k: r[k] for k in keys} for r in local["comparison"]]
-    assert len(remote["comparison"]) == 4
+    assert len(remote["comparison"]) == 5
