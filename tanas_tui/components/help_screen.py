@@ -28,7 +28,7 @@ truth; the engine (a separate process) does the work and keeps running when you 
 | `e` | FUSE | export the result's genotype (JSON) |
 | `enter` | Runs | open the run in the FUSE tab |
 
-Distances: rows are **sources**, columns are **targets**; `d(source → target)` is asymmetric. Darker is nearer.
+Distances: rows are **sources**, columns are **targets**; `d(source → target)` is asymmetric. Darker (and a lower bar) is nearer; the colour scale spans the off-diagonal values.
 Without an engine the app browses the store read-only; actions that need one offer to start it.
 """
 
