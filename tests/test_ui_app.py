@@ -133,7 +133,7 @@ async def test_fuse_live_steps_pause_stop_and_result(fixture_store):
                                     "val_acc": [0.7, 0.8, 0.95]})])
         await pilot.pause(0.3)
         row = next(k for k in table.rows if k.value.startswith("2:"))
-        assert cell_text(table, row.value, "val acc") == "0.9500"
+        assert cell_text(table, row.value, "val acc") == "95.0%"
         assert float(cell_text(table, row.value, "softmax(α)")) == pytest.approx(math.exp(2) / (2 + math.exp(2)),
                                                                                    abs=1e-3)
         assert "alt 3/3" in str(app.query_one("#alt-label").render())

@@ -154,7 +154,11 @@ def show_search(
                       f"{_fmt(result.get('params_m'), 3)} M, cost {_fmt(result.get('cost_device_hours'), 4)} "
                       f"device-hours on {result.get('device', '?')}")
         if result.get("genotype"):
+            from tanas_tui.genotype_art import genotype_picture, picture_width
+
             console.print(Genotype.from_dict(result["genotype"]).render(), highlight=False, markup=False)
+            console.print(genotype_picture(result["genotype"], title=f"genotype {result.get('hash', '?')}",
+                                           side_by_side=console.width >= picture_width(result["genotype"])))
     else:
         console.print("  no result yet (resume with `tanas-tui search` and the same target, space and seed)")
 
