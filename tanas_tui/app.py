@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from tanas_tui.components.add_task_form import AddTaskScreen
 from tanas_tui.components.dialogs import ConfirmScreen
 from tanas_tui.components.dictionary import DictionaryPanel
+from tanas_tui.components.events import EventsPanel
 from tanas_tui.components.distances import DistancesPanel
 from tanas_tui.components.fuse import FusePanel
 from tanas_tui.components.help_screen import HelpScreen
@@ -30,11 +31,12 @@ from tanas_tui.components.palette import TanasCommands
 from tanas_tui.components.runs import RunsPanel
 from tanas_tui.components.space_tree import SpacePanel
 from tanas_tui.components.status_bar import StatusBar
+from tanas_tui.event_log import EventLog
 from tanas_tui.ui_state import SEARCHES, TASKS, UiState
 
-TABS = ("dictionary", "distances", "space", "fuse", "runs")
+TABS = ("dictionary", "distances", "space", "fuse", "runs", "events")
 MAIN_WIDGET = {"dictionary": "#tasks", "distances": "#distance-table", "space": "#space-tree", "fuse": "#candidates",
-               "runs": "#runs-table"}
+               "runs": "#runs-table", "events": "#events-table"}
 APPLY_INTERVAL = 0.1       # seconds between batches of engine events
 ENGINE_POLL = 5.0          # seconds between checks for an engine when none runs
 APPLY_BUDGET = 0.02        # seconds of event application per tick
@@ -63,6 +65,7 @@ class TanasApp(App[None]):
         Binding("3", "show_tab('space')", "Space", show=False),
         Binding("4", "show_tab('fuse')", "FUSE", show=False),
         Binding("5", "show_tab('runs')", "Runs", show=False),
+        Binding("6", "show_tab('events')", "Events", show=False),
     ]
 
     def __init__(
@@ -82,6 +85,7 @@ class TanasApp(App[None]):
         self.config_path = config_path
         self.clock = clock
         self.state = UiState(str(self.store_path))
+        self.event_log = EventLog(self.state.task_name)
         self.engine_state = "not running"
         self.device = ""
         self.catalog: dict[str, tuple[str, ...] | None] | None = None
@@ -108,6 +112,8 @@ class TanasApp(App[None]):
                 yield FusePanel(self.state, id="fuse-panel")
             with TabPane("Runs", id="runs"):
                 yield RunsPanel(self.state, self.clock, id="runs-panel")
+            with TabPane("Events", id="events"):
+                yield EventsPanel(self.event_log, id="events-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -153,6 +159,7 @@ class TanasApp(App[None]):
         now = self.clock()
         while self._inbox and time.perf_counter() < deadline:
             batch = [self._inbox.popleft() for _ in range(min(APPLY_CHUNK, len(self._inbox)))]
+            topics |= self.event_log.add_many(batch, now)   # before apply: names of removed tasks still known
             topics |= self.state.apply_many(batch, now)
         self.refresh_panels(topics)
 

@@ -15,7 +15,7 @@ truth; the engine (a separate process) does the work and keeps running when you 
 
 | key | where | does |
 | --- | --- | --- |
-| `1`…`5` | anywhere | Dictionary, Distances, Space, FUSE, Runs |
+| `1`…`6` | anywhere | Dictionary, Distances, Space, FUSE, Runs, Events |
 | `ctrl+p` | anywhere | command palette (start engine, compute distances, start search, …) |
 | `?` | anywhere | this help |
 | `q`, `ctrl+q` | anywhere | quit (the engine keeps running) |
