@@ -9,6 +9,7 @@ import typer
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
+from tanas_tui.units import duration
 
 engine_app = typer.Typer(help="The engine: the background process that runs jobs and owns the store.",
                          no_args_is_help=True)
@@ -85,12 +86,14 @@ def status(config: Path = ConfigOption, store: Path = StoreOption) -> None:
     except EngineError as exc:
         raise CliError(f"engine pid {pid} did not answer: {exc}", ExitCode.JOB_FAILED) from None
     up = time.time() - st["started"]
-    console.print(f"engine pid {st['pid']}, up {up:.0f} s, store {st['store']}, protocol v{st['protocol']}, "
+    console.print(f"engine pid {st['pid']}, up {duration(up)}, store {st['store']}, protocol v{st['protocol']}, "
                   f"{st['clients'] - 1} other client(s), event seq {st['seq']}")
     job = st.get("job")
     if job:
+        # time since the job started, whatever its state: it is not how long it has been paused
         state = "paused" if job.get("paused") else "running"
-        console.print(f"job {job['id']} ({job['kind']}) {state} for {time.time() - job['started']:.0f} s")
+        started = job.get("started") or job.get("submitted") or time.time()
+        console.print(f"job {job['id']} ({job['kind']}) {state}, started {duration(time.time() - started)} ago")
     else:
         console.print("no job running")
     for queued in st.get("queue", []):

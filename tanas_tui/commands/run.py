@@ -110,7 +110,7 @@ def print_pipeline_result(result: dict[str, Any], console) -> None:
     if nearest:
         table = Table(title=f"Nearest tasks of {result.get('target')} ({result.get('method')} distance)")
         table.add_column("#", justify="right")
-        table.add_column("Task")
+        table.add_column("Task", no_wrap=True)
         table.add_column("Distance", justify="right")
         for i, row in enumerate(nearest, 1):
             dist = row.get("distance")

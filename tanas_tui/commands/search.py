@@ -18,6 +18,7 @@ from engine.choices import EXPORT_FORMATS, SPACE_KINDS
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
+from tanas_tui.units import cost, duration, pct, round_number
 
 searches_app = typer.Typer(help="Stored searches: list them, show one.", no_args_is_help=True)
 
@@ -60,7 +61,7 @@ def search(
                                 space=kind, run_id=run_id, seed=seed))
     console.print(comparison_table([table_row(COMPARISON_LABELS[kind], result)], title=f"Result: {target}"))
     console.print(f"run {result['run_id']}: genotype {result['hash']}, test error {result['test_error']:.2f} %, "
-                  f"{result['params_m']:.3f} M params, {result['cost_device_hours'] * 3600:.1f} s on {result['device']}",
+                  f"{result['params_m']:.3f} M params, cost {cost(result)} on {result['device']}",
                   soft_wrap=True)
 
 
@@ -96,13 +97,14 @@ def list_searches(
     table = Table(title="searches", title_justify="left")
     # The run id (TARGET-SPACE-SEED) already names target, space and seed; it never wraps so it can be copied.
     table.add_column("run", no_wrap=True)
-    numeric = ("steps", "err %", "M params", "dev-h")
+    numeric = ("steps", "err %", "M params", "cost", "dev-h")
     for column in ("status",) + numeric + ("genotype",):
         table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
     for a in map(SearchRunRecord.from_attrs, runs):
         r = a.result or {}
         table.add_row(a.id, str(a.status), str(a.committed_steps),
-                      _fmt(r.get("test_error")), _fmt(r.get("params_m"), 3), _fmt(r.get("cost_device_hours"), 4),
+                      _fmt(r.get("test_error")), _fmt(r.get("params_m"), 3), duration(r.get("seconds")) if r else "–",
+                      _fmt(r.get("cost_device_hours"), 4),
                       str(r.get("hash", "–")))
     if not runs:
         console.print("no searches in the store yet")
@@ -136,7 +138,7 @@ def show_search(
     prov = (attrs.get("space") or {}).get("provenance") or []
     if prov:
         console.print("  space formed by: " + ", ".join(
-            f"{p.get('name', p.get('task_id'))} (d={_fmt(p.get('distance'), 4)})" for p in prov))
+            f"{p.get('name', p.get('task_id'))} (d={_fmt(p.get('distance'), 3)})" for p in prov))
     _print_rounds(console, attrs, rec)
     if rec.steps:
         first, last = rec.alpha[0], rec.alpha[-1]
@@ -151,8 +153,7 @@ def show_search(
     result = attrs.get("result")
     if result:
         console.print(f"  result: test error {_fmt(result.get('test_error'))} %, params "
-                      f"{_fmt(result.get('params_m'), 3)} M, cost {_fmt(result.get('cost_device_hours'), 4)} "
-                      f"device-hours on {result.get('device', '?')}")
+                      f"{_fmt(result.get('params_m'), 3)} M, cost {cost(result)} on {result.get('device', '?')}")
         if result.get("genotype"):
             from tanas_tui.genotype_art import genotype_picture, picture_width
 
@@ -171,8 +172,8 @@ def _print_rounds(console, attrs: dict[str, Any], rec) -> None:
     for column in ("round", "incumbent", "α (final)", "entropy", "val acc", "param-free share"):
         table.add_column(column)
     for r in rounds:
-        table.add_row(str(r["round"]), str(r["incumbent"]), " ".join(f"{a:+.3f}" for a in r.get("alpha", [])),
-                      _fmt(r.get("entropy"), 3), " ".join(f"{a:.3f}" for a in r.get("val_acc", [])),
+        table.add_row(round_number(r["round"]), str(r["incumbent"]), " ".join(f"{a:+.3f}" for a in r.get("alpha", [])),
+                      _fmt(r.get("entropy"), 3), " ".join(pct(a) for a in r.get("val_acc", [])),
                       _fmt(r.get("parameter_free_share"), 2))
     console.print(table)
 

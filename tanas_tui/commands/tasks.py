@@ -59,9 +59,9 @@ def _samples(task: TaskRecord) -> str:
 
 
 def _accuracy(value: Any) -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
-        return DASH
-    return f"{100 * value:.1f} %"
+    from tanas_tui.units import pct
+
+    return pct(value) if pct(value) != "—" else DASH
 
 
 def _epsilon_flag(value: Any, long: bool = False) -> Text:
@@ -96,7 +96,7 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
     table = Table(title=title, title_justify="left")
     for header, justify, min_width in columns:
         if wide or header not in ("id", "genotype"):
-            fixed = min_width is None
+            fixed = min_width is None or header == "name"   # a name is never cut into lines
             table.add_column(header, justify=justify, no_wrap=fixed, min_width=min_width,
                              overflow="ellipsis" if fixed else "fold")
     for t in map(TaskRecord.from_attrs, tasks):
@@ -150,7 +150,7 @@ def _value_renderable(key: str, value: Any):
 def _distance_table(st, task_id: str, names: dict[str, str]) -> Table | None:
     table = Table(title="distances (NaN/– = not computed)", title_justify="left")
     table.add_column("method")
-    table.add_column("other task")
+    table.add_column("other task", no_wrap=True)
     table.add_column("d(other → this)", justify="right")
     table.add_column("d(this → other)", justify="right")
     rows = 0
@@ -173,7 +173,7 @@ def _distance_table(st, task_id: str, names: dict[str, str]) -> Table | None:
 def _distance(value: float, std: float) -> str:
     if math.isnan(value):
         return DASH
-    return f"{value:.4g}" + (f" ± {std:.2g}" if not math.isnan(std) and std > 0 else "")
+    return f"{value:.3f}" + (f" ± {std:.3f}" if not math.isnan(std) and std > 0 else "")
 
 
 @tasks_app.command("show")

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
+from tanas_tui.units import pct
 from tanas_tui.components.messages import AddTaskRequested, RemoveTaskRequested
 from tanas_tui.components.table_sync import sync_rows
 from tanas_tui.preview import task_preview
@@ -40,7 +41,7 @@ def task_cells(info: TaskInfo) -> tuple:
     return (
         info.name,
         info.status or "—",
-        f"{acc:.4f}" if acc is not None and not math.isnan(acc) else "—",
+        pct(acc),
         eps,
         info.source or "—",
         info.rule,
@@ -68,7 +69,7 @@ def task_details(info: TaskInfo, state: UiState) -> Text:
         epochs = f", {a['epochs']} epochs" if isinstance(a.get("epochs"), int) else ""
         rows.append(("probe", f"{probe}{epochs}"))
     if info.val_acc is not None:
-        rows.append(("probe val acc", f"{info.val_acc:.4f}"))
+        rows.append(("probe val acc", pct(info.val_acc)))
     if info.representative is not None:
         rows.append(("ε-represent.", "yes" if info.representative else "NO: below 1 − ε"))
     if info.genotype_hash:

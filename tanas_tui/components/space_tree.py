@@ -125,7 +125,7 @@ class SpacePanel(Vertical):
             name = p.get("name") or self.state.task_name(str(p.get("task_id", "?")))
             d = p.get("distance")
             w = p.get("weight")
-            label = Text.assemble((str(name), "bold"), f"  d={d:.3g}" if isinstance(d, (int, float)) else "",
+            label = Text.assemble((str(name), "bold"), f"  d={d:.3f}" if isinstance(d, (int, float)) else "",
                                   (f"  weight {w:.2f}" if isinstance(w, (int, float)) else "", "dim"))
             near = top.add(label, data=key)
             if isinstance(p.get("genotype"), Mapping):
