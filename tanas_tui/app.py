@@ -376,9 +376,13 @@ class TanasApp(App[None]):
             data = await client.request(name, **fields)
         except Exception as exc:  # noqa: BLE001 - refused requests and lost connections become notifications
             self.notify(f"{name}: {exc}", severity="error", timeout=10)
+            if name in ("pause", "resume", "stop"):
+                self._fuse.control_answered(name, None)
             return None
         finally:
             await client.close()
+        if name in ("pause", "resume", "stop"):
+            self._fuse.control_answered(name, data or {})
         job = (data or {}).get("job")
         done = {"pause": "paused", "resume": "resumed", "stop": "stop requested for"}
         if name in done:

@@ -142,7 +142,11 @@ async def test_fuse_live_steps_pause_stop_and_result(fixture_store):
         app.engine_state = "connected"
         table.focus()
         await pilot.press("p")
-        await pilot.press("s")
+        await settle(app, pilot)
+        assert "pausing…" not in app.query_one("#fuse-header").render().plain    # the engine answered
+        await pilot.press("s")                   # stop asks first
+        await pilot.pause()
+        await pilot.press("y")
         await settle(app, pilot)
         assert log == [("pause", {"job": "j7"}), ("stop", {"job": "j7"})]
         # a finished run shows its result

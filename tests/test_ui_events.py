@@ -65,3 +65,70 @@ async def test_events_pane_lists_filters_and_keeps_warnings(fixture_store):
         assert app.focused is table
         header = app.query_one("#events-header").render().plain
         assert "2 warnings" in header and "2 errors" in header
+
+
+@async_test
+async def test_stop_asks_first_and_shows_stopping_until_the_job_ends(fixture_store):
+    from tanas_tui.components.dialogs import ConfirmScreen
+    from ui_fixtures import FakeClient, FROZEN  # noqa: F401
+
+    log: list = []
+    app = make_app(fixture_store, log)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await settle(app, pilot)
+        app.ingest([("job_started", {"job": "j9", "kind": "start_search", "params": {"run_id": "run-01"}})])
+        await pilot.pause(0.3)
+        app.engine_state = "connected"
+        app.query_one("#candidates").focus()
+        header = app.query_one("#fuse-header")
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")                    # keep running: nothing sent
+        await settle(app, pilot)
+        assert log == [] and "running" in header.render().plain
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert log == [("stop", {"job": "j9"})]
+        assert "stopping…" in header.render().plain      # the engine accepted; the job has not ended yet
+        app.ingest([("job_done", {"job": "j9", "kind": "start_search", "params": {}, "status": "stopped"})])
+        await pilot.pause(0.3)
+        assert "stopping…" not in header.render().plain
+
+
+@async_test
+async def test_pausing_shows_until_the_engine_answers(fixture_store):
+    import asyncio
+
+    app = make_app(fixture_store)
+    gate = asyncio.Event()
+
+    class SlowClient:
+        async def connect(self):
+            return self
+
+        async def close(self):
+            pass
+
+        async def request(self, name, **fields):
+            await gate.wait()
+            return {"job": "j1", "paused": True}
+
+    app._client_factory = lambda path: SlowClient()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await settle(app, pilot)
+        app.engine_state = "connected"
+        app.query_one("#candidates").focus()
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        header = app.query_one("#fuse-header")
+        assert "pausing…" in header.render().plain
+        gate.set()
+        await pilot.pause(0.3)
+        assert "pausing…" not in header.render().plain and "paused" in header.render().plain

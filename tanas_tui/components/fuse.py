@@ -14,14 +14,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, ProgressBar, Static
 
+from tanas_tui.components.dialogs import ConfirmScreen
 from tanas_tui.components.genotype_view import GenotypeScreen
 from tanas_tui.components.messages import ExportRun, SendCommand
 from tanas_tui.components.line import Line
 from tanas_tui.components.plots import PALETTE, axis_plot, sparkline
 from tanas_tui.components.table_sync import sync_rows
-from tanas_tui.ui_state import SEARCHES, SearchState, UiState, search_topic
+from tanas_tui.ui_state import JOBS, SEARCHES, SearchState, UiState, search_topic
 
 COLUMNS = ("#", "hash", "params", "softmax(α)", "val acc", "α history")
+CONTROL_PENDING = {"pause": "pausing…", "resume": "resuming…", "stop": "stopping…"}
 SPARK_WIDTH = 16
 PLOT_INTERVAL = 0.5   # seconds between plot redraws while a search streams
 PLOT_POINTS = 400   # a plot never draws more points than this: long runs are thinned evenly
@@ -116,6 +118,8 @@ class FusePanel(Vertical):
         self._plotted_run: str | None = None
         self._plot_timer: Any = None    # genotype hash -> parameter count (computed in a worker)
         self.round_choice: int | None = None   # None: all rounds in the plots, the current round in the table
+        self.pending: dict[str, tuple[str, str | None]] = {}   # run id -> ("pausing…" etc., job) until confirmed
+        self.confirmed: dict[str, tuple[str, str]] = {}   # run id -> (state the engine confirmed, status then)
 
     def compose(self) -> ComposeResult:
         yield Line("", id="fuse-header")
@@ -158,7 +162,7 @@ class FusePanel(Vertical):
             self.query_one("#fuse-header", Line).set(
                 Text("No search selected: open one from the Runs tab, or start one (command palette).", style="dim"))
             return
-        if search_topic(s.id) not in topics and SEARCHES not in topics:
+        if search_topic(s.id) not in topics and SEARCHES not in topics and not (JOBS in topics and self.pending):
             return
         self._header(s)
         self._progress(s)
@@ -178,10 +182,11 @@ class FusePanel(Vertical):
         t.append(f"  target {self.state.task_name(s.target) if s.target in self.state.tasks else s.target_name or '?'}")
         if s.space:
             t.append(f"  {s.space.get('kind', '?')} space")
+        status = self.shown_status(s)
         status_style = {"running": "green", "done": "cyan", "paused": "yellow", "failed": "red",
-                        "stopped": "yellow"}.get(s.status, "")
+                        "stopped": "yellow"}.get(status, "magenta blink" if status.endswith("…") else "")
         t.append("  ")
-        t.append(s.status, style=f"bold {status_style}")
+        t.append(status, style=f"bold {status_style}")
         if s.device:
             t.append(f"  on {s.device}", style="dim")
         t.append(f"  {s.steps} α steps", style="dim")
@@ -334,7 +339,57 @@ class FusePanel(Vertical):
         if s.status not in ("running", "paused"):
             self.app.notify(f"search {s.id} is {s.status}: nothing to {command}", severity="warning")
             return
-        self.post_message(SendCommand(command, job=self.state.job_for_run(s.id)))
+        job = self.state.job_for_run(s.id)
+        if command != "stop":
+            self._send_control(s.id, command, job)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._send_control(s.id, command, job)
+
+        self.app.push_screen(ConfirmScreen(f"Stop search {s.id}?\nIt stops at its next safe point and keeps its "
+                                           f"last checkpoint: running the same search again resumes it.",
+                                           yes="Stop", no="Keep running"), answer)
+
+    def _send_control(self, run_id: str, command: str, job: str | None) -> None:
+        # shown until the engine confirms: its reply for pause / resume, the job's end for stop
+        self.pending[run_id] = (CONTROL_PENDING[command], job)
+        self.post_message(SendCommand(command, job=job))
+        self.refresh_state({search_topic(run_id)})
+
+    def control_answered(self, command: str, data: dict | None) -> None:
+        """The engine's reply to pause / resume / stop (None: refused or unreachable)."""
+        for run_id, (pending, job) in list(self.pending.items()):
+            if pending != CONTROL_PENDING.get(command):
+                continue
+            if data is None or command != "stop":
+                del self.pending[run_id]
+                if data is not None and run_id in self.state.searches:
+                    # the engine confirmed: the job is paused (it blocks at its next check) or running again
+                    self.confirmed[run_id] = ("paused" if data.get("paused") else "running",
+                                              self.state.searches[run_id].status)
+            elif job is None:
+                self.pending[run_id] = (pending, data.get("job"))
+            self.refresh_state({search_topic(run_id)})
+
+    def _pending_done(self, s: SearchState) -> None:
+        pending = self.pending.get(s.id)
+        if pending is None:
+            return
+        _, job = pending
+        info = self.state.jobs.get(job) if job else None
+        if s.status in ("stopped", "done", "failed") or (info is not None and info.finished):
+            del self.pending[s.id]
+
+    def shown_status(self, s: SearchState) -> str:
+        self._pending_done(s)
+        if s.id in self.pending:
+            return self.pending[s.id][0]
+        confirmed = self.confirmed.get(s.id)
+        if confirmed and confirmed[1] == s.status:   # until the store or an event says otherwise
+            return confirmed[0]
+        return s.status
 
     def action_pause(self) -> None:
         self._control("pause")
