@@ -68,6 +68,28 @@ def stop(config: Path = ConfigOption, store: Path = StoreOption,
         console.print(f"engine stopped (pid {pid})")
 
 
+@engine_app.command("cancel")
+@handle_errors
+def cancel(job: str = typer.Argument(..., help="Job id, as `tanas-tui engine status` lists it."),
+           config: Path = ConfigOption, store: Path = StoreOption) -> None:
+    """Cancel one job: a queued one leaves the queue, the running one stops at its next safe point."""
+    from tanas_tui.client import EngineClient, EngineError, engine_running
+    from tanas_tui.common import console
+
+    cfg = _cfg(config, store)
+    if engine_running(cfg.store_path) is None:
+        raise CliError(f"no engine is running for {cfg.store_path}", ExitCode.NOT_FOUND)
+    try:
+        with EngineClient(cfg.store_path) as client:
+            reply = client.request("stop", job=job)
+    except EngineError as exc:
+        raise CliError(f"cannot cancel job {job}: {exc}", ExitCode.NOT_FOUND) from None
+    if reply.get("state") == "removed":
+        console.print(f"job {job} removed from the queue")
+    else:
+        console.print(f"job {job} stops at its next safe point (its progress so far is kept)")
+
+
 @engine_app.command("status")
 @handle_errors
 def status(config: Path = ConfigOption, store: Path = StoreOption) -> None:
@@ -88,13 +110,26 @@ def status(config: Path = ConfigOption, store: Path = StoreOption) -> None:
     up = time.time() - st["started"]
     console.print(f"engine pid {st['pid']}, up {duration(up)}, store {st['store']}, protocol v{st['protocol']}, "
                   f"{st['clients'] - 1} other client(s), event seq {st['seq']}")
+    console.print(jobs_table(st))
+
+
+def jobs_table(st: dict):
+    """The engine's running and queued jobs, from its `status` reply."""
+    from rich.table import Table
+
+    table = Table(title="jobs", title_justify="left")
+    for column in ("job", "kind", "state", "since"):
+        table.add_column(column, no_wrap=True)
     job = st.get("job")
+    now = time.time()
     if job:
         # time since the job started, whatever its state: it is not how long it has been paused
         state = "paused" if job.get("paused") else "running"
-        started = job.get("started") or job.get("submitted") or time.time()
-        console.print(f"job {job['id']} ({job['kind']}) {state}, started {duration(time.time() - started)} ago")
-    else:
-        console.print("no job running")
-    for queued in st.get("queue", []):
-        console.print(f"queued: {queued['id']} ({queued['kind']})")
+        started = job.get("started") or job.get("submitted") or now
+        table.add_row(job["id"], job["kind"], state, f"started {duration(now - started)} ago")
+    for position, queued in enumerate(st.get("queue", []), 1):
+        submitted = queued.get("submitted") or now
+        table.add_row(queued["id"], queued["kind"], f"queued #{position}", f"submitted {duration(now - submitted)} ago")
+    if not job and not st.get("queue"):
+        table.add_row("—", "no job running or queued", "", "")
+    return table
