@@ -66,6 +66,7 @@ class TanasApp(App[None]):
         Binding("4", "show_tab('fuse')", "FUSE", show=False),
         Binding("5", "show_tab('runs')", "Runs", show=False),
         Binding("6", "show_tab('events')", "Events", show=False),
+        Binding("j", "jobs", "Jobs", show=False),
     ]
 
     def __init__(
@@ -429,6 +430,14 @@ class TanasApp(App[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self._tabs.active = tab
+
+    def action_jobs(self) -> None:
+        from tanas_tui.components.jobs_view import JobsScreen
+
+        if self.engine_state not in ("connected", "connecting"):
+            self.notify("no engine is running: no jobs (start one from the command palette)", severity="warning")
+            return
+        self.push_screen(JobsScreen(self._client, lambda name, **fields: self._send(name, fields), self.clock))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
