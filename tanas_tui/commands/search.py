@@ -18,6 +18,7 @@ from engine.choices import EXPORT_FORMATS, SPACE_KINDS
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
+from tanas_tui.machine_output import CsvOption, JsonOption, emit, wanted
 from tanas_tui.units import cost, duration, pct, round_number
 
 searches_app = typer.Typer(help="Stored searches: list them, show one.", no_args_is_help=True)
@@ -87,13 +88,19 @@ def _fmt(value: Any, digits: int = 2, suffix: str = "") -> str:
 def list_searches(
     config: Path = ConfigOption,
     store: Path = StoreOption,
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
 ) -> None:
     """Every stored run: status, committed α steps and result."""
     from store.records import SearchRunRecord
     from tanas_tui.common import console
 
+    fmt = wanted(as_json, as_csv)
     with _open_read(config, store) as st:
         runs = st.list_searches()
+    if fmt is not None:
+        emit([_search_row(a) for a in runs], fmt, SEARCH_COLUMNS)
+        return
     table = Table(title="searches", title_justify="left")
     # The run id (TARGET-SPACE-SEED) already names target, space and seed; it never wraps so it can be copied.
     table.add_column("run", no_wrap=True)
@@ -110,6 +117,20 @@ def list_searches(
         console.print("no searches in the store yet")
         return
     console.print(table)
+
+
+SEARCH_COLUMNS = ("id", "kind", "target", "space", "seed", "status", "steps", "test_error", "params", "params_m",
+                  "seconds", "cost_device_hours", "device", "hash", "created", "finished")
+
+
+def _search_row(attrs: dict) -> dict:
+    r = attrs.get("result") if isinstance(attrs.get("result"), dict) else {}
+    return {"id": attrs.get("id"), "kind": attrs.get("kind", "fuse"), "target": attrs.get("target_name"),
+            "space": attrs.get("space_kind"), "seed": attrs.get("seed"), "status": attrs.get("status"),
+            "steps": attrs.get("committed_steps"), "test_error": r.get("test_error"), "params": r.get("params"),
+            "params_m": r.get("params_m"), "seconds": r.get("seconds"), "cost_device_hours": r.get("cost_device_hours"),
+            "device": r.get("device", attrs.get("device")), "hash": r.get("hash"), "created": attrs.get("created"),
+            "finished": attrs.get("finished")}
 
 
 @searches_app.command("show")

@@ -18,6 +18,7 @@ from store.records import TaskRecord
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
+from tanas_tui.machine_output import CsvOption, JsonOption, emit, wanted
 
 tasks_app = typer.Typer(help="The task dictionary: list stored tasks, show one task in full.", no_args_is_help=True)
 
@@ -116,16 +117,34 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
 def list_command(
     store: Path | None = StoreOption,
     config: Path | None = ConfigOption,
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
 ) -> None:
     """Every task in the store's dictionary, in the order it was added."""
     from tanas_tui.common import console
 
+    fmt = wanted(as_json, as_csv)
     with _open(config, store) as st:
         tasks = st.list_tasks()
+        if fmt is not None:
+            emit([_task_row(a) for a in tasks], fmt, TASK_COLUMNS)
+            return
         if not tasks:
             console.print(f"no tasks in store {st.path}")
             return
         console.print(tasks_table(tasks, title=f"tasks in {st.path} ({len(tasks)})", width=console.width))
+
+
+TASK_COLUMNS = ("id", "name", "role", "source", "rule", "n_train", "n_val", "n_test", "val_acc", "representative",
+                "epochs", "genotype_hash", "status")
+
+
+def _task_row(attrs: dict) -> dict:
+    t = TaskRecord.from_attrs(attrs)
+    return {"id": str(t.id), "name": t.name, "role": attrs.get("role"), "source": t.source, "rule": t.rule,
+            "n_train": t.n_train, "n_val": t.n_val, "n_test": t.n_test, "val_acc": t.val_acc,
+            "representative": t.representative, "epochs": attrs.get("epochs"),
+            "genotype_hash": str(t.genotype_id) if t.genotype_id else None, "status": t.status}
 
 
 def _compact(value: Any) -> str:
