@@ -47,14 +47,14 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
 
 @handle_errors
 def add_command(
-    name: str = typer.Argument(..., help="A task of the config's [[tasks]] / [target], or the new task's name."),
+    name: str = typer.Argument(..., help="A task of the config's \\[\\[tasks]] / \\[target], or the new task's name."),
     source: str = typer.Option(None, "--source", help="Ad-hoc task: its data source."),
     positive: list[str] = typer.Option(None, "--positive", help="Ad-hoc binary task: positive class(es)."),
     classes: list[str] = typer.Option(None, "--classes", help="Ad-hoc multi-class task: classes (comma-separated)."),
     other: bool = typer.Option(False, "--other", help="Ad-hoc multi-class task: add an 'other' class."),
     limit: int = typer.Option(None, "--limit", help="Ad-hoc task: at most this many samples."),
     seed: int = typer.Option(None, "--seed", help="Ad-hoc task: split seed (default \\[project] seed)."),
-    role: str = typer.Option(None, "--role", help="base | target (default: target for the config's [target])."),
+    role: str = typer.Option(None, "--role", help="base | target (default: target for the config's \\[target])."),
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
     config: Path = ConfigOption,
     store: Path = StoreOption,

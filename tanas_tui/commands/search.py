@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
 # -- search --------------------------------------------------------------------------------------------------------
 @handle_errors
 def search(
-    target: str = typer.Argument(..., help="Task to search for: the config's [target] or one of its [[tasks]]."),
+    target: str = typer.Argument(..., help="Task to search for: the config's \\[target] or one of its \\[\\[tasks]]."),
     space: str = typer.Option(None, "--space", help=" | ".join(SPACE_KINDS) + " (default: \\[space] kind)."),
     config: Path = ConfigOption,
     store: Path = StoreOption,
