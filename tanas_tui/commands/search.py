@@ -204,7 +204,8 @@ def _print_rounds(console, attrs: dict[str, Any], rec) -> None:
 def export(
     run: str = typer.Argument(..., help="Run id (see `tanas-tui searches list`)."),
     fmt: str = typer.Option("genotype", "--format", "-f", help=" | ".join(EXPORT_FORMATS)),
-    output: Path = typer.Option(..., "--output", "-o", help="File to write."),
+    output: Path = typer.Option(..., "--output", "-o", help="File to write (its directory must exist)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the output file if it exists."),
     config: Path = ConfigOption,
     store: Path = StoreOption,
 ) -> None:
@@ -212,8 +213,14 @@ def export(
     from tanas_tui.common import console, load_cli_config
     from tanas_tui.runner import job_result, run_job
 
+    from tanas_tui.export_target import ExportTargetError, check_output
+
     if fmt not in EXPORT_FORMATS:
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", ExitCode.USAGE)
+    try:
+        output = check_output(output, force)
+    except ExportTargetError as exc:
+        raise CliError(f"--output: {exc}", ExitCode.USAGE) from None
     with _open_read(config, store) as st:
         attrs = st.search(run)
         result = attrs.get("result") or {}
