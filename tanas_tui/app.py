@@ -500,18 +500,27 @@ class TanasApp(App[None]):
         if s is None or not s.result or not isinstance(s.result.get("genotype"), dict):
             self.notify("nothing to export: the search has no result yet", severity="warning")
             return
-        self._export(s.id, dict(s.result))
+        from tanas_tui.components.export_form import ExportScreen
+
+        def chosen(choice: dict | None) -> None:
+            if not choice:
+                return
+            if choice["format"] == "genotype":
+                self._export(s.id, dict(s.result), Path(choice["output"]))
+            else:
+                # a model file needs the trained weights and torch: the engine writes it (it only reads the store)
+                self.send_command("export", run=s.id, format=choice["format"], output=choice["output"])
+
+        self.push_screen(ExportScreen(s.id), chosen)
 
     @work(thread=True, group="export")
-    def _export(self, run_id: str, result: dict[str, Any]) -> None:
-        path = Path.cwd() / f"{run_id}.genotype.json"
+    def _export(self, run_id: str, result: dict[str, Any], path: Path) -> None:
         try:
             path.write_text(json.dumps({**result["genotype"], "hash": result.get("hash")}, indent=2) + "\n")
         except OSError as exc:
             self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
             return
-        self.call_from_thread(self.notify, f"genotype written to {path} (tanas-tui export {run_id} --format "
-                                           f"torchscript|onnx for a model file)", timeout=10)
+        self.call_from_thread(self.notify, f"genotype of {run_id} written to {path}", timeout=10)
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:

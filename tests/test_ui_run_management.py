@@ -1,0 +1,63 @@
+"""Run management in the UI (issue 11 item 18): export with a chosen format and path (no silent overwrite, no
+missing directory created), resume a stopped search, re-run one."""
+from __future__ import annotations
+
+import json
+
+from textual.widgets import Checkbox, Input, Select
+
+from tanas_tui.components.export_form import ExportScreen
+from ui_fixtures import async_test, build_fixture_store, make_app, settle
+
+
+@async_test
+async def test_export_dialog_checks_the_path(tmp_path, monkeypatch):
+    store = build_fixture_store(tmp_path / "s.zarr")
+    monkeypatch.chdir(tmp_path)
+    log: list = []
+    app = make_app(store, log)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.open_run("run-00")
+        await settle(app, pilot)
+        app.query_one("#candidates").focus()
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ExportScreen)
+        path = app.screen.query_one("#export-path", Input)
+        assert path.value == str(tmp_path / "run-00.genotype.json")
+        await pilot.click("#export-ok")
+        await settle(app, pilot)
+        written = tmp_path / "run-00.genotype.json"
+        assert json.loads(written.read_text())["hash"] == "beefcafe01"
+        # again: the file exists, the dialog refuses until overwrite is ticked
+        written.write_text("keep me")
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        await pilot.click("#export-ok")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ExportScreen)
+        assert "already exists" in str(app.screen.query_one("#export-error").render())
+        assert written.read_text() == "keep me"
+        # a missing directory is refused, not created
+        path = app.screen.query_one("#export-path", Input)
+        path.value = str(tmp_path / "nope" / "g.json")
+        await pilot.click("#export-ok")
+        await pilot.pause(0.2)
+        assert "does not exist" in str(app.screen.query_one("#export-error").render())
+        assert not (tmp_path / "nope").exists()
+        path.value = str(written)
+        app.screen.query_one("#export-force", Checkbox).value = True
+        await pilot.click("#export-ok")
+        await settle(app, pilot)
+        assert json.loads(written.read_text())["hash"] == "beefcafe01"
+        # a model format goes to the engine with the checked path
+        app.engine_state = "connected"
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        app.screen.query_one("#export-format", Select).value = "torchscript"
+        await pilot.pause(0.1)
+        assert app.screen.query_one("#export-path", Input).value == str(tmp_path / "run-00.pt")
+        await pilot.click("#export-ok")
+        await settle(app, pilot)
+        assert log == [("export", {"run": "run-00", "format": "torchscript", "output": str(tmp_path / "run-00.pt")})]
