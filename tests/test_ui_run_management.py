@@ -61,3 +61,31 @@ async def test_export_dialog_checks_the_path(tmp_path, monkeypatch):
         await pilot.click("#export-ok")
         await settle(app, pilot)
         assert log == [("export", {"run": "run-00", "format": "torchscript", "output": str(tmp_path / "run-00.pt")})]
+
+
+@async_test
+async def test_runs_resume_a_stopped_search_and_rerun_with_a_new_seed(tmp_path):
+    from store import Store
+
+    store = build_fixture_store(tmp_path / "s.zarr")
+    with Store.open(store, mode="w") as st:
+        st.update_search("run-01", status="stopped")
+    log: list = []
+    app = make_app(store, log)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.engine_state = "connected"
+        await pilot.press("5")
+        await settle(app, pilot)
+        table = app.query_one("#runs-table")
+        table.move_cursor(row=table.get_row_index("run-00"))
+        await pilot.press("r")                       # done: nothing to resume
+        await settle(app, pilot)
+        assert log == []
+        table.move_cursor(row=table.get_row_index("run-01"))
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert log == [("start_search", {"run_id": "run-01", "seed": 0, "target": "moon", "space": "task-aware"})]
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert log[-1] == ("start_search", {"seed": 1, "target": "moon", "space": "task-aware"})
