@@ -508,10 +508,24 @@ class TanasApp(App[None]):
             if choice["format"] == "genotype":
                 self._export(s.id, dict(s.result), Path(choice["output"]))
             else:
-                # a model file needs the trained weights and torch: the engine writes it (it only reads the store)
-                self.send_command("export", run=s.id, format=choice["format"], output=choice["output"])
+                self._export_model(s.id, choice["format"], choice["output"])
 
         self.push_screen(ExportScreen(s.id), chosen)
+
+    @work(thread=True, group="export")
+    def _export_model(self, run_id: str, fmt: str, output: str) -> None:
+        """A model file needs the trained weights and torch: the export job (it only reads the store) runs here."""
+        from tanas_tui.common import load_cli_config
+        from tanas_tui.runner import job_result, run_job
+
+        try:
+            cfg = load_cli_config(self.config_path, self.store_path, check_classes=False)
+            out = job_result(run_job("export", cfg, on_event=lambda event: None, run=run_id, format=fmt,
+                                     output=output))
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into the UI
+            self.call_from_thread(self.notify, f"export of {run_id} failed: {exc}", severity="error", timeout=10)
+            return
+        self.call_from_thread(self.notify, f"{fmt} of {run_id} written to {out['path']}", timeout=10)
 
     @work(thread=True, group="export")
     def _export(self, run_id: str, result: dict[str, Any], path: Path) -> None:
