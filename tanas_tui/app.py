@@ -162,7 +162,25 @@ class TanasApp(App[None]):
             batch = [self._inbox.popleft() for _ in range(min(APPLY_CHUNK, len(self._inbox)))]
             topics |= self.event_log.add_many(batch, now)   # before apply: names of removed tasks still known
             topics |= self.state.apply_many(batch, now)
+            topics |= self._drop_removed_runs(batch)
         self.refresh_panels(topics)
+
+    def _drop_removed_runs(self, batch: list[Any]) -> set[str]:
+        from tanas_tui.ui_state import normalize_event
+
+        topics: set[str] = set()
+        for event in batch:
+            try:
+                name, data, _ = normalize_event(event)
+            except Exception:  # noqa: BLE001 - malformed: UiState reports it
+                continue
+            if name == "job_done" and data.get("kind") == "remove_search" and data.get("status", "ok") == "ok":
+                run = (data.get("params") or {}).get("run")
+                if self.state.searches.pop(str(run), None) is not None:
+                    topics.add(SEARCHES)
+                    if self._fuse.run_id == run:
+                        self._fuse.run_id = None
+        return topics
 
     def refresh_panels(self, topics: set[str]) -> None:
         for level, message in self.state.drain_notices():

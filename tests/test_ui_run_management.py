@@ -91,3 +91,52 @@ async def test_runs_resume_a_stopped_search_and_rerun_with_a_new_seed(tmp_path):
         await pilot.press("n")
         await settle(app, pilot)
         assert log[-1] == ("start_search", {"seed": 1, "target": "moon", "space": "task-aware"})
+
+
+@async_test
+async def test_delete_a_run_asks_then_drops_it_when_the_engine_is_done(tmp_path):
+    from textual.widgets import DataTable
+
+    from tanas_tui.components.dialogs import ConfirmScreen
+
+    store = build_fixture_store(tmp_path / "s.zarr")
+    log: list = []
+    app = make_app(store, log)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.engine_state = "connected"
+        await pilot.press("5")
+        await settle(app, pilot)
+        table = app.query_one("#runs-table", DataTable)
+        table.move_cursor(row=table.get_row_index("run-00"))
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert log == [("remove_search", {"run": "run-00"})]
+        assert table.row_count == 2          # still there until the engine says it is done
+        app.ingest([("job_done", {"job": "job-1", "kind": "remove_search", "params": {"run": "run-00"},
+                                  "status": "ok"})])
+        await pilot.pause(0.3)
+        assert [k.value for k in table.rows] == ["run-01"]
+
+
+def test_searches_remove_cli(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from store import Store
+    from tanas_tui.cli import app
+    from tanas_tui.exitcodes import ExitCode
+
+    monkeypatch.chdir(tmp_path)
+    store = build_fixture_store(tmp_path / "s.zarr")
+    runner = CliRunner()
+    kept = runner.invoke(app, ["searches", "remove", "run-00", "--store", str(store)], input="n\n")
+    assert kept.exit_code != 0
+    gone = runner.invoke(app, ["searches", "remove", "run-00", "--yes", "--store", str(store)])
+    assert gone.exit_code == 0 and "deleted search run-00" in gone.output, gone.output
+    with Store.open(store) as st:
+        assert [s["id"] for s in st.list_searches()] == ["run-01"]
+    missing = runner.invoke(app, ["searches", "remove", "run-00", "--yes", "--store", str(store)])
+    assert missing.exit_code == ExitCode.NOT_FOUND and "run-00" in missing.output

@@ -133,6 +133,27 @@ def _search_row(attrs: dict) -> dict:
             "finished": attrs.get("finished")}
 
 
+@searches_app.command("remove")
+@handle_errors
+def remove_search(
+    run: str = typer.Argument(..., help="Run id (see `tanas-tui searches list`)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
+) -> None:
+    """Delete a stored run: its α history, candidates, checkpoint and result."""
+    from tanas_tui.common import console, load_cli_config
+    from tanas_tui.runner import job_result, run_job
+
+    with _open_read(config, store) as st:
+        attrs = st.search(run)
+    if not yes and not typer.confirm(f"delete search {run} ({attrs.get('status', '?')})?", default=False):
+        raise CliError("nothing deleted", ExitCode.INTERRUPTED)
+    cfg = load_cli_config(config, store, check_classes=False)
+    job_result(run_job("remove_search", cfg, on_event=_quiet, announce="deleting it there", run=run))
+    console.print(f"deleted search {run}")
+
+
 @searches_app.command("show")
 @handle_errors
 def show_search(

@@ -26,8 +26,9 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("p / r / s", "FUSE", "pause / resume / stop (stop asks first)"),
     ("[ / ]", "FUSE", "plots: all rounds or one round"),
     ("enter / g", "FUSE", "draw a candidate's / the result's genotype"),
-    ("e", "FUSE", "export the result's genotype (JSON)"),
+    ("e", "FUSE", "export: format, path, overwrite"),
     ("enter", "Runs", "open the run in the FUSE tab"),
+    ("r / n / d", "Runs", "resume a stopped run / re-run, next seed / delete"),
     ("w, /", "Events", "level filter, text filter"),
 )
 

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from tanas_tui.components.dialogs import ConfirmScreen
 from tanas_tui.components.messages import OpenRun, SendCommand
 from tanas_tui.components.table_sync import sync_rows
 from tanas_tui.ui_state import SEARCHES, SearchState, UiState
@@ -43,7 +44,8 @@ def result_text(s: SearchState) -> str:
 class RunsPanel(Vertical):
     BINDINGS = [Binding("enter", "open", "Open run", show=True),
                 Binding("r", "resume", "Resume"),
-                Binding("n", "rerun", "Re-run")]
+                Binding("n", "rerun", "Re-run"),
+                Binding("d", "delete", "Delete")]
 
     def __init__(self, state: UiState, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -52,7 +54,8 @@ class RunsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Static(Text("enter opens a run in the FUSE tab (replayed from the store)", style="dim"), id="runs-hint")
+        yield Static(Text("enter: open in the FUSE tab · r: resume a stopped run · n: re-run (next seed) · d: delete",
+                          style="dim"), id="runs-hint")
 
     def on_mount(self) -> None:
         table = self.query_one("#runs-table", DataTable)
@@ -105,6 +108,22 @@ class RunsPanel(Vertical):
             self.app.notify(f"{s.id} is {s.status}: only a stopped or failed search resumes", severity="warning")
             return
         self.post_message(SendCommand("start_search", run_id=s.id, seed=s.attrs.get("seed"), **self._search_fields(s)))
+
+    def action_delete(self) -> None:
+        s = self._cursor_run()
+        if s is None:
+            return
+        if s.status in ("running", "paused") and self.state.job_for_run(s.id):
+            self.app.notify(f"{s.id} is {s.status}: stop it first", severity="warning")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.post_message(SendCommand("remove_search", run=s.id))
+
+        self.app.push_screen(ConfirmScreen(f"Delete search {s.id} ({s.status})?\nIts α history, candidates, "
+                                           f"checkpoint and result are removed from the store.",
+                                           yes="Delete", no="Keep"), answer)
 
     def action_rerun(self) -> None:
         """The same target and space again with the next unused seed: a new run beside the old one."""
