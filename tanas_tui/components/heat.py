@@ -85,6 +85,6 @@ class Scale:
             t.append(glyph(f), style=heat_style(f))
         t.append(" " + fmt(self.hi))
         t.append(" far", style="bold")
-        t.append("  (darker/shorter bar = nearer; scale over off-diagonal values; — diagonal, · not computed)",
+        t.append("  (darker, lower bar = nearer; off-diagonal scale; · not computed)",
                  style="dim")
         return t
