@@ -69,6 +69,12 @@ class TanasApp(App[None]):
         Binding("j", "jobs", "Jobs", show=False),
     ]
 
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
+        """Notifications carry task names, paths and error messages: plain text unless a caller asks for markup."""
+        from tanas_tui.safe_text import printable
+
+        super().notify(printable(message), markup=markup, **kwargs)
+
     def __init__(
         self,
         store_path: Path | str,

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from engine.service import protocol as P
 from engine.service.jobs import PIPELINE_STAGES
 from tanas_tui import units
+from tanas_tui.safe_text import markup_safe, printable
 
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 
@@ -44,6 +45,10 @@ class EventText:
         return self.names.get(task_id, task_id)
 
     def __call__(self, ev: P.Event) -> str | None:
+        line = self._line(ev)
+        return None if line is None else printable(line)
+
+    def _line(self, ev: P.Event) -> str | None:
         if isinstance(ev, (P.TaskAdded, P.TaskRemoved, P.ProbeProgress, P.ProbeDone)):
             self.names[ev.task_id] = ev.name
         match ev:
@@ -159,7 +164,7 @@ class RichRenderer:
                 return
             case P.ProbeProgress():
                 bar = self._bar("probe", "probe", ev.max_epochs)
-                self.progress.update(bar, description=f"probe {ev.name}", completed=ev.epoch, total=ev.max_epochs,
+                self.progress.update(bar, description=f"probe {markup_safe(ev.name)}", completed=ev.epoch, total=ev.max_epochs,
                                      info=f"val acc {units.pct(ev.val_acc)}")
                 return
             case P.AlphaStep():

@@ -734,8 +734,11 @@ class UiState:
         return None
 
     def task_name(self, task_id: str) -> str:
+        """The task's name for display: control characters shown as escapes (never sent to the terminal)."""
+        from tanas_tui.safe_text import printable
+
         info = self.tasks.get(task_id)
-        return info.name if info else task_id
+        return printable(info.name if info else task_id)
 
     def task_by_name(self, name: str) -> TaskInfo | None:
         for info in self.tasks.values():

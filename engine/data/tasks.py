@@ -39,6 +39,7 @@ class TaskError(ValueError):
 
 
 MIN_LIMIT = 10   # fewer samples leave the splits (10 % validation, 20 % test) empty or a single sample
+MAX_NAME = 100  # characters; a task name is shown in tables and becomes part of run ids
 
 
 def definition_problems(fields: Any) -> list[tuple[str | None, str]]:
@@ -48,8 +49,13 @@ def definition_problems(fields: Any) -> list[tuple[str | None, str]]:
     existence in the source is checked where the source is at hand."""
     get = fields.get if isinstance(fields, Mapping) else (lambda key, default=None: getattr(fields, key, default))
     problems: list[tuple[str | None, str]] = []
-    if not str(get("name") or "").strip():
+    name = str(get("name") or "")
+    if not name.strip():
         problems.append(("name", "task name must not be empty"))
+    elif len(name) > MAX_NAME:
+        problems.append(("name", f"task name must be at most {MAX_NAME} characters, got {len(name)}"))
+    elif name != name.strip() or any(not ch.isprintable() for ch in name):
+        problems.append(("name", f"task name {name!r} has leading or trailing spaces or control characters"))
     positive, classes = get("positive"), get("classes")
     if (positive is None) == (classes is None):
         problems.append((None, "give exactly one of 'positive' (binary task) or 'classes' (multi-class task)"))

@@ -41,9 +41,10 @@ from engine.space.genotype import Genotype
 from engine.space.network import build_network, count_params
 from engine.runtime.reporting import SILENT, JobStopped, Reporter
 from engine.runtime.batchnorm import recalibrate_batchnorm
+from store.faults import fault_point
 # load_final_weights, save_final_weights and CHECKPOINT_FORMAT are re-exported for callers of this module
 from engine.search.checkpoint import (CHECKPOINT_FORMAT, cpu_state, load_final_weights,  # noqa: F401
-                                      load_search_checkpoint, py_state, py_unstate, save_final_weights,
+                                      load_search_checkpoint, final_result, py_state, py_unstate, save_final_weights,
                                       save_search_checkpoint)
 from store.records import SearchRunRecord
 from engine.search.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
@@ -220,6 +221,11 @@ class Fuse:
                                  + "; ".join(problems), key=", ".join(p.split(" ")[0] for p in problems))
         if attrs.get("status") == "done" and attrs.get("result"):
             return SearchResult.from_dict(attrs["result"])
+        finished = final_result(store, run_id)
+        if finished is not None:  # killed after its final weights were saved, before `done` was recorded
+            store.update_search(run_id, status="done", finished=_now(), result=finished)
+            reporter.emit("search_done", run_id=run_id, result=finished)
+            return SearchResult.from_dict(finished)
         fuse = cls(task, space, cfg, store=store, run_id=run_id, device=device, seed=int(attrs.get("seed", 0)),
                    reporter=reporter, retrain=bool(attrs.get("retrain", True)))
         fuse._resuming = True
@@ -316,7 +322,7 @@ class Fuse:
         with torch.no_grad():
             logits = torch.stack([predict_logits(m, self.val_x, self.device) for m in st.models])
             y = self.val_y
-            val_acc = (logits.argmax(-1) == y).float().mean(1).tolist()
+            val_acc = [int(c) / len(y) for c in (logits.argmax(-1) == y).sum(1)]
         st.alpha.requires_grad_(True)
         for _ in range(self.cfg.alpha_epochs):
             self.reporter.check()
@@ -456,7 +462,9 @@ class Fuse:
             params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
             device=device_label(self.device), kind="fuse", final_epochs=final_epochs,
             parameter_free_share=winner.parameter_free_share(), warnings=list(st.warnings))
-        save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels)
+        save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels,
+                           result=result.to_dict())
+        fault_point("final-saved")
         self.store.update_search(self.run_id, status="done", finished=_now(), result=result.to_dict())
         self.reporter.emit("search_done", run_id=self.run_id, result=result.to_dict())
         return result

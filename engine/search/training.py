@@ -104,8 +104,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.d
     logits = predict_logits(model, x, device, batch_size)
     y = y.to(logits.device)
     loss = F.cross_entropy(logits, y)
-    acc = (logits.argmax(1) == y).float().mean()
-    return float(loss), float(acc)
+    # counted as an integer: a float32 mean makes 72/80 = 0.89999998, below a 0.9 threshold
+    return float(loss), int((logits.argmax(1) == y).sum()) / len(y)
 
 
 def train_split(task, on: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,6 +27,7 @@ from engine.choices import DISTANCE_METHODS, ROLES, SPACE_KINDS
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20
+MAX_SLEEP_STEPS = 1_000_000
 ENVELOPE = ("v", "type", "seq")
 
 
@@ -112,7 +113,8 @@ class Status(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class Subscribe(Command):
-    """Start receiving broadcast events on this connection. Reply data: {"seq": the last seq already sent}."""
+    """Start receiving broadcast events on this connection. Reply data: {"seq": the last seq already sent,
+    "instance": this engine's id (new at every start), "pid": its process id}."""
     TYPE: ClassVar[str] = "subscribe"
 
 
@@ -191,8 +193,9 @@ class Sleep(JobCommand):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.steps < 0 or self.seconds < 0 or self.seconds > 3600:
-            raise ProtocolError("fields 'steps' and 'seconds' must be >= 0 (seconds <= 3600)", "bad_field", self.id)
+        if not 0 <= self.steps <= MAX_SLEEP_STEPS or not 0 <= self.seconds <= 3600:  # NaN fails both comparisons
+            raise ProtocolError(f"fields 'steps' (0..{MAX_SLEEP_STEPS}) and 'seconds' (0..3600) are out of range",
+                                "bad_field", self.id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -434,8 +437,8 @@ def _check(value: Any, tp: Any) -> bool:
         return value is None
     if tp is bool:
         return isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is int:  # 64-bit: a 4,000-digit seed or step count is an error reply, not a job that fails later
+        return isinstance(value, int) and not isinstance(value, bool) and -(1 << 63) <= value < (1 << 63)
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is str:
@@ -539,13 +542,15 @@ def decode(line: bytes | str) -> Message:
         raise ProtocolError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}", "oversized")
     try:
         obj = json.loads(raw.decode("utf-8"), parse_constant=_nan_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"not a JSON line: {exc}", "malformed") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: bad JSON, or an integer of over 4,300 digits
+        raise ProtocolError(f"not a JSON line: {str(exc)[:200]}", "malformed") from None
+    except RecursionError:
+        raise ProtocolError("not a JSON line: nested too deeply", "malformed") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"a message must be a JSON object, got {type(obj).__name__}", "malformed")
     rid = obj.get("id") if isinstance(obj.get("id"), str) else None
     version = obj.pop("v", None)
-    if version != PROTOCOL_VERSION:
+    if type(version) is not int or version != PROTOCOL_VERSION:  # true == 1 and 1.0 == 1 in Python: not here
         raise ProtocolError(f"protocol version {version!r} is not supported (this side speaks v{PROTOCOL_VERSION})",
                             "version", rid)
     kind = obj.pop("type", None)

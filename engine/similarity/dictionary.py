@@ -28,6 +28,7 @@ from engine.runtime.reporting import SILENT, Reporter
 from store.queries import Neighbor, nearest
 from store.records import TaskRecord
 from engine.data.tasks import TaskData, TaskDef
+from store.faults import fault_point
 from engine.data.tasks import task_id as definition_id
 
 METHODS = DISTANCE_METHODS
@@ -161,9 +162,15 @@ class Dictionary:
         elif self.store.task(tid).get("role") != role:
             self.store.update_task(tid, role=role)
         self.complete_task(tid)
+        fault_point("task-ready")
+        ready = self._ready_ids()
+        # every ready task must be in the matrix before pairs are read from it: a task that became ready just before
+        # a crash, or a matrix of a method the store never used, is missing some (their entries start not computed)
+        for b in ready:
+            self.store.add_distance_task(method, b)
         self.store.add_distance_task(method, tid)
-        self._fill(method, [(b, tid) for b in self._ready_ids() if b != tid]
-                   + [(tid, b) for b in self._ready_ids() if b != tid] + [(tid, tid)])
+        self._fill(method, [(b, tid) for b in ready if b != tid] + [(tid, b) for b in ready if b != tid]
+                   + [(tid, tid)])
         return tid
 
     def _initial_attrs(self, task: TaskData, role: str) -> dict[str, Any]:
@@ -275,6 +282,7 @@ class Dictionary:
             self.reporter.check()
             value, std = (0.0, 0.0) if b == t else self.pair(method, b, t)
             self.store.set_distance(method, b, t, value, std)
+            fault_point("distance-set")
             self.reporter.emit("distance", method=method, source=b, target=t, value=value, std=std)
         if todo:
             self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=len(todo),

@@ -108,8 +108,14 @@ def remove_command(
     with open_store(cfg, "r") as st:
         task_id = st.find_task(name)
         label = st.task(task_id).get("name", task_id)
-    if not yes and not typer.confirm(f"remove task {label} ({task_id}) and its distances?", default=False):
-        raise CliError("not removed", ExitCode.USAGE)
+    if not yes:
+        import sys
+
+        if not sys.stdin.isatty():
+            raise CliError(f"not removed: confirm removing task {label!r} on a terminal, or pass --yes",
+                           ExitCode.USAGE)
+        if not typer.confirm(f"remove task {label} ({task_id}) and its distances?", default=False):
+            raise CliError("not removed", ExitCode.USAGE)
     job_result(run_job("remove_task", cfg, on_event=_quiet, announce="removing the task there", task=task_id))
     console.print(f"removed task {label} ({task_id})")
 

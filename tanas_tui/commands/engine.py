@@ -111,6 +111,11 @@ def status(config: Path = ConfigOption, store: Path = StoreOption) -> None:
     console.print(f"engine pid {st['pid']}, up {duration(up)}, store {st['store']}, protocol v{st['protocol']}, "
                   f"{st['clients'] - 1} other client(s), event seq {st['seq']}")
     console.print(jobs_table(st))
+    idle_exit = st.get("idle_exit")
+    if idle_exit is not None:
+        console.print(f"idle exit: after {idle_exit:g} min without a job or a following client "
+                      f"([engine] idle_exit)"
+                      if idle_exit > 0 else "idle exit: never ([engine] idle_exit = 0)")
 
 
 def jobs_table(st: dict):

@@ -17,6 +17,7 @@ from rich.text import Text
 from store.records import TaskRecord
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
+from tanas_tui.safe_text import plain
 from tanas_tui.exitcodes import ExitCode
 from tanas_tui.machine_output import CsvOption, JsonOption, emit, wanted
 
@@ -83,7 +84,7 @@ def _status(value: Any) -> Text:
         return Text(DASH)
     styles = {"ready": "green", "done": "green", "failed": "red", "error": "red", "training": "cyan",
               "pending": "dim", "not-representative": "yellow"}
-    return Text(str(value), style=styles.get(str(value), ""))
+    return plain(value, style=styles.get(str(value), ""))
 
 
 def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: int = 120) -> Table:
@@ -162,8 +163,8 @@ def _value_renderable(key: str, value: Any):
     if key == "status":
         return _status(value)
     if isinstance(value, dict) and value or isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
-        return Text(_compact(value))
-    return Text(_text(value))
+        return plain(_compact(value))
+    return plain(_text(value))
 
 
 def _distance_table(st, task_id: str, names: dict[str, str]) -> Table | None:

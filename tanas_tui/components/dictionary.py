@@ -16,6 +16,7 @@ from tanas_tui.units import pct
 from tanas_tui.components.messages import AddTaskRequested, RemoveTaskRequested
 from tanas_tui.components.table_sync import sync_rows
 from tanas_tui.preview import task_preview
+from tanas_tui.safe_text import printable
 from tanas_tui.ui_state import TASKS, TaskInfo, UiState, task_definition
 
 # status early: it is the column that moves while probes train, and narrow screens cut the right-hand ones
@@ -52,7 +53,7 @@ def task_cells(info: TaskInfo) -> tuple:
 
 def task_details(info: TaskInfo, state: UiState) -> Text:
     t = Text()
-    t.append(info.name, style="bold")
+    t.append(printable(info.name), style="bold")
     t.append(f"  ({info.id})\n", style="dim")
     d = task_definition(info.attrs)
     rows = [("source", info.source or "—"), ("rule", info.rule), ("role", info.role)]
@@ -87,7 +88,7 @@ def task_details(info: TaskInfo, state: UiState) -> Text:
             rows.append((f"near ({method})", ", ".join(f"{state.task_name(s)} {v:.3f}" for s, v in near)))
     for key, value in rows:
         t.append(f"{key:>14} ", style="cyan")
-        t.append(f"{value}\n")
+        t.append(f"{printable(value)}\n")
     return t
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -51,7 +52,8 @@ class ExportScreen(ModalScreen[dict | None]):
             output = check_output(self.query_one("#export-path", Input).value,
                                   self.query_one("#export-force", Checkbox).value)
         except ExportTargetError as exc:
-            self.query_one("#export-error", Static).update(f"[red]{str(exc).replace('--force', 'overwrite')}[/]")
+            # the path is user text: shown as text, never parsed as markup
+            self.query_one("#export-error", Static).update(Text(str(exc).replace("--force", "overwrite"), style="red"))
             return
         self.dismiss({"format": fmt, "output": str(output)})
 

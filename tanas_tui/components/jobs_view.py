@@ -67,7 +67,7 @@ class JobsScreen(ModalScreen[None]):
             await client.connect()
             status = await client.request("status")
         except Exception as exc:  # noqa: BLE001 - no engine: say so
-            self.query_one("#jobs-note", Static).update(f"no answer from the engine: {exc}")
+            self.query_one("#jobs-note", Static).update(Text(f"no answer from the engine: {exc}"))
             return
         finally:
             await client.close()

@@ -9,6 +9,8 @@ from typing import Any, Mapping, Sequence
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
+from tanas_tui.safe_text import plain
+
 
 def sync_rows(table: DataTable, columns: Sequence[str], rows: Mapping[str, Sequence[Any]],
               rendered: dict[str, tuple]) -> bool:
@@ -23,7 +25,8 @@ def sync_rows(table: DataTable, columns: Sequence[str], rows: Mapping[str, Seque
         del rendered[key]
         structural = True
     for key, cells in rows.items():
-        cells = tuple(cells)
+        # a str cell would be parsed as markup by the DataTable: user text ("[/x]") must show as it is
+        cells = tuple(plain(c) if isinstance(c, str) else c for c in cells)
         old = rendered.get(key)
         if old is None:
             table.add_row(*cells, key=key)
