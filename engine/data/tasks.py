@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
-import torch
 
 if TYPE_CHECKING:
+    import torch
+
     from engine.data import Dataset, Source
+
+# torch is imported inside the functions that compute: the config (and so every CLI command, `--help`
+# included) imports TaskDef from here and must not pay torch's import time.
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,8 @@ class TaskData:
 
     def summary(self) -> dict[str, Any]:
         """Split sizes and per-split class counts, JSON-able, for the store's task attrs (not a test read)."""
+        import torch
+
         def counts(y: torch.Tensor) -> dict[str, int]:
             return dict(zip(self.class_names, torch.bincount(y.cpu(), minlength=self.num_classes).tolist()))
 
@@ -233,6 +239,8 @@ def build_task(taskdef: TaskDef, source: "Source | Dataset | Any") -> TaskData:
     for key, message in definition_problems(taskdef):
         raise TaskError(f"task {taskdef.name!r}: {key + ' ' if key else ''}{message}")
 
+    import torch
+
     data = _source_dataset(source)
     rng = np.random.default_rng([taskdef.seed, 0x7A5C])
     idx, y, names = _relabel(taskdef, data.labels.numpy(), data.classes, rng)
@@ -268,6 +276,8 @@ def build_task(taskdef: TaskDef, source: "Source | Dataset | Any") -> TaskData:
 
 def to_input(x: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
     """uint8 images -> float32 in [0, 1] on `device` (the copy to the device is made while still uint8)."""
+    import torch
+
     if device is not None:
         x = x.to(device, non_blocking=True)
     if x.dtype == torch.uint8:
@@ -285,6 +295,8 @@ def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = F
         for start in range(0, n, batch_size):
             yield x[start:start + batch_size], y[start:start + batch_size]
         return
+    import torch
+
     order = torch.randperm(n, generator=generator).to(x.device)
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]

@@ -59,6 +59,7 @@ __all__ = [
 RESULT_KEYS = ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "w_lr", "alpha_lr", "batch_size",
                "final_epochs")
 COLLAPSE_SHARE = 1.0
+WEIGHT_PROGRESS_S = 0.5    # at most two weight_progress events a second
 
 
 class ResumeMismatch(ConfigError):
@@ -300,6 +301,10 @@ class Fuse:
         st.models = models
         self._make_optimizers(st)
         self.writer.set_candidates(r, [g.to_dict() for g in st.genotypes], [g.hash for g in st.genotypes])
+        self.writer.flush()   # the round's candidates are readable from its start, not from its first α step
+        self.reporter.emit("search_candidates", run_id=self.run_id, round=r,
+                           incumbent=incumbent[0].hash if incumbent else None,
+                           candidates=[g.hash for g in st.genotypes], genotypes=[g.to_dict() for g in st.genotypes])
 
     def _make_optimizers(self, st: _State) -> None:
         st.alpha = nn.Parameter(torch.zeros(len(st.models), device=self.device))
@@ -311,9 +316,22 @@ class Fuse:
         st.alpha.requires_grad_(False)
         mixture = Mixture(st.models, st.alpha)
         loss = float("nan")
-        for _ in range(self.cfg.w_epochs):
+        per_epoch = -(-len(self.train_y) // self.cfg.batch_size)
+        total = per_epoch * self.cfg.w_epochs
+        last = [0.0]
+
+        def progress(epoch: int, batch: int) -> None:
+            # a weight phase can take minutes: say how far it is, a few times a second at most
+            done, now = epoch * per_epoch + batch, time.perf_counter()
+            if now - last[0] >= WEIGHT_PROGRESS_S or done == total:
+                last[0] = now
+                self.reporter.emit("weight_progress", run_id=self.run_id, round=st.round, alternation=st.alternation,
+                                   done=done, total=total)
+
+        for epoch in range(self.cfg.w_epochs):
             loss = train_epoch(mixture, st.w_opt, self.train_x, self.train_y, device=self.device,
-                               batch_size=self.cfg.batch_size, generator=self._gen, reporter=self.reporter)
+                               batch_size=self.cfg.batch_size, generator=self._gen, reporter=self.reporter,
+                               on_batch=lambda batch, _loss, e=epoch: progress(e, batch))
         return loss
 
     def _alpha_phase(self, st: _State) -> None:

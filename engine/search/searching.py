@@ -68,7 +68,8 @@ def assign_base_genotypes(ctx) -> dict[str, str]:
     rounds = cfg.dictionary.genotype_rounds
     missing = [t for t in base if not t.get("best_genotype")]
     if rounds > 0:
-        for t in missing:
+        for i, t in enumerate(missing):
+            ctx.reporter.emit("job_progress", job=ctx.job_id, stage="base task", done=i, total=len(missing))
             _search_base(ctx, t, rounds)
     elif missing:
         if len(missing) == len(base):

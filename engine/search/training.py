@@ -53,7 +53,7 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     reporter: Reporter = SILENT,
-    on_batch: Callable[[int, float], None] | None = None,
+    on_batch: Callable[[int, torch.Tensor], None] | None = None,
 ) -> float:
     """One shuffled pass over (x, y) in train mode; returns the mean batch loss.
 
@@ -77,7 +77,7 @@ def train_epoch(
         total += loss.detach()
         count += 1
         if on_batch is not None:
-            on_batch(count, float(loss))
+            on_batch(count, loss.detach())   # a tensor: the callback decides whether to synchronise
     if count == 0:
         raise ValueError("train_epoch: the training split is empty")
     return float(total) / count

@@ -99,6 +99,8 @@ def _choices(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 LEVELS = ("debug", "info", "warning", "error")
 JOB_STATUSES = ("ok", "failed", "stopped")
+JOB_STATES = ("paused", "running")
+TASK_STATUSES = ("training", "fisher", "ready")
 METHODS = DISTANCE_METHODS
 
 
@@ -275,6 +277,32 @@ class TaskAdded(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TaskStatus(Event):
+    """A stored task changed state: `training` (its probe, also a retraining), `fisher` (its own Fisher), `ready`."""
+    TYPE: ClassVar[str] = "task_status"
+    task_id: str
+    name: str
+    status: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _choices("status", self.status, TASK_STATUSES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobState(Event):
+    """The running job reached a safe point while a pause was requested (`paused`), or went on (`running`).
+    `job` is None when the reporter does not know its job's id (the one running job)."""
+    TYPE: ClassVar[str] = "job_state"
+    state: str
+    job: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _choices("state", self.state, JOB_STATES)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskRemoved(Event):
     TYPE: ClassVar[str] = "task_removed"
     task_id: str
@@ -346,6 +374,28 @@ class SearchRound(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SearchCandidates(Event):
+    """A FUSE round begins: its candidates (the carried-over incumbent first, when there is one)."""
+    TYPE: ClassVar[str] = "search_candidates"
+    run_id: str
+    round: int
+    candidates: list[str]
+    genotypes: list[dict[str, Any]] = field(default_factory=list)
+    incumbent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightProgress(Event):
+    """Batches done in the current weight phase of a FUSE search (over all its weight epochs)."""
+    TYPE: ClassVar[str] = "weight_progress"
+    run_id: str
+    round: int
+    alternation: int
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class SearchDone(Event):
     TYPE: ClassVar[str] = "search_done"
     run_id: str
@@ -403,9 +453,9 @@ COMMANDS: dict[str, type[Command]] = {
                         RunPipeline, Sleep, Pause, Resume, Stop, Shutdown)
 }
 EVENTS: dict[str, type[Event]] = {
-    c.TYPE: c for c in (JobStarted, JobProgress, JobDone, TaskAdded, TaskRemoved, ProbeProgress, ProbeDone,
-                        Distance, SpaceBuilt, AlphaStep, SearchRound, SearchDone, Warning, Log, Error, Reply,
-                        Dropped)
+    c.TYPE: c for c in (JobStarted, JobProgress, JobState, JobDone, TaskAdded, TaskStatus, TaskRemoved,
+                        ProbeProgress, ProbeDone, Distance, SpaceBuilt, SearchCandidates, WeightProgress, AlphaStep,
+                        SearchRound, SearchDone, Warning, Log, Error, Reply, Dropped)
 }
 MESSAGES: dict[str, type[Message]] = {**COMMANDS, **EVENTS}
 JOB_COMMANDS = tuple(name for name, cls in COMMANDS.items() if issubclass(cls, JobCommand))

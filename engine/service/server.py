@@ -74,6 +74,12 @@ class SeqCounter:
         self._write(self.value)
 
 
+def _pipeline_stages() -> tuple[str, ...]:
+    from engine.service.jobs import PIPELINE_STAGES
+
+    return PIPELINE_STAGES + ("done",)
+
+
 @dataclass
 class Job:
     id: str
@@ -83,10 +89,12 @@ class Job:
     submitted: float = field(default_factory=time.time)
     started: float | None = None
     state: str = "queued"  # queued | running | done
+    progress: dict[str, Any] = field(default_factory=dict)   # its latest job_progress: a client attaching later sees the stage
 
     def info(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "params": self.params, "state": self.state,
-                "paused": self.reporter.paused, "submitted": self.submitted, "started": self.started}
+                "paused": self.reporter.paused, "submitted": self.submitted, "started": self.started,
+                "progress": dict(self.progress)}
 
 
 class _Conn:
@@ -239,6 +247,7 @@ class EngineServer:
 
     async def _serve(self) -> int:
         self.loop = asyncio.get_running_loop()
+        threading.Thread(target=self._resolve_device, name="device-label", daemon=True).start()
         self._shutdown = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             self.loop.add_signal_handler(sig, self._on_signal, sig)
@@ -297,6 +306,11 @@ class EngineServer:
         assert self.seq is not None and self.loop is not None
         with self._seq_lock:
             seq = self.seq.next()
+            job = self.current
+            # the pipeline's stage (not its sub-stages' counters), or any other job's progress
+            if name == "job_progress" and job is not None and data.get("job") == job.id and \
+                    (job.kind != "run_pipeline" or data.get("stage") in _pipeline_stages()):
+                job.progress = {k: data.get(k) for k in ("stage", "done", "total")}
             try:
                 event = P.make_event(name, seq, data)
             except P.ProtocolError as exc:
@@ -399,7 +413,20 @@ class EngineServer:
         }
 
     def _device(self) -> str:
-        """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu), for status lines."""
+        """The device label for status lines; until the warm-up thread has resolved it, the configured name.
+
+        Resolving imports torch (seconds on a loaded machine): doing it on the event loop made the first
+        `status` miss its clients' deadline."""
+        label = getattr(self, "_device_label", None)
+        if label is not None:
+            return label
+        return f"{self.device_name or 'auto'} (resolving)"
+
+    def _resolve_device(self) -> None:
+        self._device_label = self._device_now()
+
+    def _device_now(self) -> str:
+        """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu)."""
         from engine.runtime.device import device_label, resolve_device
 
         name = self.device_name

@@ -196,16 +196,19 @@ class Dictionary:
         for s in range(self.seeds):
             if self.store.load_fisher(task_id, s) is None:
                 self.reporter.check()
+                self.reporter.emit("task_status", task_id=task_id, name=attrs["name"], status="fisher")
                 task = self.task_data(task_id)
                 vec = self._fisher(self._probe(task_id, s), task, s)
                 self.store.save_fisher(task_id, vec.numpy(), s)
         if self.store.task(task_id).get("status") != "ready":
             self.store.update_task(task_id, status="ready")
+            self.reporter.emit("task_status", task_id=task_id, name=attrs["name"], status="ready")
 
     def _train(self, task_id: str, seed_indices: list[int]) -> None:
         task = self.task_data(task_id)
         name = task.definition.name
         self.store.update_task(task_id, status="training")
+        self.reporter.emit("task_status", task_id=task_id, name=name, status="training")
         for s in seed_indices:
             self.reporter.emit("job_progress", job=self.job, stage=f"probe {name}", done=s, total=self.seeds)
             result = train_probe(task, self.cfg.dictionary, seed=probe_seed(self.cfg, task.definition, s),

@@ -234,6 +234,9 @@ class DictionaryPanel(Vertical):
     @work(thread=True, exclusive=True, group="preview")
     def load_preview(self, task_id: str, attrs: dict[str, Any]) -> None:
         worker = get_current_worker()
+        painted = getattr(self.app, "painted", None)
+        if painted is not None:
+            painted.wait(5.0)   # loading samples imports torch: never before the first screen is up
         try:
             text = task_preview(attrs, self.config)
         except Exception as exc:  # noqa: BLE001 - any data problem is shown inline, never raised
