@@ -170,6 +170,8 @@ TASK_COLUMNS = ("id", "name", "role", "source", "rule", "n_train", "n_val", "n_t
 
 
 def _task_row(attrs: dict) -> dict:
+    from store.records import TaskRecord
+
     t = TaskRecord.from_attrs(attrs)
     return {"id": str(t.id), "name": t.name, "role": attrs.get("role"), "source": t.source, "rule": t.rule,
             "n_train": t.n_train, "n_val": t.n_val, "n_test": t.n_test, "val_acc": t.val_acc,
