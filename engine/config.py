@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from engine.choices import DEVICES, DISTANCE_METHODS, SPACE_KINDS
+from engine.choices import ARMS, DEVICES, DISTANCE_METHODS, SPACE_KINDS
 from engine.data.tasks import TaskDef, definition_problems
 
 
@@ -93,10 +93,12 @@ class SearchSection:
     alpha_lr: float = 3e-3
     batch_size: int = 128
     final_epochs: int = 10
+    alpha_batch_size: int = 32    # α steps per α epoch = ceil(n_val / this); 0: one full-val-split step
     checkpoint_minutes: float = 5.0
     compare: bool = False         # also run random search, FUSE in the standard space and fixed networks
     fixed_networks: tuple[str, ...] = ("resnet18",)
-    repeats: int = 1              # seeds for mean ± std in the comparison table
+    repeats: int = 1              # every arm runs with seeds project.seed .. project.seed + repeats - 1
+    arms: tuple[str, ...] = ARMS  # the comparison's arms (engine.choices.ARMS); fixed = search.fixed_networks
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,8 @@ class _Loader:
                           "candidates", "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
                           "repeats") and value < 1:
                 raise self.error(f"must be at least 1, got {value}", name, f.name)
-            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed", "idle_exit") and value < 0:
+            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed", "alpha_batch_size",
+                          "idle_exit") and value < 0:
                 raise self.error(f"must not be negative, got {value}", name, f.name)
             if name == "space" and f.name in SPACE_CHOICES:
                 if not value:
@@ -303,8 +306,20 @@ class _Loader:
         if name == "dictionary" and section.min_epochs > section.max_epochs:
             raise self.error(f"must not exceed max_epochs ({section.max_epochs}), got {section.min_epochs}", name,
                              "min_epochs")
+        if name == "search":
+            self._arms(section.arms, name)
         if name == "search" and section.candidates < 2:
             raise self.error("FUSE needs at least 2 candidates", name, "candidates")
+
+    def _arms(self, arms: Any, name: str) -> None:
+        if isinstance(arms, str) or not isinstance(arms, (list, tuple)) or not arms:
+            raise self.error(f"must be a non-empty list of arms from {', '.join(ARMS)}, got {arms!r}", name, "arms")
+        bad = [a for a in arms if a not in ARMS]
+        if bad:
+            raise self.error(f"unknown arm(s) {', '.join(map(repr, bad))}; known: {', '.join(ARMS)}", name, "arms")
+        twice = sorted({a for a in arms if list(arms).count(a) > 1})
+        if twice:
+            raise self.error(f"arm(s) listed twice: {', '.join(twice)}", name, "arms")
 
     def sources(self, raw: Any, data_dir: Path) -> dict[str, SourceSection]:
         from engine.data import BUILTIN_KINDS, SOURCE_OPTIONS, SourceError, validate_source_options

@@ -69,6 +69,8 @@ class TanasApp(App[None]):
         Binding("5", "show_tab('runs')", "Runs", show=False),
         Binding("6", "show_tab('events')", "Events", show=False),
         Binding("j", "jobs", "Jobs", show=False),
+        # not in the footer for now: the snapshot tests pin the footer while other UI work is being merged
+        Binding("c", "compare", "Compare", show=False),
     ]
 
     def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
@@ -499,6 +501,14 @@ class TanasApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_compare(self) -> None:
+        from tanas_tui.components.compare import CompareScreen
+
+        target = self.config.target.name if self.config is not None and self.config.target is not None else None
+        # opened once the compare screen is gone: the tabs do not switch underneath a modal screen
+        self.push_screen(CompareScreen(self.store_path, target),
+                         lambda run_id: run_id and self.call_after_refresh(self.open_run, run_id))
 
     def action_reload(self) -> None:
         self.load_store()

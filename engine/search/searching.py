@@ -1,9 +1,11 @@
 """Search orchestration over the store: what `tanas-tui search` and the engine's search jobs run.
 
 - `assign_base_genotypes`: every base task gets a best genotype (METHOD.md section 4, last paragraph).
-- `build_space`: the standard space, or the task-aware space from the target's nearest dictionary tasks.
+- `build_space`: the standard space, the task-aware space from the target's nearest dictionary tasks, or the control
+  space built the same way from its farthest ones.
 - `run_search`: one FUSE run, created or resumed by run id; a finished identical run returns its stored result.
-- `run_comparison`: random search, FUSE standard, FUSE task-aware (same search budget) and the fixed networks.
+- `run_comparison`: the arms of `search.arms` (random search, FUSE standard / task-aware / farthest-tasks with the
+  same search budget, the fixed networks), each for `search.repeats` seeds.
 """
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ from typing import Any
 
 import torch
 
-from engine.choices import COMPARISON_LABELS, SPACE_KINDS
-from engine.search.baselines import FIXED_NETWORKS, fixed_network, fuse_candidate_count, random_search, table_row
+from engine.choices import ARM_SPACE, COMPARISON_LABELS, SPACE_KINDS
+from engine.search.baselines import (FIXED_NETWORKS, fixed_budget, fixed_network, random_budget, random_search,
+                                     table_row)
 from engine.config import Config, ConfigError
 from engine.search.checkpoint import save_final_weights
-from engine.search.fuse import Fuse, ResumeMismatch, SearchResult, _canon, config_differences, derive_seed
+from engine.search.fuse import Fuse, ResumeMismatch, SearchResult, config_differences, derive_seed
 from engine.space.genotype import Genotype
 from engine.space.spaces import SearchSpace, SpaceError, standard_space, task_aware_space
 from engine.data.tasks import TaskData, build_task
@@ -124,19 +127,22 @@ def build_space(ctx, target_name: str, kind: str) -> SearchSpace:
         target_id = None
     else:
         target_id = store.find_task(target_name)
+        which = "farthest" if kind == "farthest" else "nearest"
+        ranked = (ctx.dictionary.farthest if kind == "farthest" else ctx.dictionary.nearest)(
+            target_id, cfg.dictionary.k, cfg.dictionary.method)
         neighbors = []
-        for n in ctx.dictionary.nearest(target_id, cfg.dictionary.k, cfg.dictionary.method):
+        for n in ranked:
             genotype = store.task(n.task_id).get("best_genotype")
             if not genotype:
-                reporter.emit("warning", message=f"nearest task {n.name} has no best genotype; left out of the space",
+                reporter.emit("warning", message=f"{which} task {n.name} has no best genotype; left out of the space",
                               code="no-genotype")
                 continue
             neighbors.append((n.task_id, n.name, float(n.distance), Genotype.from_dict(genotype)))
         if not neighbors:
-            raise SpaceError(f"no nearest task of {target_name!r} has a best genotype: assign the base tasks' "
+            raise SpaceError(f"no {which} task of {target_name!r} has a best genotype: assign the base tasks' "
                              f"genotypes first (dictionary.genotype_rounds)")
         scale = TRANSFER_SCALE if cfg.dictionary.method == "transfer" else 1.0
-        space = task_aware_space(neighbors, cfg.space, scale=scale)
+        space = task_aware_space(neighbors, cfg.space, scale=scale, kind=kind)
     reporter.emit("space_built", target=target_id or target_name, kind=kind, space=space.to_dict())
     return space
 
@@ -178,11 +184,11 @@ def run_search(ctx, target_name: str, space_kind: str, *, run_id: str | None = N
         result = Fuse.resume(store, run_id, task, space, cfg.search, device, reporter)
         return {"run_id": run_id, **result.to_dict()}
     if space is None:
-        if space_kind == "task-aware":
+        if space_kind != "standard":
             _ensure_dictionary(ctx, target_name)
             assign_base_genotypes(ctx)
         space = build_space(ctx, target_name, space_kind)
-    attrs = {"space_kind": space_kind, "purpose": "target"}
+    attrs = {"space_kind": space_kind, "purpose": "target", "arm": f"fuse-{space_kind}"}
     result = Fuse(task, space, cfg.search, store=store, run_id=run_id, device=device, seed=seed, reporter=reporter,
                   attrs=attrs).run()
     return {"run_id": run_id, **result.to_dict()}
@@ -201,8 +207,9 @@ def _ensure_dictionary(ctx, target_name: str) -> None:
 def _stored_result(store, run_id: str, section) -> SearchResult | None:
     for s in store.list_searches():
         if s["id"] == run_id:
-            if s.get("status") == "done" and s.get("result") and _canon(s.get("config")) == _canon(
-                    dataclasses.asdict(section)):
+            # only the keys that change a result count: more repeats or another list of arms reuse finished runs
+            if s.get("status") == "done" and s.get("result") and not config_differences(
+                    s.get("config") or {}, dataclasses.asdict(section)):
                 return SearchResult.from_dict(s["result"])
             raise ResumeMismatch(f"baseline run {run_id!r} exists but is unfinished or has another configuration; "
                                  f"remove it or use another seed", key="search")
@@ -216,49 +223,66 @@ def _record_baseline(store, run_id: str, task: TaskData, section, seed: int, res
     record.config, record.seed, record.status, record.device = dataclasses.asdict(section), seed, "running", result.device
     writer = store.create_search(run_id, record.to_attrs(), 1)
     writer.flush()
+    if result.test_correct is not None:
+        store.save_test_outcome(run_id, result.test_correct, task.id)
     store.update_search(run_id, status="done", result=result.to_dict())
 
 
 def run_comparison(ctx, target_name: str, *, seeds: list[int] | None = None) -> list[dict[str, Any]]:
-    """Table rows for random search, FUSE (standard), FUSE (task-aware) and each of `search.fixed_networks`.
+    """Table rows for the arms of `search.arms`, each run once per seed (`search.repeats` seeds from project.seed).
 
-    The three searches share one budget: FUSE's [search] section; random search trains as many distinct candidates
-    as FUSE does, each for a FUSE round's weight epochs. Every method reads the test split once. Finished runs in the
-    store are reused, so an interrupted comparison continues where it stopped.
+    The FUSE arms (standard, task-aware and the farthest-tasks control) share FUSE's [search] budget; random search
+    trains as many distinct candidates as FUSE does, each for a FUSE round's weight epochs; every run records its
+    budget, and which test samples it got right. Every method reads the test split once. Finished runs in the store
+    are reused, so an interrupted comparison continues where it stopped.
     """
     store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
     seeds = seeds if seeds is not None else [cfg.project.seed + i for i in range(max(1, cfg.search.repeats))]
-    for name in cfg.search.fixed_networks:
-        if name not in FIXED_NETWORKS:
-            raise ConfigError(f"unknown fixed network {name!r}; known: {', '.join(FIXED_NETWORKS)}",
-                              key="search.fixed_networks", file=cfg.file)
+    arms = tuple(cfg.search.arms)
+    if "fixed" in arms:
+        for name in cfg.search.fixed_networks:
+            if name not in FIXED_NETWORKS:
+                raise ConfigError(f"unknown fixed network {name!r}; known: {', '.join(FIXED_NETWORKS)}",
+                                  key="search.fixed_networks", file=cfg.file)
     task = ctx.dictionary.task_for(cfg.task(target_name))
     rows: list[dict[str, Any]] = []
     section = cfg.search
     for seed in seeds:
-        run_id = run_id_for(target_name, "random", seed)
-        result = _stored_result(store, run_id, section)
-        if result is None:
-            space = standard_space(cfg.space)
-            result, model, records = random_search(task, space, section, seed=seed, device=device,
-                                                   reporter=reporter, run_id=run_id)
-            _record_baseline(store, run_id, task, section, seed, result,
-                             {"space_kind": "standard", "space": space.to_dict(), "candidates_evaluated": records,
-                              "budget_candidates": fuse_candidate_count(section)})
-            save_final_weights(store, run_id, Genotype.from_dict(result.genotype), model, task.num_classes,
-                               int(task.train_x.shape[1]))
-            reporter.emit("search_done", run_id=run_id, result=result.to_dict())
-        rows.append(table_row(COMPARISON_LABELS["random"], result))
-        for kind in ("standard", "task-aware"):
-            out = run_search(ctx, target_name, kind, seed=seed, task=task)
-            rows.append(table_row(COMPARISON_LABELS[kind], out))
-        for name in cfg.search.fixed_networks:
-            run_id = run_id_for(target_name, name, seed)
-            result = _stored_result(store, run_id, section)
-            if result is None:
-                result, _ = fixed_network(name, task, section, seed=seed, device=device, reporter=reporter,
-                                          run_id=run_id)
-                _record_baseline(store, run_id, task, section, seed, result, {"network": name})
-                reporter.emit("search_done", run_id=run_id, result=result.to_dict())
-            rows.append(table_row(FIXED_NETWORKS[name][0], result, searched=False))
+        for arm in arms:
+            if arm == "random":
+                rows.append(table_row(COMPARISON_LABELS["random"], _random_arm(ctx, task, target_name, seed)))
+            elif arm in ARM_SPACE:
+                kind = ARM_SPACE[arm]
+                out = run_search(ctx, target_name, kind, seed=seed, task=task)
+                rows.append(table_row(COMPARISON_LABELS[kind], out))
+            else:
+                for name in cfg.search.fixed_networks:
+                    run_id = run_id_for(target_name, name, seed)
+                    result = _stored_result(store, run_id, section)
+                    if result is None:
+                        result, _ = fixed_network(name, task, section, seed=seed, device=device, reporter=reporter,
+                                                  run_id=run_id)
+                        _record_baseline(store, run_id, task, section, seed, result,
+                                         {"network": name, "arm": "fixed", "budget": fixed_budget(section)})
+                        reporter.emit("search_done", run_id=run_id, result=result.to_dict())
+                    rows.append(table_row(FIXED_NETWORKS[name][0], result, searched=False))
     return rows
+
+
+def _random_arm(ctx, task: TaskData, target_name: str, seed: int) -> SearchResult:
+    store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
+    section = cfg.search
+    run_id = run_id_for(target_name, "random", seed)
+    result = _stored_result(store, run_id, section)
+    if result is None:
+        space = standard_space(cfg.space)
+        result, model, records = random_search(task, space, section, seed=seed, device=device,
+                                               reporter=reporter, run_id=run_id)
+        budget = random_budget(section)
+        _record_baseline(store, run_id, task, section, seed, result,
+                         {"space_kind": "standard", "space": space.to_dict(), "candidates_evaluated": records,
+                          "budget_candidates": budget["candidates"], "arm": "random", "budget": budget})
+        save_final_weights(store, run_id, Genotype.from_dict(result.genotype), model, task.num_classes,
+                           int(task.train_x.shape[1]))
+        reporter.emit("search_done", run_id=run_id, result=result.to_dict())
+    return result

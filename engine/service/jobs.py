@@ -87,8 +87,20 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
         if cfg.search.compare:
             stages.start("comparison")
             result["comparison"] = searching.run_comparison(ctx, target.name)
+            result["table"] = _result_table(ctx, target.name)
     result["timings"] = stages.finish()
     return result
+
+
+def _result_table(ctx: JobContext, target_name: str) -> dict[str, Any] | None:
+    """The arms' table (engine.results) over every finished run on the target, as plain data for the protocol."""
+    from engine.results.collect import TableError, result_table
+
+    try:
+        return result_table(ctx.store, target_name).to_dict()
+    except (TableError, ValueError) as exc:
+        ctx.reporter.emit("warning", message=f"no result table: {exc}", code="no-table")
+        return None
 
 
 def add_task(ctx: JobContext, *, task: dict[str, Any], role: str = "base") -> dict[str, Any]:

@@ -247,7 +247,6 @@ class EngineServer:
 
     async def _serve(self) -> int:
         self.loop = asyncio.get_running_loop()
-        threading.Thread(target=self._resolve_device, name="device-label", daemon=True).start()
         self._shutdown = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             self.loop.add_signal_handler(sig, self._on_signal, sig)
@@ -413,20 +412,7 @@ class EngineServer:
         }
 
     def _device(self) -> str:
-        """The device label for status lines; until the warm-up thread has resolved it, the configured name.
-
-        Resolving imports torch (seconds on a loaded machine): doing it on the event loop made the first
-        `status` miss its clients' deadline."""
-        label = getattr(self, "_device_label", None)
-        if label is not None:
-            return label
-        return f"{self.device_name or 'auto'} (resolving)"
-
-    def _resolve_device(self) -> None:
-        self._device_label = self._device_now()
-
-    def _device_now(self) -> str:
-        """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu)."""
+        """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu), for status lines."""
         from engine.runtime.device import device_label, resolve_device
 
         name = self.device_name

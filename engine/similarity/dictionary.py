@@ -25,7 +25,7 @@ from engine.similarity.distance import fisher_distance, mean_std
 from engine.similarity.fisher import diagonal_fisher, fisher_layout
 from engine.similarity.probe import load_probe, probe_state, train_probe
 from engine.runtime.reporting import SILENT, Reporter
-from store.queries import Neighbor, nearest
+from store.queries import Neighbor, farthest, nearest
 from store.records import TaskRecord
 from engine.data.tasks import TaskData, TaskDef
 from store.faults import fault_point
@@ -351,6 +351,9 @@ class Dictionary:
 
     def nearest(self, target: str, k: int = 3, method: str | None = None) -> list[Neighbor]:
         return nearest(self.store, target, k, method or self.cfg.dictionary.method)
+
+    def farthest(self, target: str, k: int = 3, method: str | None = None) -> list[Neighbor]:
+        return farthest(self.store, target, k, method or self.cfg.dictionary.method)
 
 
 def pad_head(vec: torch.Tensor, model: torch.nn.Module, head_classes: int) -> torch.Tensor:

@@ -155,7 +155,7 @@ def _finish(done: P.JobDone | None, wall: float) -> None:
 def print_pipeline_result(result: dict[str, Any], console) -> None:
     """The nearest tasks of the target, the result table and the split of the time by stage."""
     from store.records import table_row
-    from tanas_tui.tables import comparison_table
+    from tanas_tui.tables import comparison_table, result_table, wide_console
 
     nearest = result.get("nearest") or []
     if nearest:
@@ -169,10 +169,17 @@ def print_pipeline_result(result: dict[str, Any], console) -> None:
                           f"{dist:.4f}" if isinstance(dist, (int, float)) else "–")
         console.print(table)
     rows = result.get("comparison")
-    if not rows and isinstance(result.get("search"), dict):
-        rows = [table_row(f"FUSE, {result.get('space')} space", result["search"])]
-    if rows:
-        console.print(comparison_table(rows, title=f"Result: {result.get('target')}"))
+    if isinstance(result.get("table"), dict):
+        table = result["table"]
+        wide_console(console).print(result_table(table, title=f"Result: {result.get('target')}"))
+        prov = table.get("provenance") or {}
+        console.print(f"config hash {prov.get('config_hash')}, seeds {prov.get('seeds')}; export with "
+                      f"`tanas-tui searches compare --markdown`", soft_wrap=True)
+    else:
+        if not rows and isinstance(result.get("search"), dict):
+            rows = [table_row(f"FUSE, {result.get('space')} space", result["search"])]
+        if rows:
+            console.print(comparison_table(rows, title=f"Result: {result.get('target')}"))
     timings = result.get("timings") or {}
     if timings:
         console.print("time by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()), soft_wrap=True)
