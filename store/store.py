@@ -403,6 +403,15 @@ class Store:
         L.check_id("run id", run_id)
         return {**self._reading().attrs(L.search_path(run_id), f"search {run_id}"), "id": run_id}
 
+    def remove_search(self, run_id: str) -> None:
+        """Deletes a search: its attrs, step arrays, candidates and checkpoint."""
+        L.check_id("run id", run_id)
+        nodes = self._writing("remove a search")
+        with nodes.write_lock:
+            if not nodes.exists(L.search_path(run_id)):
+                raise NotFound(f"no search {run_id!r} in store {self.path}")
+            nodes.delete(L.search_path(run_id))
+
     def update_search(self, run_id: str, **attrs: Any) -> None:
         nodes = self._writing("update a search")
         L.check_id("run id", run_id)

@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 from tanas_tui.components.add_task_form import AddTaskScreen
 from tanas_tui.components.dialogs import ConfirmScreen
 from tanas_tui.components.dictionary import DictionaryPanel
+from tanas_tui.components.events import EventsPanel
 from tanas_tui.components.distances import DistancesPanel
 from tanas_tui.components.fuse import FusePanel
 from tanas_tui.components.help_screen import HelpScreen
@@ -31,11 +32,12 @@ from tanas_tui.components.palette import TanasCommands
 from tanas_tui.components.runs import RunsPanel
 from tanas_tui.components.space_tree import SpacePanel
 from tanas_tui.components.status_bar import StatusBar
+from tanas_tui.event_log import EventLog
 from tanas_tui.ui_state import SEARCHES, TASKS, UiState
 
-TABS = ("dictionary", "distances", "space", "fuse", "runs")
+TABS = ("dictionary", "distances", "space", "fuse", "runs", "events")
 MAIN_WIDGET = {"dictionary": "#tasks", "distances": "#distance-table", "space": "#space-tree", "fuse": "#candidates",
-               "runs": "#runs-table"}
+               "runs": "#runs-table", "events": "#events-table"}
 APPLY_INTERVAL = 0.1       # seconds between batches of engine events
 ENGINE_POLL = 5.0          # seconds between checks for an engine when none runs
 STORE_POLL = 2.0           # seconds between store re-reads while a headless run (no engine) writes the store
@@ -65,6 +67,8 @@ class TanasApp(App[None]):
         Binding("3", "show_tab('space')", "Space", show=False),
         Binding("4", "show_tab('fuse')", "FUSE", show=False),
         Binding("5", "show_tab('runs')", "Runs", show=False),
+        Binding("6", "show_tab('events')", "Events", show=False),
+        Binding("j", "jobs", "Jobs", show=False),
         # not in the footer for now: the snapshot tests pin the footer while other UI work is being merged
         Binding("c", "compare", "Compare", show=False),
     ]
@@ -92,6 +96,7 @@ class TanasApp(App[None]):
         self.config_path = config_path
         self.clock = clock
         self.state = UiState(str(self.store_path))
+        self.event_log = EventLog(self.state.task_name)
         self.engine_state = "not running"
         self.device = ""
         self.executor = ""
@@ -121,6 +126,8 @@ class TanasApp(App[None]):
                 yield FusePanel(self.state, id="fuse-panel")
             with TabPane("Runs", id="runs"):
                 yield RunsPanel(self.state, self.clock, id="runs-panel")
+            with TabPane("Events", id="events"):
+                yield EventsPanel(self.event_log, id="events-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -169,8 +176,27 @@ class TanasApp(App[None]):
         now = self.clock()
         while self._inbox and time.perf_counter() < deadline:
             batch = [self._inbox.popleft() for _ in range(min(APPLY_CHUNK, len(self._inbox)))]
+            topics |= self.event_log.add_many(batch, now)   # before apply: names of removed tasks still known
             topics |= self.state.apply_many(batch, now)
+            topics |= self._drop_removed_runs(batch)
         self.refresh_panels(topics)
+
+    def _drop_removed_runs(self, batch: list[Any]) -> set[str]:
+        from tanas_tui.ui_state import normalize_event
+
+        topics: set[str] = set()
+        for event in batch:
+            try:
+                name, data, _ = normalize_event(event)
+            except Exception:  # noqa: BLE001 - malformed: UiState reports it
+                continue
+            if name == "job_done" and data.get("kind") == "remove_search" and data.get("status", "ok") == "ok":
+                run = (data.get("params") or {}).get("run")
+                if self.state.searches.pop(str(run), None) is not None:
+                    topics.add(SEARCHES)
+                    if self._fuse.run_id == run:
+                        self._fuse.run_id = None
+        return topics
 
     def refresh_panels(self, topics: set[str]) -> None:
         for level, message in self.state.drain_notices():
@@ -415,9 +441,13 @@ class TanasApp(App[None]):
             data = await client.request(name, **fields)
         except Exception as exc:  # noqa: BLE001 - refused requests and lost connections become notifications
             self.notify(f"{name}: {exc}", severity="error", timeout=10)
+            if name in ("pause", "resume", "stop"):
+                self._fuse.control_answered(name, None)
             return None
         finally:
             await client.close()
+        if name in ("pause", "resume", "stop"):
+            self._fuse.control_answered(name, data or {})
         job = (data or {}).get("job")
         done = {"pause": "paused", "resume": "resumed", "stop": "stop requested for"}
         if name in done:
@@ -464,6 +494,14 @@ class TanasApp(App[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self._tabs.active = tab
+
+    def action_jobs(self) -> None:
+        from tanas_tui.components.jobs_view import JobsScreen
+
+        if self.engine_state not in ("connected", "connecting"):
+            self.notify("no engine is running: no jobs (start one from the command palette)", severity="warning")
+            return
+        self.push_screen(JobsScreen(self._client, lambda name, **fields: self._send(name, fields), self.clock))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -534,18 +572,41 @@ class TanasApp(App[None]):
         if s is None or not s.result or not isinstance(s.result.get("genotype"), dict):
             self.notify("nothing to export: the search has no result yet", severity="warning")
             return
-        self._export(s.id, dict(s.result))
+        from tanas_tui.components.export_form import ExportScreen
+
+        def chosen(choice: dict | None) -> None:
+            if not choice:
+                return
+            if choice["format"] == "genotype":
+                self._export(s.id, dict(s.result), Path(choice["output"]))
+            else:
+                self._export_model(s.id, choice["format"], choice["output"])
+
+        self.push_screen(ExportScreen(s.id), chosen)
 
     @work(thread=True, group="export")
-    def _export(self, run_id: str, result: dict[str, Any]) -> None:
-        path = Path.cwd() / f"{run_id}.genotype.json"
+    def _export_model(self, run_id: str, fmt: str, output: str) -> None:
+        """A model file needs the trained weights and torch: the export job (it only reads the store) runs here."""
+        from tanas_tui.common import load_cli_config
+        from tanas_tui.runner import job_result, run_job
+
+        try:
+            cfg = load_cli_config(self.config_path, self.store_path, check_classes=False)
+            out = job_result(run_job("export", cfg, on_event=lambda event: None, run=run_id, format=fmt,
+                                     output=output))
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into the UI
+            self.call_from_thread(self.notify, f"export of {run_id} failed: {exc}", severity="error", timeout=10)
+            return
+        self.call_from_thread(self.notify, f"{fmt} of {run_id} written to {out['path']}", timeout=10)
+
+    @work(thread=True, group="export")
+    def _export(self, run_id: str, result: dict[str, Any], path: Path) -> None:
         try:
             path.write_text(json.dumps({**result["genotype"], "hash": result.get("hash")}, indent=2) + "\n")
         except OSError as exc:
             self.call_from_thread(self.notify, f"export failed: {exc}", severity="error")
             return
-        self.call_from_thread(self.notify, f"genotype written to {path} (tanas-tui export {run_id} --format "
-                                           f"torchscript|onnx for a model file)", timeout=10)
+        self.call_from_thread(self.notify, f"genotype of {run_id} written to {path}", timeout=10)
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from engine.service import protocol as P
 from engine.service.jobs import PIPELINE_STAGES
+from tanas_tui import units
 from tanas_tui.safe_text import markup_safe, printable
 
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"
@@ -76,14 +77,16 @@ class EventText:
                 return f"task {ev.name} removed"
             case P.ProbeProgress():
                 seed = f" seed {ev.seed_index}" if ev.seed_index else ""
-                return (f"probe {ev.name}{seed} epoch {ev.epoch}/{ev.max_epochs}: val acc {_num(ev.val_acc)}, "
+                return (f"probe {ev.name}{seed} epoch {ev.epoch}/{ev.max_epochs}: val acc {units.pct(ev.val_acc)}, "
                         f"loss {_num(ev.loss)}")
             case P.ProbeDone():
                 flag = "" if ev.representative else " (NOT epsilon-representative)"
-                return f"probe {ev.name} done: val acc {_num(ev.val_acc)} in {ev.epochs} epochs, {ev.seconds:.1f} s{flag}"
+                return (f"probe {ev.name} done: val acc {units.pct(ev.val_acc)} in {ev.epochs} epochs, "
+                        f"{units.duration(ev.seconds)}{flag}")
             case P.Distance():
-                std = f" ± {_num(ev.std)}" if ev.std else ""
-                return f"distance[{ev.method}] {self.name(ev.source)} -> {self.name(ev.target)} = {_num(ev.value)}{std}"
+                std = f" ± {units.distance(ev.std)}" if ev.std else ""
+                return (f"distance[{ev.method}] {self.name(ev.source)} -> {self.name(ev.target)} = "
+                        f"{units.distance(ev.value)}{std}")
             case P.SpaceBuilt():
                 ops = ev.space.get("operations") or ev.space.get("ops")
                 extra = f", {len(ops)} operations" if isinstance(ops, (list, dict)) else ""
@@ -92,8 +95,8 @@ class EventText:
                 weights = _softmax(ev.alpha)
                 best = max(range(len(weights)), key=weights.__getitem__) if weights else -1
                 acc = max(ev.val_acc) if ev.val_acc else float("nan")
-                return (f"search {ev.run_id} round {ev.round} step {ev.step}: loss train {_num(ev.loss_train)} "
-                        f"val {_num(ev.loss_val)}, best val acc {_num(acc)}, alpha max {_num(max(weights or [0]), 3)}"
+                return (f"search {ev.run_id} round {ev.round + 1} step {ev.step + 1}: loss train {_num(ev.loss_train)} "
+                        f"val {_num(ev.loss_val)}, best val acc {units.pct(acc)}, alpha max {_num(max(weights or [0]), 3)}"
                         f" (candidate {best})")
             case P.SearchCandidates():
                 carried = f", incumbent {ev.incumbent[:12]} carried over" if ev.incumbent else ""
@@ -107,13 +110,13 @@ class EventText:
                 self.quarters[key] = quarter
                 return f"search {ev.run_id} round {ev.round + 1} weights: batch {ev.done}/{ev.total}"
             case P.SearchRound():
-                return f"search {ev.run_id} round {ev.round}: incumbent {ev.incumbent[:12]}"
+                return f"search {ev.run_id} round {ev.round + 1}: incumbent {ev.incumbent[:12]}"
             case P.SearchDone():
                 r = ev.result
                 err = r.get("test_error")
                 params = r.get("params_m", (r.get("params") or 0) / 1e6)
                 err_text = f"test error {err:.2f} %" if isinstance(err, (int, float)) else "done"
-                return f"search {ev.run_id} done: {err_text}, {params:.3f} M params"
+                return f"search {ev.run_id} done: {err_text}, {params:.3f} M params, cost {units.cost(r)}"
             case P.Warning():
                 return f"warning: {ev.message}"
             case P.Log():
@@ -216,7 +219,7 @@ class RichRenderer:
             case P.ProbeProgress():
                 bar = self._bar("probe", "probe", ev.max_epochs)
                 self.progress.update(bar, description=f"probe {markup_safe(ev.name)}", completed=ev.epoch, total=ev.max_epochs,
-                                     info=f"val acc {_num(ev.val_acc)}")
+                                     info=f"val acc {units.pct(ev.val_acc)}")
                 return
             case P.ProbeDone():
                 self._drop("probe")

@@ -39,7 +39,7 @@ def comparison_table(rows: Iterable[Mapping[str, Any]], title: str | None = None
         groups.setdefault(row["architecture"], []).append(row)
     devices = sorted({str(r.get("device")) for g in groups.values() for r in g if r.get("device")})
     table = Table(title=title, caption=f"device: {', '.join(devices)}" if devices else None)
-    table.add_column("Architecture")
+    table.add_column("Architecture", no_wrap=True)
     table.add_column("Test error (%)", justify="right")
     table.add_column("Params (M)", justify="right")
     table.add_column("Search cost (device-hours)", justify="right")

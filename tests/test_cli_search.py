@@ -117,6 +117,14 @@ def test_export_genotype_and_torchscript(project, tmp_path):
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 2)
     bad = runner.invoke(app, ["export", "moon-standard-1", "--format", "pickle", "-o", str(tpath), "--config", str(cfg)])
     assert bad.exit_code == ExitCode.USAGE and "genotype, torchscript, onnx" in bad.output
+    # an existing file is kept unless --force; a missing directory is not created
+    again = runner.invoke(app, ["export", "moon-standard-1", "-o", str(gpath), "--config", str(cfg)])
+    assert again.exit_code == ExitCode.USAGE and "already exists" in again.output and "--force" in again.output
+    forced = runner.invoke(app, ["export", "moon-standard-1", "-o", str(gpath), "--force", "--config", str(cfg)])
+    assert forced.exit_code == 0, forced.output
+    missing = tmp_path / "no-such-dir" / "g.json"
+    nodir = runner.invoke(app, ["export", "moon-standard-1", "-o", str(missing), "--config", str(cfg)])
+    assert nodir.exit_code == ExitCode.USAGE and "does not exist" in nodir.output and not missing.parent.exists()
 
 
 def test_unknown_target_and_space(project):

@@ -40,10 +40,10 @@ def test_tasks_list(store_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     row = next(line for line in lines if "mnist-3" in line)
-    for cell in ("a1b2c3d4", "mnist-5k", "is 3", "900/100/250", "98.1 %", "yes", "9f8e7d6c", "ready"):
+    for cell in ("a1b2c3d4", "mnist-5k", "is 3", "900/100/250", "98.1%", "yes", "9f8e7d6c", "ready"):
         assert cell in row
     row = next(line for line in lines if "trouser" in line)
-    assert "91.0 %" in row and "no" in row
+    assert "91.0%" in row and "no" in row
     row = next(line for line in lines if "bare" in line)
     assert row.count("–") >= 6
     assert [i for i, line in enumerate(lines) if "mnist-3" in line][0] < \
@@ -64,8 +64,8 @@ def test_tasks_show(store_path):
     result = runner.invoke(app, ["tasks", "show", "mnist-3", "--store", str(store_path)])
     assert result.exit_code == 0, result.output
     out = result.output
-    for text in ("a1b2c3d4e5f6", "class_names", "rest, 3", "probe_arch", "98.1 %", "genotype_hash",
-                 'normal: [["sep_conv_3x3", 0]]', "layers: 5", "1,234 values", "trouser", "0.31 ± 0.02"):
+    for text in ("a1b2c3d4e5f6", "class_names", "rest, 3", "probe_arch", "98.1%", "genotype_hash",
+                 'normal: [["sep_conv_3x3", 0]]', "layers: 5", "1,234 values", "trouser", "0.310 ± 0.020"):
         assert text in out, text
     # by id prefix, and a task with almost nothing stored
     result = runner.invoke(app, ["tasks", "show", "eeee", "--store", str(store_path)])

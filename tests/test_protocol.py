@@ -17,6 +17,7 @@ SAMPLES: dict[str, dict] = {
     "status": {}, "subscribe": {}, "shutdown": {},
     "add_task": {"task": {"name": "mnist-3", "source": "mnist-5k", "positive": ["3"]}, "role": "target"},
     "remove_task": {"task": "mnist-3"},
+    "remove_search": {"run": "moon-task-aware-0"},
     "compute_distances": {"method": "transfer"},
     "build_space": {"target": "uci-3", "kind": "standard"},
     "start_search": {"target": "uci-3", "space": "task-aware", "run_id": "r1", "seed": 7},

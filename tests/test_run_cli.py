@@ -131,6 +131,26 @@ def test_run_through_the_engine_detach_attach(project):
 
     status = runner.invoke(app, ["engine", "status", "--config", cfg])
     assert status.exit_code == 0 and f"engine pid {pid}" in status.output
+
+    # the job queue: a busy engine queues one run; the same run again is refused as a duplicate; cancel works
+    from tanas_tui.client import EngineClient
+
+    with EngineClient(root / "store.zarr") as client:
+        blocker = client.submit("sleep", steps=2000, seconds=0.01)
+    queued = runner.invoke(app, ["run", cfg, "--detach"])
+    assert "queued in the engine" in queued.output, queued.output
+    job = queued.output.split("job ", 1)[1].split()[0]
+    duplicate = runner.invoke(app, ["run", cfg, "--detach"])
+    assert duplicate.exit_code == 0 and f"already queued in the engine (pid {pid}) as job {job}" in duplicate.output
+    listed_jobs = runner.invoke(app, ["engine", "status", "--config", cfg]).output
+    assert blocker in listed_jobs and "running" in listed_jobs and job in listed_jobs and "queued #1" in listed_jobs
+    assert "paused for" not in listed_jobs
+    cancelled = runner.invoke(app, ["engine", "cancel", job, "--config", cfg])
+    assert cancelled.exit_code == 0 and "removed from the queue" in cancelled.output, cancelled.output
+    assert job not in runner.invoke(app, ["engine", "status", "--config", cfg]).output
+    runner.invoke(app, ["engine", "cancel", blocker, "--config", cfg])
+    missing = runner.invoke(app, ["engine", "cancel", "nope-1", "--config", cfg])
+    assert missing.exit_code == ExitCode.NOT_FOUND and "nope-1" in missing.output
     stopped = runner.invoke(app, ["engine", "stop", "--config", cfg])
     assert stopped.exit_code == 0 and f"engine stopped (pid {pid})" in stopped.output
     assert engine_running(root / "store.zarr") is None

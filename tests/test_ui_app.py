@@ -62,7 +62,7 @@ async def test_distances_heat_table_live_fill_nearest_and_method(fixture_store):
         await pilot.pause()
         table = app.query_one("#distance-table", DataTable)
         assert (table.row_count, len(table.columns)) == (6, 6)
-        assert cell_text(table, "t-circle", "t-moon").strip() == "0.093"
+        assert cell_text(table, "t-circle", "t-moon").split()[0] == "0.093"
         assert table.get_cell("t-circle", "t-moon").style is not None
         # live: a task and its distances arrive
         app.ingest([("task_added", {"task_id": "t-new", "name": "star", "role": "base"}),
@@ -70,7 +70,7 @@ async def test_distances_heat_table_live_fill_nearest_and_method(fixture_store):
                                   "std": 0.01})])
         await pilot.pause(0.3)
         assert (table.row_count, len(table.columns)) == (7, 7)
-        assert cell_text(table, "t-new", "t-moon").strip() == "0.050"
+        assert cell_text(table, "t-new", "t-moon").split()[0] == "0.050"
         assert cell_text(table, "t-moon", "t-new").strip() == "·"
         # detail line with ± std
         table.cursor_coordinate = (table.get_row_index("t-new"), list(table.columns).index("t-moon"))
@@ -133,7 +133,7 @@ async def test_fuse_live_steps_pause_stop_and_result(fixture_store):
                                     "val_acc": [0.7, 0.8, 0.95]})])
         await pilot.pause(0.3)
         row = next(k for k in table.rows if k.value.startswith("2:"))
-        assert cell_text(table, row.value, "val acc") == "0.9500"
+        assert cell_text(table, row.value, "val acc") == "95.0%"
         assert float(cell_text(table, row.value, "softmax(α)")) == pytest.approx(math.exp(2) / (2 + math.exp(2)),
                                                                                    abs=1e-3)
         assert "alt 3/3" in str(app.query_one("#alt-label").render())
@@ -142,7 +142,11 @@ async def test_fuse_live_steps_pause_stop_and_result(fixture_store):
         app.engine_state = "connected"
         table.focus()
         await pilot.press("p")
-        await pilot.press("s")
+        await settle(app, pilot)
+        assert "pausing…" not in app.query_one("#fuse-header").render().plain    # the engine answered
+        await pilot.press("s")                   # stop asks first
+        await pilot.pause()
+        await pilot.press("y")
         await settle(app, pilot)
         assert log == [("pause", {"job": "j7"}), ("stop", {"job": "j7"})]
         # a finished run shows its result

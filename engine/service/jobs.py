@@ -129,6 +129,13 @@ def remove_task(ctx: JobContext, *, task: str) -> dict[str, Any]:
     return {"task_id": task_id, "name": name}
 
 
+def remove_search(ctx: JobContext, *, run: str) -> dict[str, Any]:
+    """Deletes a stored search (the engine runs one job at a time, so it is not running now)."""
+    attrs = ctx.store.search(run)
+    ctx.store.remove_search(run)
+    return {"run": run, "status": attrs.get("status")}
+
+
 def compute_distances(ctx: JobContext, *, method: str | None = None) -> dict[str, Any]:
     method = method or ctx.config.dictionary.method
     computed = ctx.dictionary.compute_distances(method)
@@ -177,9 +184,9 @@ def sleep(ctx: JobContext, *, steps: int = 1, seconds: float = 0.0) -> dict[str,
 JOBS: dict[str, JobFn] = {
     "run_pipeline": run_pipeline, "add_task": add_task, "remove_task": remove_task,
     "compute_distances": compute_distances, "build_space": build_space, "start_search": start_search,
-    "export": export, "sleep": sleep,
+    "export": export, "sleep": sleep, "remove_search": remove_search,
 }
-NEEDS_NO_CONFIG = {"sleep", "export"}   # no training: neither the device nor torch's thread count matters
+NEEDS_NO_CONFIG = {"sleep", "export", "remove_search"}   # no training: neither the device nor torch's thread count matters
 
 
 # --------------------------------------------------------------------------- running a job

@@ -142,6 +142,12 @@ class RemoveTask(JobCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RemoveSearch(JobCommand):
+    TYPE: ClassVar[str] = "remove_search"
+    run: str                       # run id
+
+
+@dataclass(frozen=True, kw_only=True)
 class ComputeDistances(JobCommand):
     TYPE: ClassVar[str] = "compute_distances"
     method: str | None = None      # None: the config's dictionary.method
@@ -444,7 +450,7 @@ class Dropped(Event):
 
 
 COMMANDS: dict[str, type[Command]] = {
-    c.TYPE: c for c in (Status, Subscribe, AddTask, RemoveTask, ComputeDistances, BuildSpace, StartSearch,
+    c.TYPE: c for c in (Status, Subscribe, AddTask, RemoveTask, RemoveSearch, ComputeDistances, BuildSpace, StartSearch,
                         RunPipeline, Sleep, Pause, Resume, Stop, Shutdown)
 }
 EVENTS: dict[str, type[Event]] = {

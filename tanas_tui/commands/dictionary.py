@@ -20,6 +20,7 @@ from engine.choices import DISTANCE_METHODS
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
+from tanas_tui.units import pct
 
 NAN = "·"
 # Sequential colour ramp (dark purple -> teal -> yellow, after viridis): near tasks dark, far tasks bright.
@@ -88,7 +89,7 @@ def add_command(
         attrs = st.task(task_id)
     computed = str(out["computed"])
     flag = "yes" if attrs.get("representative") else "no"
-    console.print(f"task {attrs['name']} ({task_id}): val acc {attrs.get('val_acc', float('nan')):.3f}, "
+    console.print(f"task {attrs['name']} ({task_id}): val acc {pct(attrs.get('val_acc'))}, "
                   f"ε-representative {flag}; {computed} distances computed "
                   f"({cfg.dictionary.method}); store {cfg.store_path}")
 
@@ -236,10 +237,10 @@ def nearest_command(
         raise CliError(f"no dictionary task has a computed {method!r} distance to {target!r}", ExitCode.NOT_FOUND)
     table = Table(title=f"nearest tasks to {target} ({method})")
     table.add_column("#", justify="right")
-    table.add_column("task")
-    table.add_column("id")
+    table.add_column("task", no_wrap=True)
+    table.add_column("id", no_wrap=True)
     table.add_column("d(task, target)", justify="right")
-    fmt = ".1f" if method == "transfer" else ".4f"
+    fmt = ".1f" if method == "transfer" else ".3f"
     for rank, n in enumerate(rows, 1):
         value = format(n.distance, fmt) + (f" ± {format(n.std, fmt)}" if seeds > 1 else "")
         table.add_row(str(rank), n.name, n.task_id, value)

@@ -9,6 +9,7 @@ import typer
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
+from tanas_tui.units import duration
 
 engine_app = typer.Typer(help="The engine: the background process that runs jobs and owns the store.",
                          no_args_is_help=True)
@@ -67,6 +68,28 @@ def stop(config: Path = ConfigOption, store: Path = StoreOption,
         console.print(f"engine stopped (pid {pid})")
 
 
+@engine_app.command("cancel")
+@handle_errors
+def cancel(job: str = typer.Argument(..., help="Job id, as `tanas-tui engine status` lists it."),
+           config: Path = ConfigOption, store: Path = StoreOption) -> None:
+    """Cancel one job: a queued one leaves the queue, the running one stops at its next safe point."""
+    from tanas_tui.client import EngineClient, EngineError, engine_running
+    from tanas_tui.common import console
+
+    cfg = _cfg(config, store)
+    if engine_running(cfg.store_path) is None:
+        raise CliError(f"no engine is running for {cfg.store_path}", ExitCode.NOT_FOUND)
+    try:
+        with EngineClient(cfg.store_path) as client:
+            reply = client.request("stop", job=job)
+    except EngineError as exc:
+        raise CliError(f"cannot cancel job {job}: {exc}", ExitCode.NOT_FOUND) from None
+    if reply.get("state") == "removed":
+        console.print(f"job {job} removed from the queue")
+    else:
+        console.print(f"job {job} stops at its next safe point (its progress so far is kept)")
+
+
 @engine_app.command("status")
 @handle_errors
 def status(config: Path = ConfigOption, store: Path = StoreOption) -> None:
@@ -85,20 +108,35 @@ def status(config: Path = ConfigOption, store: Path = StoreOption) -> None:
     except EngineError as exc:
         raise CliError(f"engine pid {pid} did not answer: {exc}", ExitCode.JOB_FAILED) from None
     up = time.time() - st["started"]
-    console.print(f"engine pid {st['pid']}, up {up:.0f} s, store {st['store']}, protocol v{st['protocol']}, "
+    console.print(f"engine pid {st['pid']}, up {duration(up)}, store {st['store']}, protocol v{st['protocol']}, "
                   f"{st['clients'] - 1} other client(s), event seq {st['seq']}")
     if st.get("executor"):
         console.print(f"executor {st['executor']}")
-    job = st.get("job")
-    if job:
-        state = "paused" if job.get("paused") else "running"
-        console.print(f"job {job['id']} ({job['kind']}) {state} for {time.time() - job['started']:.0f} s")
-    else:
-        console.print("no job running")
-    for queued in st.get("queue", []):
-        console.print(f"queued: {queued['id']} ({queued['kind']})")
+    console.print(jobs_table(st))
     idle_exit = st.get("idle_exit")
     if idle_exit is not None:
         console.print(f"idle exit: after {idle_exit:g} min without a job or a following client "
                       f"([engine] idle_exit)"
                       if idle_exit > 0 else "idle exit: never ([engine] idle_exit = 0)")
+
+
+def jobs_table(st: dict):
+    """The engine's running and queued jobs, from its `status` reply."""
+    from rich.table import Table
+
+    table = Table(title="jobs", title_justify="left")
+    for column in ("job", "kind", "state", "since"):
+        table.add_column(column, no_wrap=True)
+    job = st.get("job")
+    now = time.time()
+    if job:
+        # time since the job started, whatever its state: it is not how long it has been paused
+        state = "paused" if job.get("paused") else "running"
+        started = job.get("started") or job.get("submitted") or now
+        table.add_row(job["id"], job["kind"], state, f"started {duration(now - started)} ago")
+    for position, queued in enumerate(st.get("queue", []), 1):
+        submitted = queued.get("submitted") or now
+        table.add_row(queued["id"], queued["kind"], f"queued #{position}", f"submitted {duration(now - submitted)} ago")
+    if not job and not st.get("queue"):
+        table.add_row("—", "no job running or queued", "", "")
+    return table

@@ -66,13 +66,31 @@ def run(
             except EngineStartFailed as exc:
                 raise start_failure(exc) from None
         with EngineClient(cfg.store_path) as client:
-            job = client.submit("run_pipeline", config=config_file(cfg), device=device)
+            params = {"config": config_file(cfg), "device": device}
+            same = same_job(client.status(), "run_pipeline", params)
+            if same is not None:
+                console.print(f"the same run is already {same['state']} in the engine (pid {pid}) as job "
+                              f"{same['id']}; follow it with `tanas-tui attach`, cancel it with "
+                              f"`tanas-tui engine cancel {same['id']}`", soft_wrap=True)
+                return
+            job = client.submit("run_pipeline", **params)
         console.print(f"job {job} queued in the engine (pid {pid}) for {cfg.store_path}; "
                       "follow it with `tanas-tui attach`, stop it with `tanas-tui engine stop`")
         return
     t0 = time.perf_counter()
     done = run_job("run_pipeline", cfg, device=device)
     _finish(done, time.perf_counter() - t0)
+
+
+def same_job(status: dict, kind: str, params: dict) -> dict | None:
+    """The engine's running or queued job of `kind` with the same parameters, if any (from its `status` reply)."""
+    wanted = {k: v for k, v in params.items() if v is not None}
+    jobs = ([status["job"]] if status.get("job") else []) + list(status.get("queue") or [])
+    for job in jobs:
+        have = {k: v for k, v in (job.get("params") or {}).items() if v is not None}
+        if job.get("kind") == kind and have == wanted:
+            return job
+    return None
 
 
 @handle_errors
@@ -154,7 +172,7 @@ def print_pipeline_result(result: dict[str, Any], console) -> None:
     if nearest:
         table = Table(title=f"Nearest tasks of {result.get('target')} ({result.get('method')} distance)")
         table.add_column("#", justify="right")
-        table.add_column("Task")
+        table.add_column("Task", no_wrap=True)
         table.add_column("Distance", justify="right")
         for i, row in enumerate(nearest, 1):
             dist = row.get("distance")

@@ -20,6 +20,8 @@ from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.safe_text import markup_safe
 from tanas_tui.exitcodes import ExitCode
+from tanas_tui.machine_output import CsvOption, JsonOption, emit, wanted
+from tanas_tui.units import cost, duration, pct, round_number
 
 searches_app = typer.Typer(help="Stored searches: list them, show one.", no_args_is_help=True)
 
@@ -62,7 +64,7 @@ def search(
                                 space=kind, run_id=run_id, seed=seed))
     console.print(comparison_table([table_row(COMPARISON_LABELS[kind], result)], title=f"Result: {target}"))
     console.print(f"run {result['run_id']}: genotype {result['hash']}, test error {result['test_error']:.2f} %, "
-                  f"{result['params_m']:.3f} M params, {result['cost_device_hours'] * 3600:.1f} s on {result['device']}",
+                  f"{result['params_m']:.3f} M params, cost {cost(result)} on {result['device']}",
                   soft_wrap=True)
 
 
@@ -88,28 +90,70 @@ def _fmt(value: Any, digits: int = 2, suffix: str = "") -> str:
 def list_searches(
     config: Path = ConfigOption,
     store: Path = StoreOption,
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
 ) -> None:
     """Every stored run: status, committed α steps and result."""
     from store.records import SearchRunRecord
     from tanas_tui.common import console
 
+    fmt = wanted(as_json, as_csv)
     with _open_read(config, store) as st:
         runs = st.list_searches()
+    if fmt is not None:
+        emit([_search_row(a) for a in runs], fmt, SEARCH_COLUMNS)
+        return
     table = Table(title="searches", title_justify="left")
     # The run id (TARGET-SPACE-SEED) already names target, space and seed; it never wraps so it can be copied.
     table.add_column("run", no_wrap=True)
-    numeric = ("steps", "err %", "M params", "dev-h")
+    numeric = ("steps", "err %", "M params", "cost", "dev-h")
     for column in ("status",) + numeric + ("genotype",):
         table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
     for a in map(SearchRunRecord.from_attrs, runs):
         r = a.result or {}
         table.add_row(a.id, str(a.status), str(a.committed_steps),
-                      _fmt(r.get("test_error")), _fmt(r.get("params_m"), 3), _fmt(r.get("cost_device_hours"), 4),
+                      _fmt(r.get("test_error")), _fmt(r.get("params_m"), 3), duration(r.get("seconds")) if r else "–",
+                      _fmt(r.get("cost_device_hours"), 4),
                       str(r.get("hash", "–")))
     if not runs:
         console.print("no searches in the store yet")
         return
     console.print(table)
+
+
+SEARCH_COLUMNS = ("id", "kind", "target", "space", "seed", "status", "steps", "test_error", "params", "params_m",
+                  "seconds", "cost_device_hours", "device", "hash", "created", "finished")
+
+
+def _search_row(attrs: dict) -> dict:
+    r = attrs.get("result") if isinstance(attrs.get("result"), dict) else {}
+    return {"id": attrs.get("id"), "kind": attrs.get("kind", "fuse"), "target": attrs.get("target_name"),
+            "space": attrs.get("space_kind"), "seed": attrs.get("seed"), "status": attrs.get("status"),
+            "steps": attrs.get("committed_steps"), "test_error": r.get("test_error"), "params": r.get("params"),
+            "params_m": r.get("params_m"), "seconds": r.get("seconds"), "cost_device_hours": r.get("cost_device_hours"),
+            "device": r.get("device", attrs.get("device")), "hash": r.get("hash"), "created": attrs.get("created"),
+            "finished": attrs.get("finished")}
+
+
+@searches_app.command("remove")
+@handle_errors
+def remove_search(
+    run: str = typer.Argument(..., help="Run id (see `tanas-tui searches list`)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
+) -> None:
+    """Delete a stored run: its α history, candidates, checkpoint and result."""
+    from tanas_tui.common import console, load_cli_config
+    from tanas_tui.runner import job_result, run_job
+
+    with _open_read(config, store) as st:
+        attrs = st.search(run)
+    if not yes and not typer.confirm(f"delete search {run} ({attrs.get('status', '?')})?", default=False):
+        raise CliError("nothing deleted", ExitCode.INTERRUPTED)
+    cfg = load_cli_config(config, store, check_classes=False)
+    job_result(run_job("remove_search", cfg, on_event=_quiet, announce="deleting it there", run=run))
+    console.print(f"deleted search {run}")
 
 
 @searches_app.command("show")
@@ -139,7 +183,7 @@ def show_search(
     prov = (attrs.get("space") or {}).get("provenance") or []
     if prov:
         console.print("  space formed by: " + ", ".join(
-            f"{p.get('name', p.get('task_id'))} (d={_fmt(p.get('distance'), 4)})" for p in prov))
+            f"{p.get('name', p.get('task_id'))} (d={_fmt(p.get('distance'), 3)})" for p in prov))
     _print_rounds(console, attrs, rec)
     if rec.steps:
         first, last = rec.alpha[0], rec.alpha[-1]
@@ -154,10 +198,13 @@ def show_search(
     result = attrs.get("result")
     if result:
         console.print(f"  result: test error {_fmt(result.get('test_error'))} %, params "
-                      f"{_fmt(result.get('params_m'), 3)} M, cost {_fmt(result.get('cost_device_hours'), 4)} "
-                      f"device-hours on {result.get('device', '?')}")
+                      f"{_fmt(result.get('params_m'), 3)} M, cost {cost(result)} on {result.get('device', '?')}")
         if result.get("genotype"):
+            from tanas_tui.genotype_art import genotype_picture, picture_width
+
             console.print(Genotype.from_dict(result["genotype"]).render(), highlight=False, markup=False)
+            console.print(genotype_picture(result["genotype"], title=f"genotype {result.get('hash', '?')}",
+                                           side_by_side=console.width >= picture_width(result["genotype"])))
     else:
         console.print("  no result yet (resume with `tanas-tui search` and the same target, space and seed)")
 
@@ -170,8 +217,8 @@ def _print_rounds(console, attrs: dict[str, Any], rec) -> None:
     for column in ("round", "incumbent", "α (final)", "entropy", "val acc", "param-free share"):
         table.add_column(column)
     for r in rounds:
-        table.add_row(str(r["round"]), str(r["incumbent"]), " ".join(f"{a:+.3f}" for a in r.get("alpha", [])),
-                      _fmt(r.get("entropy"), 3), " ".join(f"{a:.3f}" for a in r.get("val_acc", [])),
+        table.add_row(round_number(r["round"]), str(r["incumbent"]), " ".join(f"{a:+.3f}" for a in r.get("alpha", [])),
+                      _fmt(r.get("entropy"), 3), " ".join(pct(a) for a in r.get("val_acc", [])),
                       _fmt(r.get("parameter_free_share"), 2))
     console.print(table)
 
@@ -231,7 +278,8 @@ def compare_searches(
 def export(
     run: str = typer.Argument(..., help="Run id (see `tanas-tui searches list`)."),
     fmt: str = typer.Option("genotype", "--format", "-f", help=" | ".join(EXPORT_FORMATS)),
-    output: Path = typer.Option(..., "--output", "-o", help="File to write."),
+    output: Path = typer.Option(..., "--output", "-o", help="File to write (its directory must exist)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite the output file if it exists."),
     config: Path = ConfigOption,
     store: Path = StoreOption,
 ) -> None:
@@ -239,8 +287,14 @@ def export(
     from tanas_tui.common import console, load_cli_config
     from tanas_tui.runner import job_result, run_job
 
+    from tanas_tui.export_target import ExportTargetError, check_output
+
     if fmt not in EXPORT_FORMATS:
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", ExitCode.USAGE)
+    try:
+        output = check_output(output, force)
+    except ExportTargetError as exc:
+        raise CliError(f"--output: {exc}", ExitCode.USAGE) from None
     with _open_read(config, store) as st:
         attrs = st.search(run)
         result = attrs.get("result") or {}

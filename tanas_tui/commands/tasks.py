@@ -18,6 +18,7 @@ from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.safe_text import plain
 from tanas_tui.exitcodes import ExitCode
+from tanas_tui.machine_output import CsvOption, JsonOption, emit, wanted
 
 if TYPE_CHECKING:
     from store.records import TaskRecord
@@ -62,9 +63,9 @@ def _samples(task: TaskRecord) -> str:
 
 
 def _accuracy(value: Any) -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
-        return DASH
-    return f"{100 * value:.1f} %"
+    from tanas_tui.units import pct
+
+    return pct(value) if pct(value) != "—" else DASH
 
 
 def _epsilon_flag(value: Any, long: bool = False) -> Text:
@@ -101,7 +102,7 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
     table = Table(title=title, title_justify="left")
     for header, justify, min_width in columns:
         if wide or header not in ("id", "genotype"):
-            fixed = min_width is None
+            fixed = min_width is None or header == "name"   # a name is never cut into lines
             table.add_column(header, justify=justify, no_wrap=fixed, min_width=min_width,
                              overflow="ellipsis" if fixed else "fold")
     for t in map(TaskRecord.from_attrs, tasks):
@@ -121,6 +122,8 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
 def list_command(
     store: Path | None = StoreOption,
     config: Path | None = ConfigOption,
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
 ) -> None:
     """Every task in the store's dictionary, in the order it was added, then the config's tasks not built yet."""
     from tanas_tui.common import console, load_cli_config, open_store
@@ -135,6 +138,10 @@ def list_command(
     names = {t.get("name") for t in stored}
     pending = [_not_built(t, "target" if t is cfg.target else "base") for t in cfg.all_tasks() if t.name not in names]
     tasks = stored + pending
+    fmt = wanted(as_json, as_csv)
+    if fmt is not None:
+        emit([_task_row(a) for a in tasks], fmt, TASK_COLUMNS)
+        return
     if not tasks:
         where = f"store {cfg.store_path}" if cfg.store_path.exists() else "the config (and there is no store yet)"
         console.print(f"no tasks in {where}; add [[tasks]] to tanas.toml (`tanas-tui init` writes one)")
@@ -156,6 +163,20 @@ def _not_built(taskdef, role: str) -> dict[str, Any]:
         rule = None
     return {"id": task_id(taskdef), "name": taskdef.name, "source": taskdef.source, "rule": rule, "role": role,
             "status": "not built"}
+
+
+TASK_COLUMNS = ("id", "name", "role", "source", "rule", "n_train", "n_val", "n_test", "val_acc", "representative",
+                "epochs", "genotype_hash", "status")
+
+
+def _task_row(attrs: dict) -> dict:
+    from store.records import TaskRecord
+
+    t = TaskRecord.from_attrs(attrs)
+    return {"id": str(t.id), "name": t.name, "role": attrs.get("role"), "source": t.source, "rule": t.rule,
+            "n_train": t.n_train, "n_val": t.n_val, "n_test": t.n_test, "val_acc": t.val_acc,
+            "representative": t.representative, "epochs": attrs.get("epochs"),
+            "genotype_hash": str(t.genotype_id) if t.genotype_id else None, "status": t.status}
 
 
 def _compact(value: Any) -> str:
@@ -180,7 +201,7 @@ def _value_renderable(key: str, value: Any):
 def _distance_table(st, task_id: str, names: dict[str, str]) -> Table | None:
     table = Table(title="distances (NaN/– = not computed)", title_justify="left")
     table.add_column("method")
-    table.add_column("other task")
+    table.add_column("other task", no_wrap=True)
     table.add_column("d(other → this)", justify="right")
     table.add_column("d(this → other)", justify="right")
     rows = 0
@@ -203,7 +224,7 @@ def _distance_table(st, task_id: str, names: dict[str, str]) -> Table | None:
 def _distance(value: float, std: float) -> str:
     if math.isnan(value):
         return DASH
-    return f"{value:.4g}" + (f" ± {std:.2g}" if not math.isnan(std) and std > 0 else "")
+    return f"{value:.3f}" + (f" ± {std:.3f}" if not math.isnan(std) and std > 0 else "")
 
 
 @tasks_app.command("show")

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 from textual.worker import get_current_worker
 
+from tanas_tui.units import pct
 from tanas_tui.components.messages import AddTaskRequested, RemoveTaskRequested
 from tanas_tui.components.table_sync import sync_rows
 from tanas_tui.preview import task_preview
@@ -41,7 +42,7 @@ def task_cells(info: TaskInfo) -> tuple:
     return (
         info.name,
         info.status or "—",
-        f"{acc:.4f}" if acc is not None and not math.isnan(acc) else "—",
+        pct(acc),
         eps,
         info.source or "—",
         info.rule,
@@ -69,7 +70,7 @@ def task_details(info: TaskInfo, state: UiState) -> Text:
         epochs = f", {a['epochs']} epochs" if isinstance(a.get("epochs"), int) else ""
         rows.append(("probe", f"{probe}{epochs}"))
     if info.val_acc is not None:
-        rows.append(("probe val acc", f"{info.val_acc:.4f}"))
+        rows.append(("probe val acc", pct(info.val_acc)))
     if info.representative is not None:
         rows.append(("ε-represent.", "yes" if info.representative else "NO: below 1 − ε"))
     if info.genotype_hash:
@@ -84,7 +85,7 @@ def task_details(info: TaskInfo, state: UiState) -> Text:
     for method, matrix in state.matrices.items():
         near = matrix.nearest(info.id, 3)
         if near:
-            rows.append((f"near ({method})", ", ".join(f"{state.task_name(s)} {v:.3g}" for s, v in near)))
+            rows.append((f"near ({method})", ", ".join(f"{state.task_name(s)} {v:.3f}" for s, v in near)))
     for key, value in rows:
         t.append(f"{key:>14} ", style="cyan")
         t.append(f"{printable(value)}\n")
@@ -133,8 +134,23 @@ class DictionaryPanel(Vertical):
             if needle and needle not in " ".join(c.plain if isinstance(c, Text) else str(c) for c in cells).lower():
                 continue
             rows[info.id] = cells
-        if sync_rows(table, COLUMNS, rows, self._rendered) and self._sort:
-            table.sort(self._sort[0], key=_sort_key, reverse=self._sort[1])
+        if sync_rows(table, COLUMNS, rows, self._rendered):
+            if self._sort:
+                table.sort(self._sort[0], key=_sort_key, reverse=self._sort[1])
+            elif [k.value for k in table.rows] != list(rows):
+                # rows a filter brought back were appended at the end: restore the dictionary's order
+                table.clear()
+                self._rendered.clear()
+                sync_rows(table, COLUMNS, rows, self._rendered)
+                if self._selected in rows:
+                    table.move_cursor(row=table.get_row_index(self._selected))
+        if self._selected is not None and self._selected not in rows:
+            # the detail pane follows the filter: the selected task is hidden, show the first one that is not
+            self._selected = None
+            if not rows:
+                self.query_one("#task-detail", Static).update(Text(f"No task matches {needle!r}.", style="dim"))
+                self.query_one("#task-preview", Static).update("")
+                return
         if self._selected is None and table.row_count:
             self._show(self._row_key(table.cursor_row))
         elif self._selected is not None:
@@ -171,6 +187,16 @@ class DictionaryPanel(Vertical):
     @on(Input.Changed, "#task-filter")
     def _filter(self, event: Input.Changed) -> None:
         self.refresh_state({TASKS})
+
+    @on(Input.Submitted, "#task-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#tasks", DataTable).focus()
+
+    def on_key(self, event) -> None:
+        focused = self.app.focused
+        if event.key == "escape" and isinstance(focused, Input) and focused.id == "task-filter":
+            event.stop()
+            self.query_one("#tasks", DataTable).focus()
 
     @on(DataTable.RowHighlighted, "#tasks")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -1,4 +1,8 @@
-"""Distances panel: the task-distance matrix as a heat-shaded table (source rows, target columns), filled live."""
+"""Distances panel: the task-distance matrix as a heat-shaded table (source rows, target columns), filled live.
+
+The colour scale spans the off-diagonal computed values; every cell also carries a bar glyph for its band, so the
+table reads without colour. A chosen target column (enter / n) marks its k nearest rows; `f` moves that column
+first and pins it, `o` sorts the rows by their distance to it."""
 from __future__ import annotations
 
 import math
@@ -11,13 +15,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist
 
+from tanas_tui.components.heat import Scale, glyph, heat_style
 from tanas_tui.components.line import Line
-from tanas_tui.components.plots import heat_style
 from tanas_tui.ui_state import DISTANCES, METHODS, TASKS, Matrix, UiState
 
 LABEL_WIDTH = 7
+CELL_WIDTH = 9
 
 
 def short(name: str, width: int = LABEL_WIDTH) -> str:
@@ -27,10 +31,17 @@ def short(name: str, width: int = LABEL_WIDTH) -> str:
     return name[:2] + "…" + name[-(width - 3):]
 
 
+def fmt_distance(method: str, v: float) -> str:
+    """Fisher distances at 3 decimals; transfer distances (test-error based, in %) at 1."""
+    return f"{v:.1f}" if method == "transfer" else f"{v:.3f}"
+
+
 class DistancesPanel(Vertical):
     BINDINGS = [
         Binding("m", "switch_method", "Method"),
         Binding("n", "nearest", "k nearest"),
+        Binding("f", "pin_target", "Target first"),
+        Binding("o", "sort_by_target", "Sort by target"),
     ]
 
     def __init__(self, state: UiState, k: int = 3, **kwargs: Any) -> None:
@@ -38,13 +49,17 @@ class DistancesPanel(Vertical):
         self.state = state
         self.k = k
         self.method = METHODS[0]
+        self.pin = False                    # chosen target column first (and fixed while scrolling)
+        self.sort = False                   # rows ordered by their distance to the chosen target
         self._cols: list[str] = []          # target task ids, in column order
+        self._rows: list[str] = []          # source task ids, in row order
         self._rendered: dict[str, list] = {}  # row (source id) -> cell renderables as shown
         self._target: str | None = None     # chosen target column: its k nearest rows are marked
         self._cursor: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Line("", id="dist-header")
+        yield Line("", id="dist-legend")
         yield DataTable(id="distance-table", cursor_type="cell", zebra_stripes=False)
         yield Line("", id="dist-detail")
 
@@ -57,16 +72,43 @@ class DistancesPanel(Vertical):
         return self.state.matrices.get(self.method) or Matrix(self.method)
 
     def _fmt(self, v: float) -> str:
-        return f"{v:.1f}" if self.method == "transfer" else f"{v:.3f}"
+        return fmt_distance(self.method, v)
 
-    def _cell(self, v: float, scale: float, near: bool) -> Text:
+    def _cell(self, v: float, scale: Scale, near: bool, diagonal: bool) -> Text:
+        if diagonal:
+            return Text("—".center(CELL_WIDTH), style="dim")
         if math.isnan(v):
-            return Text("·".center(LABEL_WIDTH), style="grey42")
-        style = heat_style(v / scale if scale > 0 else 0.0)
-        text = Text(("▶" if near else " ") + self._fmt(v).rjust(LABEL_WIDTH - 1), style=style)
+            return Text("·".center(CELL_WIDTH), style="dim")
+        f = scale.fraction(v)
+        text = Text(("▶" if near else " ") + self._fmt(v).rjust(CELL_WIDTH - 3) + " " + glyph(f),
+                    style=heat_style(f))
         if near:
             text.stylize("bold underline")
         return text
+
+    def scale(self) -> Scale:
+        m = self.matrix
+        n = len(m.ids)
+        off = m.value[~np.eye(n, dtype=bool)] if n else np.zeros(0)
+        return Scale(float(v) for v in off)
+
+    def _order(self, ids: list[str]) -> tuple[list[str], list[str]]:
+        """(row order, column order) for the current target / pin / sort choices."""
+        m = self.matrix
+        cols, rows = list(ids), list(ids)
+        target = self._target if self._target in ids else None
+        if target and self.pin:
+            cols.remove(target)
+            cols.insert(0, target)
+        if target and self.sort:
+            j = m.index(target)
+
+            def key(src: str) -> tuple:
+                v = float(m.value[m.index(src), j])
+                return (src == target, math.isnan(v), 0.0 if math.isnan(v) else v)
+
+            rows.sort(key=key)
+        return rows, cols
 
     # -- refresh --------------------------------------------------------------------------------------------------
     def refresh_state(self, topics: set[str]) -> None:
@@ -74,50 +116,37 @@ class DistancesPanel(Vertical):
             return
         table = self.query_one("#distance-table", DataTable)
         m = self.matrix
-        ids = [i for i in m.ids]
-        self._sync_columns(table, ids)
-        off = m.value[~np.eye(len(ids), dtype=bool)] if len(ids) else np.zeros(0)
-        finite = off[~np.isnan(off)]
-        scale = float(finite.max()) if finite.size else 1.0
-        near = {s for s, _ in m.nearest(self._target, self.k)} if self._target else set()
-        tcol = m.ids.index(self._target) if self._target in m.ids else -1
-        for i, src in enumerate(ids):
-            cells = [self._cell(float(m.value[i, j]), scale, j == tcol and src in near) for j in range(len(ids))]
-            old = self._rendered.get(src)
-            if old is None:
-                table.add_row(*cells, key=src, label=Text(short(self.state.task_name(src), 10), style="bold"))
-            else:
-                for j, (new, before) in enumerate(zip(cells, old)):
-                    if new != before:
-                        table.update_cell(src, ids[j], new)
-            self._rendered[src] = cells
-        for src in [s for s in self._rendered if s not in ids]:
-            table.remove_row(src)
-            del self._rendered[src]
-        self._update_header(m)
-        self._update_detail()
-
-    def _sync_columns(self, table: DataTable, ids: list[str]) -> None:
-        for gone in [c for c in self._cols if c not in ids]:
-            idx = self._cols.index(gone)
-            try:
-                table.remove_column(gone)
-            except (CellDoesNotExist, KeyError):
-                pass
-            self._cols.pop(idx)
-            for row in self._rendered.values():
-                if idx < len(row):
-                    row.pop(idx)
-        for new in [c for c in ids if c not in self._cols]:
-            table.add_column(Text(short(self.state.task_name(new)), style="bold"), key=new, width=LABEL_WIDTH)
+        ids = list(m.ids)
+        rows, cols = self._order(ids)
+        if rows[:len(self._rows)] != self._rows or cols[:len(self._cols)] != self._cols or \
+                len(rows) < len(self._rows):
+            # an order change (or a removed task): rebuild once, the cursor follows its cell
+            table.clear(columns=True)
+            self._cols, self._rows, self._rendered = [], [], {}
+        for new in cols[len(self._cols):]:
+            table.add_column(Text(short(self.state.task_name(new)), style="bold"), key=new, width=CELL_WIDTH)
             self._cols.append(new)
             for row in self._rendered.values():
                 row.append(None)
-        if self._cols != ids:
-            # order differs (should not happen: the store appends); rebuild once
-            table.clear(columns=True)
-            self._cols, self._rendered = [], {}
-            self._sync_columns(table, ids)
+        table.fixed_columns = 1 if (self.pin and self._target in ids) else 0
+        scale = self.scale()
+        near = {s for s, _ in m.nearest(self._target, self.k)} if self._target in ids else set()
+        for src in rows:
+            i = m.index(src)
+            cells = [self._cell(float(m.value[i, m.index(t)]), scale, t == self._target and src in near, src == t)
+                     for t in cols]
+            old = self._rendered.get(src)
+            if old is None:
+                table.add_row(*cells, key=src, label=Text(short(self.state.task_name(src), 10), style="bold"))
+                self._rows.append(src)
+            else:
+                for t, new, before in zip(cols, cells, old):
+                    if new != before:
+                        table.update_cell(src, t, new)
+            self._rendered[src] = cells
+        self._update_header(m)
+        self.query_one("#dist-legend", Line).set(scale.legend(self._fmt))
+        self._update_detail()
 
     def _update_header(self, m: Matrix) -> None:
         n = len(m.ids)
@@ -125,9 +154,13 @@ class DistancesPanel(Vertical):
         for method in METHODS:
             header.append(f" {method} ", style="reverse bold" if method == self.method else "dim")
         done = m.computed() - n if n else 0
-        header.append(f"  d(source row → target column)  {max(0, done)}/{n * (n - 1)} computed", style="dim")
-        if self._target:
-            header.append(f"  ▶ = {self.k} nearest to {self.state.task_name(self._target)}", style="bold")
+        header.append(f"  d(row → column) {max(0, done)}/{n * (n - 1)} computed", style="dim")
+        if self._target in m.ids:
+            header.append(f"  ▶ {self.k} nearest to {self.state.task_name(self._target)}", style="bold")
+            if self.pin:
+                header.append(" · first", style="dim")
+            if self.sort:
+                header.append(" · sorted", style="dim")
         self.query_one("#dist-header", Line).set(header)
 
     def _update_detail(self) -> None:
@@ -137,24 +170,29 @@ class DistancesPanel(Vertical):
             detail.set(Text(f"No {self.method} distances in the store yet.", style="dim"))
             return
         if self._cursor is None or self._cursor[0] not in m.ids or self._cursor[1] not in m.ids:
-            detail.set(Text("Move the cursor over a cell; enter or n marks a target's nearest tasks; m switches "
-                               "method.", style="dim"))
+            detail.set(Text("enter/n: a target's nearest · f: target column first · o: sort by it · m: method",
+                            style="dim"))
             return
         s, t = self._cursor
         i, j = m.index(s), m.index(t)
         v, sd = float(m.value[i, j]), float(m.std[i, j])
+        source, target = self.state.task_name(s), self.state.task_name(t)
         text = Text()
-        text.append(f"d({self.state.task_name(s)} → {self.state.task_name(t)})", style="bold")
-        if math.isnan(v):
+        text.append(f"d({source} → {target})", style="bold")
+        if i == j:
+            text.append(" = 0 (a task to itself)", style="dim")
+        elif math.isnan(v):
             text.append(" = not computed yet", style="dim")
         else:
             text.append(f" = {self._fmt(v)}")
             if not math.isnan(sd) and sd > 0:
                 text.append(f" ± {self._fmt(sd)}")
+            column = [float(m.value[r, j]) for r in range(len(m.ids)) if r != j]
+            rank = 1 + sum(1 for x in column if not math.isnan(x) and x < v)
+            text.append(f"  rank {rank}/{sum(1 for x in column if not math.isnan(x))} for {target}", style="dim")
             back = float(m.value[j, i])
-            if i != j and not math.isnan(back):
-                text.append(f"   reverse d({self.state.task_name(t)} → {self.state.task_name(s)}) = {self._fmt(back)}",
-                            style="dim")
+            if not math.isnan(back):
+                text.append(f"   reverse d({target} → {source}) = {self._fmt(back)}", style="dim")
         detail.set(text)
 
     # -- events ---------------------------------------------------------------------------------------------------
@@ -175,15 +213,40 @@ class DistancesPanel(Vertical):
 
     def choose_target(self, target: str | None) -> None:
         self._target = None if target == self._target else target
+        self._refresh_keep_cursor()
+
+    def _refresh_keep_cursor(self) -> None:
+        cursor = self._cursor
         self.refresh_state({DISTANCES})
+        if cursor and cursor[0] in self._rows and cursor[1] in self._cols:
+            table = self.query_one("#distance-table", DataTable)
+            table.cursor_coordinate = (self._rows.index(cursor[0]), self._cols.index(cursor[1]))
 
     def action_nearest(self) -> None:
         if self._cursor:
             self.choose_target(self._cursor[1])
 
+    def _need_target(self) -> bool:
+        if self._target is None and self._cursor:
+            self._target = self._cursor[1]
+        if self._target is None:
+            self.app.notify("choose a target column first (enter or n on a cell)", severity="warning")
+            return False
+        return True
+
+    def action_pin_target(self) -> None:
+        if self._need_target():
+            self.pin = not self.pin
+            self._refresh_keep_cursor()
+
+    def action_sort_by_target(self) -> None:
+        if self._need_target():
+            self.sort = not self.sort
+            self._refresh_keep_cursor()
+
     def action_switch_method(self) -> None:
         self.method = METHODS[(METHODS.index(self.method) + 1) % len(METHODS)]
         table = self.query_one("#distance-table", DataTable)
         table.clear(columns=True)
-        self._cols, self._rendered, self._cursor = [], {}, None
+        self._cols, self._rows, self._rendered, self._cursor = [], [], {}, None
         self.refresh_state({DISTANCES})

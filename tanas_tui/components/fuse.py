@@ -7,20 +7,23 @@ import time
 from typing import Any, Sequence
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, ProgressBar, Static
 
+from tanas_tui.components.dialogs import ConfirmScreen
+from tanas_tui.components.genotype_view import GenotypeScreen
 from tanas_tui.components.messages import ExportRun, SendCommand
 from tanas_tui.components.line import Line
-from tanas_tui.components.plots import PALETTE, line_plot, sparkline
+from tanas_tui.components.plots import PALETTE, axis_plot, sparkline
 from tanas_tui.components.table_sync import sync_rows
-from tanas_tui.ui_state import SEARCHES, SearchState, UiState, search_topic
+from tanas_tui.ui_state import JOBS, SEARCHES, SearchState, UiState, search_topic
 
 COLUMNS = ("#", "hash", "params", "softmax(α)", "val acc", "α history")
+CONTROL_PENDING = {"pause": "pausing…", "resume": "resuming…", "stop": "stopping…"}
 SPARK_WIDTH = 16
 PLOT_INTERVAL = 0.5   # seconds between plot redraws while a search streams
 PLOT_POINTS = 400   # a plot never draws more points than this: long runs are thinned evenly
@@ -35,6 +38,17 @@ def fmt_duration(seconds: float | None) -> str:
     if seconds >= 60:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds}s"
+
+
+def fmt_cost(result: Any) -> str:
+    """Search cost as a duration and in device-hours: "3m16s · 0.0544 device-h"."""
+    hours = result.get("cost_device_hours") if isinstance(result, dict) else None
+    seconds = result.get("seconds") if isinstance(result, dict) else None
+    if not isinstance(seconds, (int, float)) and isinstance(hours, (int, float)):
+        seconds = hours * 3600
+    if not isinstance(hours, (int, float)):
+        return "—"
+    return f"{fmt_duration(seconds)} · {hours:.4f} device-h"
 
 
 def fmt_params(n: Any) -> str:
@@ -61,16 +75,23 @@ class PlotView(Widget):
         super().__init__(**kwargs)
         self.title = title
         self.series: list[tuple[str, list[float]]] = []
+        self.steps: list[int] = []
+        self.boundaries: list[tuple[int, str]] = []
         self._cache: tuple[Any, Text] | None = None
 
-    def set_series(self, series: Sequence[tuple[str, list[float]]]) -> None:
+    def set_series(self, series: Sequence[tuple[str, list[float]]], steps: Sequence[int] | None = None,
+                   boundaries: Sequence[tuple[int, str]] = ()) -> None:
         self.series = list(series)
+        self.steps = list(steps) if steps is not None else []
+        self.boundaries = list(boundaries)
         self.refresh()
 
     def render(self) -> Text:
-        key = (self.title, self.size, [(label, len(ys), ys[-1:]) for label, ys in self.series])
+        key = (self.title, self.size, [(label, len(ys), ys[-1:]) for label, ys in self.series], self.steps[:1],
+               self.steps[-1:], tuple(self.boundaries))
         if self._cache is None or self._cache[0] != key:
-            self._cache = (key, line_plot(self.series, self.size.width, self.size.height, self.title))
+            self._cache = (key, axis_plot(self.series, self.size.width, self.size.height, self.title,
+                                          steps=self.steps or None, boundaries=self.boundaries))
         return self._cache[1]
 
 
@@ -80,6 +101,9 @@ class FusePanel(Vertical):
         Binding("r", "resume", "Resume"),
         Binding("s", "stop", "Stop"),
         Binding("e", "export", "Export"),
+        Binding("g", "genotype", "Genotype"),
+        Binding("left_square_bracket", "round(-1)", "Round", key_display="[ ]"),
+        Binding("right_square_bracket", "round(1)", "Next round", show=False),
         Binding("f", "toggle_follow", "Follow/pin"),
     ]
 
@@ -95,6 +119,9 @@ class FusePanel(Vertical):
         self._plotted = 0.0
         self._plotted_run: str | None = None
         self._plot_timer: Any = None    # genotype hash -> parameter count (computed in a worker)
+        self.round_choice: int | None = None   # None: all rounds in the plots, the current round in the table
+        self.pending: dict[str, tuple[str, str | None]] = {}   # run id -> ("pausing…" etc., job) until confirmed
+        self.confirmed: dict[str, tuple[str, str]] = {}   # run id -> (state the engine confirmed, status then)
 
     def compose(self) -> ComposeResult:
         yield Line("", id="fuse-header")
@@ -131,6 +158,7 @@ class FusePanel(Vertical):
         if run_id != self.run_id:
             self.run_id = run_id
             self._round_shown = None
+            self.round_choice = None
         self.refresh_state({search_topic(run_id)})
 
     # -- refresh --------------------------------------------------------------------------------------------------
@@ -144,7 +172,7 @@ class FusePanel(Vertical):
             self.query_one("#fuse-header", Line).set(
                 Text("No search selected: open one from the Runs tab, or start one (command palette).", style="dim"))
             return
-        if search_topic(s.id) not in topics and SEARCHES not in topics:
+        if search_topic(s.id) not in topics and SEARCHES not in topics and not (JOBS in topics and self.pending):
             return
         self._header(s)
         self._progress(s)
@@ -164,10 +192,11 @@ class FusePanel(Vertical):
         t.append(f"  target {self.state.task_name(s.target) if s.target in self.state.tasks else s.target_name or '?'}")
         if s.space:
             t.append(f"  {s.space.get('kind', '?')} space")
+        status = self.shown_status(s)
         status_style = {"running": "green", "done": "cyan", "paused": "yellow", "failed": "red",
-                        "stopped": "yellow"}.get(s.status, "")
+                        "stopped": "yellow"}.get(status, "magenta blink" if status.endswith("…") else "")
         t.append("  ")
-        t.append(s.status, style=f"bold {status_style}")
+        t.append(status, style=f"bold {status_style}")
         if s.device:
             t.append(f"  on {s.device}", style="dim")
         t.append(f"  {s.steps} α steps", style="dim")
@@ -200,13 +229,16 @@ class FusePanel(Vertical):
 
     def _candidates(self, s: SearchState) -> None:
         table = self.query_one("#candidates", DataTable)
-        rnd = s.current_round
+        rnd = self.shown_round(s)
         steps = s.round_steps(rnd)
         hashes = s.hashes(rnd)
         genotypes = s.genotypes(rnd)
         last_alpha = s.probs[steps[-1]] if steps else [1.0 / max(1, len(hashes))] * len(hashes)
         last_acc = s.val_acc[steps[-1]] if steps and steps[-1] < len(s.val_acc) else []
         history = s.probs[max(steps.start, steps.stop - SPARK_WIDTH):steps.stop] if steps else []
+        # one scale for the round's sparklines, fitted to what they show: shares move by hundredths, not 0..1
+        shown = [v for row in history for v in row if not math.isnan(v)]
+        spark_lo, spark_hi = (min(shown), max(shown)) if shown else (0.0, 1.0)
         best = max(range(len(last_alpha)), key=lambda i: last_alpha[i]) if last_alpha else -1
         carried = s.carried(rnd)
         rows = {}
@@ -216,21 +248,22 @@ class FusePanel(Vertical):
                 missing.append((h, genotypes[i]))
             share = last_alpha[i] if i < len(last_alpha) else float("nan")
             acc = last_acc[i] if i < len(last_acc) else float("nan")
-            spark = sparkline([row[i] for row in history if i < len(row)], width=SPARK_WIDTH, lo=0.0, hi=1.0)
+            spark = sparkline([row[i] for row in history if i < len(row)], width=SPARK_WIDTH, lo=spark_lo, hi=spark_hi)
             mark = Text("★", style="bold yellow") if i == best and steps else Text(str(i))
             if carried and h == carried:
                 mark.append(" ↻", style="cyan")   # the incumbent carried over from the round before
             rows[f"{i}:{h}"] = (
                 mark, h, fmt_params(self.params.get(h)),
                 Text(f"{share:.3f}", style="bold" if i == best else ""),
-                f"{acc:.4f}" if not math.isnan(acc) else "—",
+                f"{acc * 100:.1f}%" if not math.isnan(acc) else "—",
                 Text(spark, style=PALETTE[i % len(PALETTE)]),
             )
         if self._round_shown != rnd:
             # a new round brings a new candidate set: its rows replace the old ones (diff still, keys differ)
             self._round_shown = rnd
         sync_rows(table, COLUMNS, rows, self._rendered)
-        table.border_title = f"round {rnd + 1} candidates"
+        table.border_title = (f"round {rnd + 1}/{s.rounds_total} candidates"
+                              + ("" if self.round_choice is None else "  ([ ]: rounds, selected)"))
         if missing:
             self.count_params(missing, self._num_classes(s))
 
@@ -257,16 +290,45 @@ class FusePanel(Vertical):
         if self.run_id:
             self.refresh_state({search_topic(self.run_id)})
 
+    def shown_round(self, s: SearchState) -> int:
+        """The round the table shows: the selected one, else the current one."""
+        return s.current_round if self.round_choice is None else self.round_choice
+
+    def action_round(self, delta: int) -> None:
+        """Cycle all rounds → round 1 → … → round N → all rounds."""
+        s = self.search
+        if s is None:
+            return
+        rounds = sorted(set(s.round_start) | set(s.candidates)) or [0]
+        options: list[int | None] = [None, *rounds]
+        at = options.index(self.round_choice) if self.round_choice in options else 0
+        self.round_choice = options[(at + delta) % len(options)]
+        self._plotted = 0.0
+        self.refresh_state({search_topic(s.id)})
+
     def _plots(self, s: SearchState) -> None:
-        steps = thin(s.round_steps(), PLOT_POINTS)
-        hashes = s.hashes()
+        if self.round_choice is None:
+            span = range(len(s.probs))
+            boundaries = [(start, f"R{r + 1}") for r, start in sorted(s.round_start.items()) if start > 0]
+            where = f"all {len(s.round_start)} rounds" if len(s.round_start) > 1 else "all rounds"
+            labels = [f"c{i}" for i in range(max((len(p) for p in s.probs), default=0))]
+        else:
+            span = s.round_steps(self.round_choice)
+            boundaries = []
+            where = f"round {self.round_choice + 1}"
+            labels = [h[:6] for h in s.hashes(self.round_choice)]
+        steps = thin(span, PLOT_POINTS)
         history = [s.probs[i] for i in steps]
-        series = [(h[:6], [row[i] if i < len(row) else float("nan") for row in history]) for i, h in enumerate(hashes)]
-        self.query_one("#alpha-plot", PlotView).set_series(series)
-        self.query_one("#alpha-plot", PlotView).title = f"softmax(α), round {s.current_round + 1}"
-        every = thin(range(len(s.loss_train)), PLOT_POINTS)
-        self.query_one("#loss-plot", PlotView).set_series([("train", [s.loss_train[i] for i in every]),
-                                                           ("val", [s.loss_val[i] for i in every])])
+        series = [(label, [row[i] if i < len(row) else float("nan") for row in history])
+                  for i, label in enumerate(labels)]
+        alpha = self.query_one("#alpha-plot", PlotView)
+        alpha.title = f"softmax(α), {where}"
+        alpha.set_series(series, list(steps), boundaries)
+        every = [i for i in steps if i < len(s.loss_train)]
+        loss = self.query_one("#loss-plot", PlotView)
+        loss.title = f"loss, {where}"
+        loss.set_series([("train", [s.loss_train[i] for i in every]), ("val", [s.loss_val[i] for i in every])],
+                        every, boundaries)
 
     def _result(self, s: SearchState) -> None:
         widget = self.query_one("#fuse-result", Static)
@@ -278,16 +340,14 @@ class FusePanel(Vertical):
         if not widget.display:
             widget.display = True
         t = Text()
-        t.append("result  ", style="bold green")
-        t.append(f"genotype {r.get('hash', '?')}")
+        t.append("result ", style="bold green")
+        t.append(f"{r.get('hash', '?')}")
         err = r.get("test_error")
         if isinstance(err, (int, float)):
-            t.append(f"   test error {err:.2f}%")
-        t.append(f"   params {fmt_params(r.get('params'))}")
-        cost = r.get("cost_device_hours")
-        if isinstance(cost, (int, float)):
-            t.append(f"   cost {cost:.4f} device-h")
-        t.append("   (e: export genotype)", style="dim")
+            t.append(f"  test error {err:.2f}%")
+        t.append(f"  {fmt_params(r.get('params'))} params")
+        t.append(f"  cost {fmt_cost(r)}")
+        t.append("  g: picture  e: export", style="dim")
         if t != self._result_shown:
             self._result_shown = t
             widget.update(t)
@@ -301,7 +361,57 @@ class FusePanel(Vertical):
         if s.status not in ("running", "paused"):
             self.app.notify(f"search {s.id} is {s.status}: nothing to {command}", severity="warning")
             return
-        self.post_message(SendCommand(command, job=self.state.job_for_run(s.id)))
+        job = self.state.job_for_run(s.id)
+        if command != "stop":
+            self._send_control(s.id, command, job)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._send_control(s.id, command, job)
+
+        self.app.push_screen(ConfirmScreen(f"Stop search {s.id}?\nIt stops at its next safe point and keeps its "
+                                           f"last checkpoint: running the same search again resumes it.",
+                                           yes="Stop", no="Keep running"), answer)
+
+    def _send_control(self, run_id: str, command: str, job: str | None) -> None:
+        # shown until the engine confirms: its reply for pause / resume, the job's end for stop
+        self.pending[run_id] = (CONTROL_PENDING[command], job)
+        self.post_message(SendCommand(command, job=job))
+        self.refresh_state({search_topic(run_id)})
+
+    def control_answered(self, command: str, data: dict | None) -> None:
+        """The engine's reply to pause / resume / stop (None: refused or unreachable)."""
+        for run_id, (pending, job) in list(self.pending.items()):
+            if pending != CONTROL_PENDING.get(command):
+                continue
+            if data is None or command != "stop":
+                del self.pending[run_id]
+                if data is not None and run_id in self.state.searches:
+                    # the engine confirmed: the job is paused (it blocks at its next check) or running again
+                    self.confirmed[run_id] = ("paused" if data.get("paused") else "running",
+                                              self.state.searches[run_id].status)
+            elif job is None:
+                self.pending[run_id] = (pending, data.get("job"))
+            self.refresh_state({search_topic(run_id)})
+
+    def _pending_done(self, s: SearchState) -> None:
+        pending = self.pending.get(s.id)
+        if pending is None:
+            return
+        _, job = pending
+        info = self.state.jobs.get(job) if job else None
+        if s.status in ("stopped", "done", "failed") or (info is not None and info.finished):
+            del self.pending[s.id]
+
+    def shown_status(self, s: SearchState) -> str:
+        self._pending_done(s)
+        if s.id in self.pending:
+            return self.pending[s.id][0]
+        confirmed = self.confirmed.get(s.id)
+        if confirmed and confirmed[1] == s.status:   # until the store or an event says otherwise
+            return confirmed[0]
+        return s.status
 
     def action_pause(self) -> None:
         self._control("pause")
@@ -319,3 +429,39 @@ class FusePanel(Vertical):
 
     def action_export(self) -> None:
         self.post_message(ExportRun(self.run_id))
+
+    def _candidate_genotype(self, row_key: str | None) -> tuple[dict, str] | None:
+        s = self.search
+        if s is None or not row_key or ":" not in row_key:
+            return None
+        index, h = row_key.split(":", 1)
+        genotypes = s.genotypes(self.shown_round(s))
+        i = int(index)
+        if i < len(genotypes) and isinstance(genotypes[i], dict):
+            return genotypes[i], f"candidate {i} · genotype {h}"
+        return None
+
+    @on(DataTable.RowSelected, "#candidates")
+    def _candidate_selected(self, event: DataTable.RowSelected) -> None:
+        found = self._candidate_genotype(str(event.row_key.value))
+        if found is None:
+            self.app.notify("this candidate's genotype is not in the store yet", severity="warning")
+            return
+        self.app.push_screen(GenotypeScreen(*found))
+
+    def action_genotype(self) -> None:
+        """The result's genotype when the search is done, else the highlighted candidate's."""
+        s = self.search
+        result = s.result if s is not None else None
+        if result and isinstance(result.get("genotype"), dict):
+            self.app.push_screen(GenotypeScreen(result["genotype"], f"result of {s.id} · genotype {result.get('hash', '?')}"))
+            return
+        table = self.query_one("#candidates", DataTable)
+        key = None
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        found = self._candidate_genotype(key)
+        if found is None:
+            self.app.notify("no genotype to draw yet", severity="warning")
+            return
+        self.app.push_screen(GenotypeScreen(*found))

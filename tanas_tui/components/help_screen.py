@@ -1,36 +1,50 @@
-"""The `?` help screen."""
+"""The `?` help screen: one dense key table (the key column never wraps), so 80×24 shows most keys at once."""
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Static
 
-HELP = """\
-# tanas-tui
+KEYS: tuple[tuple[str, str, str], ...] = (
+    ("1…6", "anywhere", "Dictionary, Distances, Space, FUSE, Runs, Events"),
+    ("ctrl+p", "anywhere", "command palette: start engine, distances, search, …"),
+    ("j", "anywhere", "engine jobs, running and queued (x cancels one)"),
+    ("?", "anywhere", "this help"),
+    ("q, ctrl+q", "anywhere", "quit (the engine keeps running)"),
+    ("/", "Dictionary", "filter tasks (enter or esc: back to the table)"),
+    ("o, header", "Dictionary", "sort by the cursor's column (again: reverse)"),
+    ("a / d", "Dictionary", "add a task (form) / remove the selected one"),
+    ("m", "Distances", "switch method (fisher / transfer)"),
+    ("enter, n", "Distances", "mark the k nearest tasks of the target column"),
+    ("f / o", "Distances", "target column first / rows sorted by it"),
+    ("g, enter", "Space", "draw the genotype under the cursor"),
+    ("p / r / s", "FUSE", "pause / resume / stop (stop asks first)"),
+    ("[ / ]", "FUSE", "plots: all rounds or one round"),
+    ("enter / g", "FUSE", "draw a candidate's / the result's genotype"),
+    ("e", "FUSE", "export: format, path, overwrite"),
+    ("enter", "Runs", "open the run in the FUSE tab"),
+    ("r / n / d", "Runs", "resume a stopped run / re-run, next seed / delete"),
+    ("w, /", "Events", "level filter, text filter"),
+)
 
-Browse the task dictionary, watch distances fill in and follow FUSE searches live. The store is the source of
-truth; the engine (a separate process) does the work and keeps running when you quit.
+NOTES = ("Distances: rows are sources, columns targets; d(source → target) is asymmetric. Darker (and a lower bar) "
+         "is nearer; the scale spans the off-diagonal values. Without an engine the app browses the store read-only; "
+         "actions that need one offer to start it.")
 
-| key | where | does |
-| --- | --- | --- |
-| `1`…`5` | anywhere | Dictionary, Distances, Space, FUSE, Runs |
-| `ctrl+p` | anywhere | command palette (start engine, compute distances, start search, …) |
-| `?` | anywhere | this help |
-| `q`, `ctrl+q` | anywhere | quit (the engine keeps running) |
-| `/` | Dictionary | filter tasks |
-| `o`, click a header | Dictionary | sort by the cursor's column (again: reverse) |
-| `a` / `d` | Dictionary | add a task (form) / remove the selected task (asks first) |
-| `m` | Distances | switch method (fisher / transfer) |
-| `enter`, `n` | Distances | mark the k nearest tasks of the cursor's target column |
-| `p` / `r` / `s` | FUSE | pause / resume / stop the search |
-| `e` | FUSE | export the result's genotype (JSON) |
-| `enter` | Runs | open the run in the FUSE tab |
 
-Distances: rows are **sources**, columns are **targets**; `d(source → target)` is asymmetric. Darker is nearer.
-Without an engine the app browses the store read-only; actions that need one offer to start it.
-"""
+def help_table() -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, expand=False, header_style="bold")
+    table.add_column("key", style="bold cyan", no_wrap=True)
+    table.add_column("where", style="dim", no_wrap=True)
+    table.add_column("does")
+    for key, where, does in KEYS:
+        table.add_row(key, where, does)
+    return table
 
 
 class HelpScreen(ModalScreen[None]):
@@ -38,7 +52,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help"):
-            yield Markdown(HELP)
+            yield Static(Group(Text("tanas-tui keys", style="bold"), help_table(), Text(""),
+                               Text(NOTES, style="dim")), id="help-body")
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

@@ -121,3 +121,95 @@ def line_plot(series: Sequence[tuple[str, Sequence[float]]], width: int, height:
     head.append(f"[{lo:.3g}…{hi:.3g}, {n} steps]", style="dim")
     head.truncate(width, overflow="ellipsis")
     return Text("\n").join([head, canvas.render()])
+
+
+def _tick(v: float) -> str:
+    if v == 0:
+        return "0"
+    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
+
+
+def axis_plot(series: Sequence[tuple[str, Sequence[float]]], width: int, height: int, title: str = "", *,
+              steps: Sequence[int] | None = None, boundaries: Sequence[tuple[int, str]] = (),
+              x_label: str = "step") -> Text:
+    """A braille line plot with a y axis (ticks at the bottom, middle and top of the range), an x axis (ticks every
+    ~10 columns, labelled with 1-based step numbers: point i is step `steps[i]`, default i) and dotted vertical lines
+    at `boundaries` (step index, label), e.g. the starts of search rounds. Line 1 holds the title and the legend."""
+    import bisect
+
+    width, height = max(20, width), max(5, height)
+    finite = [v for _, ys in series for v in ys if not math.isnan(v)]
+    head = Text(title + " " if title else "", style="bold")
+    if not finite:
+        head.append("(no data yet)", style="dim")
+        return head
+    lo, hi = min(finite), max(finite)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    n = max(len(ys) for _, ys in series)
+    rows = height - 3
+    ticks = {0: _tick(hi), rows - 1: _tick(lo)}
+    if rows >= 5:
+        ticks[(rows - 1) // 2] = _tick(lo + (hi - lo) * (1 - ((rows - 1) // 2) / (rows - 1)))
+    yw = max(len(t) for t in ticks.values())
+    cw = width - yw - 1
+    canvas = BrailleCanvas(cw, rows)
+    px_w, px_h = canvas.width * 2 - 1, canvas.height * 4 - 1
+
+    def px(i: float) -> int:
+        return round(i / max(1, n - 1) * px_w)
+
+    points = list(steps) if steps is not None else list(range(n))
+    marks = []
+    for b, label in boundaries:
+        pos = bisect.bisect_left(points, b)
+        if 0 < pos < n:
+            x = px(pos)
+            marks.append((x // 2, label))
+            for y in range(0, px_h + 1, 2):
+                canvas.dot(x, y, "grey42")
+    for k, (label, ys) in enumerate(series):
+        color = PALETTE[k % len(PALETTE)]
+        prev = None
+        for i, v in enumerate(ys):
+            if math.isnan(v):
+                prev = None
+                continue
+            x, y = px(i), px_h - round((v - lo) / (hi - lo) * px_h)
+            if prev is None:
+                canvas.dot(x, y, color)
+            else:
+                canvas.line(prev[0], prev[1], x, y, color)
+            prev = (x, y)
+        head.append(f"━ {label} ", style=color)
+    head.truncate(width, overflow="ellipsis")
+    lines = [head]
+    body = canvas.render().split("\n")
+    for r, line in enumerate(body):
+        t = Text(ticks.get(r, "").rjust(yw), style="dim")
+        t.append("┤" if r in ticks else "│", style="dim")
+        t.append_text(line)
+        lines.append(t)
+    # x axis: a tick every ~10 columns, labelled with 1-based step numbers; boundaries marked with their labels
+    axis = ["─"] * cw
+    labels = [" "] * cw
+    col, last = 0, ""
+    while col < cw:
+        i = min(n - 1, round(col * 2 / max(1, px_w) * max(0, n - 1)))
+        text = str((points[i] if i < len(points) else i) + 1)
+        if text != last and col + len(text) <= cw and all(c == " " for c in labels[col:col + len(text) + 1]):
+            last = text
+            axis[col] = "┬"
+            labels[col:col + len(text)] = text
+        col += 10
+    for c, label in marks:
+        if c < cw:
+            axis[c] = "╫"
+            start = max(0, min(cw - len(label), c))
+            labels[start:start + len(label)] = label
+    lines.append(Text(" " * yw + "└" + "".join(axis), style="dim"))
+    tail = f" {x_label}"
+    label_line = "".join(labels).rstrip()
+    lines.append(Text(" " * (yw + 1) + label_line + (tail if len(label_line) + len(tail) <= cw else ""),
+                      style="dim"))
+    return Text("\n").join(lines)

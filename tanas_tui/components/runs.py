@@ -11,7 +11,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from tanas_tui.components.messages import OpenRun
+from tanas_tui.components.dialogs import ConfirmScreen
+from tanas_tui.components.messages import OpenRun, SendCommand
 from tanas_tui.components.table_sync import sync_rows
 from tanas_tui.ui_state import SEARCHES, SearchState, UiState
 
@@ -41,7 +42,10 @@ def result_text(s: SearchState) -> str:
 
 
 class RunsPanel(Vertical):
-    BINDINGS = [Binding("enter", "open", "Open run", show=True)]
+    BINDINGS = [Binding("enter", "open", "Open run", show=True),
+                Binding("r", "resume", "Resume"),
+                Binding("n", "rerun", "Re-run"),
+                Binding("d", "delete", "Delete")]
 
     def __init__(self, state: UiState, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -50,7 +54,8 @@ class RunsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Static(Text("enter opens a run in the FUSE tab (replayed from the store)", style="dim"), id="runs-hint")
+        yield Static(Text("enter: open in the FUSE tab · r: resume a stopped run · n: re-run (next seed) · d: delete",
+                          style="dim"), id="runs-hint")
 
     def on_mount(self) -> None:
         table = self.query_one("#runs-table", DataTable)
@@ -82,6 +87,55 @@ class RunsPanel(Vertical):
     def _selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             self.post_message(OpenRun(str(event.row_key.value)))
+
+    def _cursor_run(self) -> SearchState | None:
+        table = self.query_one("#runs-table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return self.state.searches.get(str(key))
+
+    def _search_fields(self, s: SearchState) -> dict[str, Any]:
+        return {"target": s.target_name or self.state.task_name(s.target),
+                "space": (s.space or {}).get("kind") or s.attrs.get("space_kind")}
+
+    def action_resume(self) -> None:
+        """A stopped or failed search continues from its last checkpoint (same run id)."""
+        s = self._cursor_run()
+        if s is None:
+            return
+        if s.status not in ("stopped", "failed"):
+            self.app.notify(f"{s.id} is {s.status}: only a stopped or failed search resumes", severity="warning")
+            return
+        self.post_message(SendCommand("start_search", run_id=s.id, seed=s.attrs.get("seed"), **self._search_fields(s)))
+
+    def action_delete(self) -> None:
+        s = self._cursor_run()
+        if s is None:
+            return
+        if s.status in ("running", "paused") and self.state.job_for_run(s.id):
+            self.app.notify(f"{s.id} is {s.status}: stop it first", severity="warning")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.post_message(SendCommand("remove_search", run=s.id))
+
+        self.app.push_screen(ConfirmScreen(f"Delete search {s.id} ({s.status})?\nIts α history, candidates, "
+                                           f"checkpoint and result are removed from the store.",
+                                           yes="Delete", no="Keep"), answer)
+
+    def action_rerun(self) -> None:
+        """The same target and space again with the next unused seed: a new run beside the old one."""
+        s = self._cursor_run()
+        if s is None:
+            return
+        fields = self._search_fields(s)
+        seeds = [int(o.attrs["seed"]) for o in self.state.searches.values()
+                 if isinstance(o.attrs.get("seed"), int) and self._search_fields(o) == fields]
+        seed = max(seeds, default=-1) + 1
+        self.post_message(SendCommand("start_search", seed=seed, **fields))
+        self.app.notify(f"re-running {fields['target']} ({fields['space']} space) with seed {seed}", timeout=4)
 
     def action_open(self) -> None:
         table = self.query_one("#runs-table", DataTable)

@@ -7,10 +7,12 @@ from typing import Any, Mapping
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
+from tanas_tui.components.genotype_view import GenotypeScreen
 from tanas_tui.components.plots import bar
 from tanas_tui.ui_state import SPACES, UiState, genotype_hash
 
@@ -59,8 +61,11 @@ def space_summary(space: Mapping[str, Any] | None, title: str) -> Text:
 
 
 class SpacePanel(Vertical):
+    BINDINGS = [Binding("g", "genotype", "Genotype picture")]
+
     def __init__(self, state: UiState, config: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._genotypes: dict[int, tuple[dict, str]] = {}   # tree node id -> (genotype, title) for the picture
         self.state, self.config = state, config
         self._shown: set[tuple[str, str]] = set()
         self._current: tuple[str, str] | None = None
@@ -120,11 +125,32 @@ class SpacePanel(Vertical):
             name = p.get("name") or self.state.task_name(str(p.get("task_id", "?")))
             d = p.get("distance")
             w = p.get("weight")
-            label = Text.assemble((str(name), "bold"), f"  d={d:.3g}" if isinstance(d, (int, float)) else "",
+            label = Text.assemble((str(name), "bold"), f"  d={d:.3f}" if isinstance(d, (int, float)) else "",
                                   (f"  weight {w:.2f}" if isinstance(w, (int, float)) else "", "dim"))
             near = top.add(label, data=key)
             if isinstance(p.get("genotype"), Mapping):
-                add_genotype(near, p["genotype"])
+                g_node = add_genotype(near, p["genotype"])
+                self._genotypes[g_node.id] = (dict(p["genotype"]), f"{name}'s genotype (near {self.state.task_name(target)})")
+
+    def genotype_under_cursor(self) -> tuple[dict, str] | None:
+        node = self.query_one("#space-tree", Tree).cursor_node
+        while node is not None:
+            if node.id in self._genotypes:
+                return self._genotypes[node.id]
+            node = node.parent
+        return None
+
+    def action_genotype(self) -> None:
+        found = self.genotype_under_cursor()
+        if found is None:
+            self.app.notify("move the cursor onto a genotype (or inside one) to draw it", severity="warning")
+            return
+        self.app.push_screen(GenotypeScreen(*found))
+
+    @on(Tree.NodeSelected, "#space-tree")
+    def _selected(self, event: Tree.NodeSelected) -> None:
+        if event.node.id in self._genotypes:
+            self.app.push_screen(GenotypeScreen(*self._genotypes[event.node.id]))
 
     @on(Tree.NodeHighlighted, "#space-tree")
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:

@@ -1,0 +1,50 @@
+"""One format per quantity, everywhere (panels, CLI tables, headless lines): accuracy in percent, distances at 3
+decimals, rounds 1-based, cost as a duration beside device-hours."""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+DASH = "—"
+
+
+def _real(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def pct(fraction: Any, digits: int = 1) -> str:
+    """An accuracy in [0, 1] as "97.3%"."""
+    return f"{100 * fraction:.{digits}f}%" if _real(fraction) else DASH
+
+
+def distance(value: Any) -> str:
+    return f"{value:.3f}" if _real(value) else DASH
+
+
+def duration(seconds: Any) -> str:
+    """3m16s, 1h05m, 42s."""
+    if not _real(seconds):
+        return DASH
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def cost(result: Mapping[str, Any] | None) -> str:
+    """A search's cost: "3m16s (0.0544 device-h)" from its result's seconds and device-hours."""
+    if not isinstance(result, Mapping):
+        return DASH
+    hours, seconds = result.get("cost_device_hours"), result.get("seconds")
+    if not _real(seconds) and _real(hours):
+        seconds = hours * 3600
+    if not _real(hours):
+        return duration(seconds)
+    return f"{duration(seconds)} ({hours:.4f} device-h)"
+
+
+def round_number(index: Any) -> str:
+    """Stored rounds count from 0; people count from 1."""
+    return str(int(index) + 1) if isinstance(index, int) or (_real(index) and float(index).is_integer()) else "?"
