@@ -56,6 +56,12 @@ class DictionarySection:
     fisher_samples: int = 1000
     include_head: bool = False
     seeds: int = 1
+    # Where the Fisher is taken (docs/SIMILARITY.md): "per-task" trains one probe per task (METHOD 3a as published);
+    # "shared" trains one body on every class of the config's sources and fits only a linear head per task.
+    fisher_body: str = "per-task"
+    shared_epochs: int = 3        # epochs of the shared body on the broad task
+    # "pair": d(b, t) compares F(b, t) with F(t, t) (METHOD 3a); "embedding": F(b, b) with F(t, t) (Task2Vec).
+    fisher_form: str = "pair"
     k: int = 3
     # Budget of the search that gives each base task its best genotype (0 rounds = inherit from the nearest task).
     genotype_rounds: int = 1
@@ -172,6 +178,8 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dictionary", "probe"): ("cnn", "resnet18"),
     ("dictionary", "method"): ("fisher", "transfer"),
     ("dictionary", "fisher"): ("empirical", "model"),
+    ("dictionary", "fisher_body"): ("per-task", "shared"),
+    ("dictionary", "fisher_form"): ("pair", "embedding"),
     ("space", "kind"): ("task-aware", "standard"),
 }
 SPACE_CHOICES = {"channels": (4, 8, 16, 24, 32, 48, 64), "layers": tuple(range(1, 21)), "nodes": tuple(range(1, 8))}
@@ -276,6 +284,7 @@ class _Loader:
             if f.name in ("lr", "w_lr", "alpha_lr") and not value > 0:
                 raise self.error(f"must be positive, got {value}", name, f.name)
             if f.name in ("max_epochs", "min_epochs", "batch_size", "fisher_samples", "seeds", "k", "rounds",
+                          "shared_epochs",
                           "candidates", "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
                           "repeats") and value < 1:
                 raise self.error(f"must be at least 1, got {value}", name, f.name)
