@@ -62,6 +62,8 @@ class DictionarySection:
     shared_epochs: int = 3        # epochs of the shared body on the broad task
     # "pair": d(b, t) compares F(b, t) with F(t, t) (METHOD 3a); "embedding": F(b, b) with F(t, t) (Task2Vec).
     fisher_form: str = "pair"
+    # "global": one unit trace over all included parameters (METHOD 3a); "layer": unit trace per layer.
+    fisher_norm: str = "global"
     k: int = 3
     # Budget of the search that gives each base task its best genotype (0 rounds = inherit from the nearest task).
     genotype_rounds: int = 1
@@ -180,6 +182,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dictionary", "fisher"): ("empirical", "model"),
     ("dictionary", "fisher_body"): ("per-task", "shared"),
     ("dictionary", "fisher_form"): ("pair", "embedding"),
+    ("dictionary", "fisher_norm"): ("global", "layer"),
     ("space", "kind"): ("task-aware", "standard"),
 }
 SPACE_CHOICES = {"channels": (4, 8, 16, 24, 32, 48, 64), "layers": tuple(range(1, 21)), "nodes": tuple(range(1, 8))}

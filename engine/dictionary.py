@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from engine.config import Config, ConfigError
-from engine.distance import fisher_distance, mean_std
+from engine.distance import fisher_distance, mean_std, per_layer_unit_trace
 from engine.fisher import diagonal_fisher, fisher_layout
 from engine.probe import load_probe, probe_state, train_probe
 from engine.reporting import SILENT, Reporter
@@ -144,6 +144,8 @@ class Dictionary:
                 params.update(fisher_body=d.fisher_body, shared_epochs=d.shared_epochs)
             if d.fisher_form != "pair":
                 params["fisher_form"] = d.fisher_form
+            if d.fisher_norm != "global":
+                params["fisher_norm"] = d.fisher_norm
             return params
         if method == "transfer":
             return {**common, "transfer": dataclasses.asdict(self.cfg.transfer)}
@@ -326,7 +328,13 @@ class Dictionary:
             raise ValueError(f"task {self.store.task(t)['name']!r} has no stored Fisher for seed {s}")
         if head_classes is not None:
             f_tt = pad_head(torch.from_numpy(f_tt), net_t, head_classes)
-        return fisher_distance(f_bt, f_tt)
+        return self._distance(f_bt, f_tt, net_t, head_classes)
+
+    def _distance(self, f_a, f_b, net: torch.nn.Module, head_classes: int | None) -> float:
+        if self.cfg.dictionary.fisher_norm == "layer":
+            layout = fisher_layout(net, self.cfg.dictionary.include_head, head_classes)
+            f_a, f_b = per_layer_unit_trace(f_a, layout), per_layer_unit_trace(f_b, layout)
+        return fisher_distance(f_a, f_b)
 
     def _fisher_embedding_pair(self, b: str, t: str, s: int) -> float:
         """Task2Vec's form: each task's own Fisher on its own data, d = H(F(b, b), F(t, t))."""
@@ -336,11 +344,12 @@ class Dictionary:
             if f is None:
                 raise ValueError(f"task {self.store.task(tid)['name']!r} has no stored Fisher for seed {s}")
             vecs.append(torch.from_numpy(f))
+        nets = [self._probe(b, s), self._probe(t, s)]
+        classes = None
         if self.cfg.dictionary.include_head:
-            nets = [self._probe(b, s), self._probe(t, s)]
             classes = max(n.head.out_features for n in nets)
             vecs = [pad_head(v, n, classes) for v, n in zip(vecs, nets)]
-        return fisher_distance(vecs[0], vecs[1])
+        return self._distance(vecs[0], vecs[1], nets[1], classes)
 
     def _fisher(self, net: torch.nn.Module, task: TaskData, s: int, head_classes: int | None = None) -> torch.Tensor:
         d = self.cfg.dictionary

@@ -40,6 +40,7 @@ def main() -> None:
         probe_s += r.seconds
         log(f"probe {t.definition.name}: val {r.val_acc:.3f} epochs {r.epochs} {r.seconds:.1f}s")
     layout = fisher_layout(probes[0])
+    torch.save({t.definition.name: p.state_dict() for t, p in zip(tasks, probes)}, args.out.replace(".npz", "_probes.pt"))
 
     def fisher(net, t, rows, mode="empirical"):
         gen = torch.Generator().manual_seed(31_337 + 1000 * t.definition.seed)

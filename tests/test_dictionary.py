@@ -288,3 +288,15 @@ def test_shared_body_probes_share_one_body_and_the_embedding_form_is_symmetric(s
 def test_published_fisher_settings_are_not_recorded_as_new_keys(store):
     params = Dictionary(store, _cfg(), "cpu", task_builder=_builder).method_params("fisher")
     assert "fisher_body" not in params and "fisher_form" not in params
+
+
+def test_per_layer_normalisation_is_recorded_and_changes_the_distances(tmp_path):
+    values = {}
+    for norm in ("global", "layer"):
+        with Store.open(tmp_path / f"{norm}.zarr", "w", create=True) as st:
+            dic = Dictionary(st, _cfg(fisher_norm=norm), "cpu", task_builder=_builder)
+            dic.ensure(TASKS[:3])
+            values[norm] = st.distances("fisher").value.copy()
+            assert ("fisher_norm" in st.distances("fisher").params) == (norm == "layer")
+    off = ~np.eye(3, dtype=bool)
+    assert np.all(values["layer"][off] > 0) and not np.allclose(values["layer"], values["global"])
