@@ -311,7 +311,9 @@ class Dictionary:
         from engine.shared_probe import SharedBodies
 
         if self._shared is None:
-            self._shared = SharedBodies(self.cfg, self.store, self.device, self._source_loader)
+            # The tasks' test images are only used to keep them out of the body's training set (not a test read).
+            self._shared = SharedBodies(self.cfg, self.store, self.device, self._source_loader,
+                                        lambda: [self._builder(t)._test_x for t in self.cfg.all_tasks()])
         return self._shared
 
     def _fisher_pair(self, b: str, t: str, s: int) -> float:

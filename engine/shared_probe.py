@@ -34,14 +34,24 @@ class SharedBody:
     train_acc: float
 
 
-def broad_task(datasets: Sequence) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
-    """Concatenates `engine.data.Dataset`s into one multi-class task, labels offset per source."""
+def _image_keys(images: torch.Tensor) -> list[bytes]:
+    flat = images.reshape(len(images), -1).contiguous().numpy()
+    return [row.tobytes() for row in flat]
+
+
+def broad_task(datasets: Sequence, exclude: Sequence[torch.Tensor] = ()) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                  tuple[str, ...]]:
+    """Concatenates `engine.data.Dataset`s into one multi-class task, labels offset per source.
+
+    Images equal to any image in `exclude` (the tasks' test splits) are left out, so no test image shapes the body."""
     if not datasets:
         raise ValueError("the shared body needs at least one source")
+    banned = {k for imgs in exclude for k in _image_keys(imgs.cpu())}
     xs, ys, names, offset = [], [], [], 0
     for ds in datasets:
-        xs.append(ds.images)
-        ys.append(ds.labels + offset)
+        keep = torch.tensor([k not in banned for k in _image_keys(ds.images)], dtype=torch.bool)
+        xs.append(ds.images[keep])
+        ys.append(ds.labels[keep] + offset)
         names += [f"{ds.source}:{c}" for c in ds.classes]
         offset += len(ds.classes)
     return torch.cat(xs), torch.cat(ys), tuple(names)
@@ -147,9 +157,10 @@ class SharedBodies:
     build recovers it from any stored probe of that seed instead of training it again; only an empty store trains it,
     on every class of the sources the config's tasks and target name."""
 
-    def __init__(self, cfg, store, device: torch.device | str = "cpu", load_source=None):
+    def __init__(self, cfg, store, device: torch.device | str = "cpu", load_source=None, test_images=None):
         self.cfg, self.store, self.device = cfg, store, torch.device(device)
         self._load_source = load_source
+        self._test_images = test_images      # () -> the config tasks' test-split images, kept out of the body
         self._bodies: dict[int, nn.Module] = {}
 
     def sources(self) -> list[str]:
@@ -174,7 +185,7 @@ class SharedBodies:
         load = self._load_source or (lambda n: get_source(n, self.cfg.sources, self.cfg.data_dir,
                                                           base_dir=self.cfg.root).load())
         datasets = [load(n) for n in names]
-        x, y, classes = broad_task(datasets)
+        x, y, classes = broad_task(datasets, self._test_images() if self._test_images else ())
         d = self.cfg.dictionary
         shared = train_shared_body(x, y, classes, arch=d.probe, seed=self.cfg.project.seed * 1_000_003 + 424_242 + s,
                                    epochs=d.shared_epochs, lr=d.lr, batch_size=d.batch_size, device=self.device)

@@ -38,13 +38,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--max-samples", type=int, default=None)
     ap.add_argument("--no-pair", action="store_true")
+    ap.add_argument("--exclude-test", action="store_true", help="keep every task's test images out of the body")
     args = ap.parse_args()
     t_start = time.perf_counter()
     log = lambda msg: print(f"[{time.perf_counter() - t_start:7.1f}s] {msg}", flush=True)  # noqa: E731
     torch.manual_seed(0)
     cfg = config(args.seed)
     tasks = build_all(cfg)
-    x, y, classes = broad_task([get_source(s, cfg.sources, cfg.data_dir, base_dir=cfg.root).load() for s in SOURCES])
+    x, y, classes = broad_task([get_source(s, cfg.sources, cfg.data_dir, base_dir=cfg.root).load() for s in SOURCES],
+                               [t._test_x for t in tasks] if args.exclude_test else ())
     body = train_shared_body(x, y, classes, seed=cfg.project.seed * 1_000_003 + 424_242, epochs=args.epochs,
                              max_samples=args.max_samples)
     log(f"body: {len(x)} samples, {len(classes)} classes, train acc {body.train_acc:.3f}, {body.seconds:.1f}s")

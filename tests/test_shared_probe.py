@@ -57,3 +57,11 @@ def test_fit_head_separates_linearly_separable_features():
     y = (f[:, 0] > 10).long()
     head = fit_head(f, y, 2)
     assert float((head(f).argmax(1) == y).float().mean()) > 0.95
+
+
+def test_broad_task_leaves_out_excluded_test_images():
+    ds = _dataset("a", 3, 30, 0)
+    x, y, _ = broad_task([ds], exclude=[ds.images[:5]])
+    assert len(x) == 25
+    keys = {bytes(img.numpy().tobytes()) for img in x}
+    assert not any(bytes(img.numpy().tobytes()) in keys for img in ds.images[:5])
