@@ -15,6 +15,8 @@ PACKAGES = ("engine", "tanas_tui", "store")
 FRONT_END_ALLOWED = {
     "engine.service.protocol", "engine.service.jobs", "engine.config", "engine.choices", "engine.space.genotype",
     "engine.data", "engine.data.tasks",
+    # similarity quality measures (hit rate, contrast, ties) on stored matrices: numpy only, checked below
+    "engine.similarity.quality",
 }
 # The in-process half of the one door: only the runner builds a job context and a reporter.
 RUNNER_ONLY = {"engine.service.context", "engine.runtime.reporting"}
@@ -158,3 +160,10 @@ def test_genotype_is_plain_data():
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not names & {"torch", "numpy", "engine"}
+
+
+def test_similarity_quality_is_plain_numpy():
+    tree = ast.parse((ROOT / "engine" / "similarity" / "quality.py").read_text(encoding="utf-8"))
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert names <= {"__future__", "dataclasses", "itertools", "typing", "numpy", "math"}

@@ -21,7 +21,7 @@ import torch
 
 from engine.choices import DISTANCE_METHODS
 from engine.config import Config, ConfigError
-from engine.similarity.distance import fisher_distance, mean_std
+from engine.similarity.distance import fisher_distance, mean_std, per_layer_unit_trace
 from engine.similarity.fisher import diagonal_fisher, fisher_layout
 from engine.similarity.probe import load_probe, probe_state, train_probe
 from engine.runtime.reporting import SILENT, Reporter
@@ -69,7 +69,8 @@ class Dictionary:
     """The dictionary of task-data pairs in `store` (opened for writing), under configuration `cfg`."""
 
     def __init__(self, store, cfg: Config, device: torch.device | str = "cpu", reporter: Reporter = SILENT, *,
-                 job: str = "dictionary", task_builder: Callable[[TaskDef], TaskData] | None = None):
+                 job: str = "dictionary", task_builder: Callable[[TaskDef], TaskData] | None = None,
+                 source_loader: Callable[[str], Any] | None = None):
         if cfg.dictionary.method not in METHODS:
             raise ConfigError(f"unknown method {cfg.dictionary.method!r} (use {' or '.join(METHODS)})",
                               file=cfg.file, key="dictionary.method")
@@ -84,6 +85,8 @@ class Dictionary:
             device = resolve_device(device)
         self.device = torch.device(device)
         self._builder = task_builder or self._build_from_source
+        self._source_loader = source_loader     # name -> Dataset, for the shared body's broad task
+        self._shared = None
         self._tasks: dict[str, TaskData] = {}
         self._models: OrderedDict[tuple[str, int], torch.nn.Module] = OrderedDict()
 
@@ -137,7 +140,15 @@ class Dictionary:
                   "probe_training": {"epsilon": d.epsilon, "min_epochs": d.min_epochs, "max_epochs": d.max_epochs,
                                      "lr": d.lr, "batch_size": d.batch_size}}
         if method == "fisher":
-            return {**common, "fisher": d.fisher, "fisher_samples": d.fisher_samples, "include_head": d.include_head}
+            params = {**common, "fisher": d.fisher, "fisher_samples": d.fisher_samples, "include_head": d.include_head}
+            # Recorded only when not the published setting, so stores built before these options stay valid.
+            if d.fisher_body != "per-task":
+                params.update(fisher_body=d.fisher_body, shared_epochs=d.shared_epochs)
+            if d.fisher_form != "pair":
+                params["fisher_form"] = d.fisher_form
+            if d.fisher_norm != "global":
+                params["fisher_norm"] = d.fisher_norm
+            return params
         if method == "transfer":
             return {**common, "transfer": dataclasses.asdict(self.cfg.transfer)}
         raise ValueError(f"unknown distance method {method!r} (use {' or '.join(METHODS)})")
@@ -201,8 +212,11 @@ class Dictionary:
         self.store.update_task(task_id, status="training")
         for s in seed_indices:
             self.reporter.emit("job_progress", job=self.job, stage=f"probe {name}", done=s, total=self.seeds)
-            result = train_probe(task, self.cfg.dictionary, seed=probe_seed(self.cfg, task.definition, s),
-                                 device=self.device, reporter=self.reporter, seed_index=s)
+            if self.cfg.dictionary.fisher_body == "shared":
+                result = self._shared_bodies().task_probe(task, s)
+            else:
+                result = train_probe(task, self.cfg.dictionary, seed=probe_seed(self.cfg, task.definition, s),
+                                     device=self.device, reporter=self.reporter, seed_index=s)
             self.store.save_probe(task_id, probe_state(result.model), s)
             self._models[(task_id, s)] = result.model
             accs = list(self.store.task(task_id).get("val_accs") or [])
@@ -293,7 +307,18 @@ class Dictionary:
                 raise ValueError(f"unknown distance method {method!r} (use {' or '.join(METHODS)})")
         return mean_std(values)
 
+    def _shared_bodies(self):
+        from engine.similarity.shared_probe import SharedBodies
+
+        if self._shared is None:
+            # The tasks' test images are only used to keep them out of the body's training set (not a test read).
+            self._shared = SharedBodies(self.cfg, self.store, self.device, self._source_loader,
+                                        lambda: [self._builder(t)._test_x for t in self.cfg.all_tasks()])
+        return self._shared
+
     def _fisher_pair(self, b: str, t: str, s: int) -> float:
+        if self.cfg.dictionary.fisher_form == "embedding":
+            return self._fisher_embedding_pair(b, t, s)
         task_t = self.task_data(t)
         net_b, net_t = self._probe(b, s), self._probe(t, s)
         head_classes = None
@@ -305,7 +330,28 @@ class Dictionary:
             raise ValueError(f"task {self.store.task(t)['name']!r} has no stored Fisher for seed {s}")
         if head_classes is not None:
             f_tt = pad_head(torch.from_numpy(f_tt), net_t, head_classes)
-        return fisher_distance(f_bt, f_tt)
+        return self._distance(f_bt, f_tt, net_t, head_classes)
+
+    def _distance(self, f_a, f_b, net: torch.nn.Module, head_classes: int | None) -> float:
+        if self.cfg.dictionary.fisher_norm == "layer":
+            layout = fisher_layout(net, self.cfg.dictionary.include_head, head_classes)
+            f_a, f_b = per_layer_unit_trace(f_a, layout), per_layer_unit_trace(f_b, layout)
+        return fisher_distance(f_a, f_b)
+
+    def _fisher_embedding_pair(self, b: str, t: str, s: int) -> float:
+        """Task2Vec's form: each task's own Fisher on its own data, d = H(F(b, b), F(t, t))."""
+        vecs = []
+        for tid in (b, t):
+            f = self.store.load_fisher(tid, s)
+            if f is None:
+                raise ValueError(f"task {self.store.task(tid)['name']!r} has no stored Fisher for seed {s}")
+            vecs.append(torch.from_numpy(f))
+        nets = [self._probe(b, s), self._probe(t, s)]
+        classes = None
+        if self.cfg.dictionary.include_head:
+            classes = max(n.head.out_features for n in nets)
+            vecs = [pad_head(v, n, classes) for v, n in zip(vecs, nets)]
+        return self._distance(vecs[0], vecs[1], nets[1], classes)
 
     def _fisher(self, net: torch.nn.Module, task: TaskData, s: int, head_classes: int | None = None) -> torch.Tensor:
         d = self.cfg.dictionary
