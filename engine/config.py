@@ -241,6 +241,9 @@ class _Loader:
         elif kind == "str":
             if isinstance(value, str):
                 return value
+        elif kind == "optional_str":
+            if value is None or isinstance(value, str):
+                return value
         elif kind == "optional_int":
             if value is None or (isinstance(value, int) and not isinstance(value, bool)):
                 return value
@@ -376,7 +379,7 @@ class _Loader:
 
 
 _KIND_WORDS = {
-    "bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
+    "bool": "true or false", "int": "an integer", "float": "a number", "str": "a string", "optional_str": "a string",
     "optional_int": "an integer", "tuple_int": "a list of integers", "tuple_str": "a list of strings",
     "optional_tuple_str": "a list of class names",
 }
@@ -385,7 +388,7 @@ _KIND_WORDS = {
 def _annotation_kind(annotation: Any) -> str:
     text = str(annotation).replace(" ", "")
     return {
-        "bool": "bool", "int": "int", "float": "float", "str": "str", "int|None": "optional_int",
+        "bool": "bool", "int": "int", "float": "float", "str": "str", "int|None": "optional_int", "str|None": "optional_str",
         "tuple[int,...]": "tuple_int", "tuple[str,...]": "tuple_str", "tuple[str,...]|None": "optional_tuple_str",
     }.get(text, text)
 

@@ -181,7 +181,7 @@ class Dictionary:
         d = task.definition
         sizes = task.sizes
         return TaskRecord(
-            name=d.name, source=d.source, rule=task_rule(d), definition=taskdef_to_dict(d),
+            name=d.name, source=d.source, group=d.group, rule=task_rule(d), definition=taskdef_to_dict(d),
             role=role, seed=d.seed, n_train=sizes["train"], n_val=sizes["val"], n_test=sizes["test"],
             num_classes=task.num_classes, class_names=list(task.class_names),
             probe_arch=self.cfg.dictionary.probe, status="training",
@@ -287,8 +287,9 @@ class Dictionary:
             self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=done,
                                total=len(todo))
             self.reporter.check()
-            value, std = (0.0, 0.0) if b == t else self.pair(method, b, t)
-            self.store.set_distance(method, b, t, value, std)
+            values = [0.0] * self.seeds if b == t else self.pair_values(method, b, t)
+            value, std = mean_std(values)
+            self.store.set_distance(method, b, t, value, std, values if self.seeds > 1 else None)
             self.reporter.emit("distance", method=method, source=b, target=t, value=value, std=std)
         if todo:
             self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=len(todo),
@@ -297,6 +298,10 @@ class Dictionary:
 
     def pair(self, method: str, source_id: str, target_id: str) -> tuple[float, float]:
         """(mean, std) over seeds of d(source, target), computed now (not read from the store)."""
+        return mean_std(self.pair_values(method, source_id, target_id))
+
+    def pair_values(self, method: str, source_id: str, target_id: str) -> list[float]:
+        """d(source, target) under each seed index, computed now."""
         values = []
         for s in range(self.seeds):
             if method == "fisher":
@@ -305,7 +310,69 @@ class Dictionary:
                 values.append(self._transfer_pair(source_id, target_id, s))
             else:
                 raise ValueError(f"unknown distance method {method!r} (use {' or '.join(METHODS)})")
-        return mean_std(values)
+        return values
+
+    # ------------------------------------------------------------------ noise floor
+
+    def noise_floor(self, method: str | None = None) -> dict[str, Any]:
+        """Measures and stores `method`'s noise floor: per task of the matrix, the distance between two versions of
+        the task's probe (seed index 0) that differ only in what the distance should ignore. Shared body: heads
+        fitted on the two halves of the train split. Per-task probes: a second probe with the same initialisation
+        and another data order. Returns the stored record."""
+        import time
+
+        method = method or self.cfg.dictionary.method
+        if method not in METHODS:
+            raise ValueError(f"unknown distance method {method!r} (use {' or '.join(METHODS)})")
+        ids = self.store.distances(method).ids
+        if not ids:
+            raise ValueError(f"no {method!r} distance matrix in the store: compute the distances first")
+        start = time.perf_counter()
+        shared = method == "fisher" and self.cfg.dictionary.fisher_body == "shared"
+        out: dict[str, list[float]] = {}
+        for done, tid in enumerate(ids):
+            self.reporter.emit("job_progress", job=self.job, stage=f"{method} noise floor", done=done, total=len(ids))
+            self.reporter.check()
+            self.complete_task(tid)
+            out[tid] = [self._same_task_distance(method, tid, shared)]
+        self.reporter.emit("job_progress", job=self.job, stage=f"{method} noise floor", done=len(ids),
+                           total=len(ids))
+        kind = ("heads fitted on the two halves of the train split (shared body)" if shared
+                else "two probes with the same initialisation and another data order")
+        record = {"distances": out, "kind": kind, "seed_index": 0, "seconds": round(time.perf_counter() - start, 3),
+                  "params": self.method_params(method)}
+        self.store.set_noise_floor(method, record)
+        return record
+
+    def _same_task_distance(self, method: str, tid: str, shared: bool) -> float:
+        task = self.task_data(tid)
+        if shared:
+            from engine.similarity.shared_probe import task_view
+
+            m = len(task.train_y)
+            perm = torch.randperm(m, generator=torch.Generator().manual_seed(5 + task.definition.seed))
+            body = self._shared_bodies().body(0)
+            a, b = (task_view(body, task, rows=perm[: m // 2]), task_view(body, task, rows=perm[m // 2:]))
+            return self._distance(self._fisher(a, task, 0), self._fisher(b, task, 0), a, None)
+        seed = probe_seed(self.cfg, task.definition, 0)
+        other = train_probe(task, self.cfg.dictionary, seed=seed, device=self.device, order_seed=seed + 7_919).model
+        net = self._probe(tid, 0)
+        if method == "transfer":
+            from engine.similarity.transfer import transfer_distance
+
+            return float(transfer_distance(other, net, task, self.cfg.transfer, device=self.device,
+                                           seed=self.cfg.project.seed * 1000, reporter=self.reporter).distance)
+        head_classes = net.head.out_features if self.cfg.dictionary.include_head else None
+        if self.cfg.dictionary.fisher_form == "embedding":
+            return self._distance(self._fisher(other, task, 0, head_classes), self._fisher(net, task, 0, head_classes),
+                                  net, head_classes)
+        f_tt = self.store.load_fisher(tid, 0)
+        if f_tt is None:
+            raise ValueError(f"task {task.definition.name!r} has no stored Fisher for seed 0")
+        f_tt = torch.from_numpy(f_tt)
+        if head_classes is not None:
+            f_tt = pad_head(f_tt, net, head_classes)
+        return self._distance(self._fisher(other, task, 0, head_classes), f_tt, net, head_classes)
 
     def _shared_bodies(self):
         from engine.similarity.shared_probe import SharedBodies
