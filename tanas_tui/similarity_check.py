@@ -103,12 +103,13 @@ def check_matrix(matrix, groups: dict[str, str], names: dict[str, str], *, permu
     if out.seeds > 1:
         std = np.asarray(matrix.std, dtype=np.float64)[sub]
         out.std_mean = float(np.nanmean(std[~np.eye(len(ids), dtype=bool)]))
-        if matrix.seed_values is not None and len(matrix.seed_values) >= 2:
-            per_seed = [np.asarray(m, dtype=np.float64)[sub].T for m in matrix.seed_values]
+        seed_values = getattr(matrix, "seed_values", None)     # the UI's live matrix has neither
+        if seed_values is not None and len(seed_values) >= 2:
+            per_seed = [np.asarray(m, dtype=np.float64)[sub].T for m in seed_values]
             if all(np.isfinite(m[~np.eye(len(ids), dtype=bool)]).all() for m in per_seed):
                 stab = sq.seed_stability(per_seed)
                 out.seed_r, out.nearest_unchanged = stab.r_mean, stab.nearest_unchanged
-    floor = (matrix.noise_floor or {}).get("distances", {})
+    floor = (getattr(matrix, "noise_floor", None) or {}).get("distances", {})
     values = [v for t in ids for v in floor.get(t, [])]
     if values:
         nf = sq.noise_floor(values, d, labels)

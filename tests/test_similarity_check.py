@@ -139,35 +139,29 @@ fisher_samples = 32
 name = "m0"
 source = "mnist-5k"
 positive = ["0"]
-limit = 120
+limit = 80
 group = "digits"
 
 [[tasks]]
 name = "m1"
 source = "mnist-5k"
 positive = ["1"]
-limit = 120
+limit = 80
 group = "digits"
 
 [[tasks]]
 name = "s0"
 source = "sketches"
 positive = ["circle"]
-limit = 120
-group = "shapes"
-
-[[tasks]]
-name = "s1"
-source = "sketches"
-positive = ["square"]
-limit = 120
+limit = 80
 group = "shapes"
 """
 
 
+@pytest.mark.timeout(900)     # trains 3 + 3 tiny probes: slow only on a loaded machine
 def test_noise_floor_is_a_job_stored_and_read_back(here):
     (here / "tanas.toml").write_text(CONFIG)
-    for name in ("m0", "m1", "s0", "s1"):
+    for name in ("m0", "m1", "s0"):
         assert _run("tasks", "add", name).exit_code == 0
     r = _run("tasks", "list")
     assert "digits" in r.output and "shapes" in r.output
@@ -179,11 +173,11 @@ def test_noise_floor_is_a_job_stored_and_read_back(here):
     assert "measuring the fisher noise floor" in r.output and "noise floor (" in r.output
     with Store.open(here / "s.zarr", mode="r") as st:
         floor = st.distances("fisher").noise_floor
-    assert len(floor["distances"]) == 4 and all(v[0] >= 0 for v in floor["distances"].values())
+    assert len(floor["distances"]) == 3 and all(v[0] >= 0 for v in floor["distances"].values())
     r = _run("distances", "--check", "--noise-floor", "--json")       # stored: not measured again
     out = json.loads(r.output)
-    assert out["notes"] == [] and out["methods"]["fisher"]["noise_floor"]["tasks"] == 4
-    assert out["methods"]["fisher"]["groups"] == {"digits": 2, "shapes": 2}
+    assert out["notes"] == [] and out["methods"]["fisher"]["noise_floor"]["tasks"] == 3
+    assert out["methods"]["fisher"]["groups"] == {"digits": 2, "shapes": 1}
     r = _run("nearest", "m0", "-k", "3")
     assert r.exit_code == 0 and "std from the noise floor" in r.output
 

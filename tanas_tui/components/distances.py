@@ -15,6 +15,7 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from tanas_tui.components.line import Line
 from tanas_tui.components.plots import heat_style
+from tanas_tui.components.similarity_summary import SimilaritySummary
 from tanas_tui.ui_state import DISTANCES, METHODS, TASKS, Matrix, UiState
 
 LABEL_WIDTH = 7
@@ -47,6 +48,7 @@ class DistancesPanel(Vertical):
         yield Line("", id="dist-header")
         yield DataTable(id="distance-table", cursor_type="cell", zebra_stripes=False)
         yield Line("", id="dist-detail")
+        yield SimilaritySummary(id="dist-quality")
 
     def on_mount(self) -> None:
         table = self.query_one("#distance-table", DataTable)
@@ -96,6 +98,7 @@ class DistancesPanel(Vertical):
             del self._rendered[src]
         self._update_header(m)
         self._update_detail()
+        self.query_one(SimilaritySummary).show(self.state, self.method)
 
     def _sync_columns(self, table: DataTable, ids: list[str]) -> None:
         for gone in [c for c in self._cols if c not in ids]:
