@@ -140,19 +140,20 @@ def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def transfer_stage(seed: int, path: Path) -> None:
-    """1 - R^2 of the unpruned transform network, per-task probes, D1 and D3 (+ their held-out targets)."""
+    """1 - R^2 of the unpruned transform network, per-task probes: D3 (+ mnist-567) first, then D1 (+ mnist-7).
+
+    The matrix is saved after each block, so a run cut short keeps the blocks it finished (NaN elsewhere)."""
     cfg = config(seed)
     tc = cfg.transfer
     start = time.perf_counter()
     tasks = build(cfg, TRANSFER_TASKS)
-    probes = {}
-    for name in TRANSFER_TASKS:
-        probes[name] = train_probe(tasks[name], cfg.dictionary, seed=seed * 7919 + INDEX[name]).model.eval()
-    log(f"seed {seed}: {len(probes)} probes, {time.perf_counter() - start:.0f}s")
     n = len(ALL)
     matrix = np.full((n, n), np.nan)
-    groups = [DICTS["D1"] + ["mnist-7"], DICTS["D3"] + ["mnist-567"]]
-    for names in groups:
+    probes = {}
+    for names in (DICTS["D3"] + ["mnist-567"], DICTS["D1"] + ["mnist-7"]):
+        for name in names:
+            probes[name] = train_probe(tasks[name], cfg.dictionary, seed=seed * 7919 + INDEX[name]).model.eval()
+        log(f"seed {seed}: probes of {names[0]}.. {time.perf_counter() - start:.0f}s")
         for b_name in names:                       # target (column) b, base a: how well A's features give B's
             task_b = tasks[b_name]
             for a_name in names:
@@ -172,8 +173,8 @@ def transfer_stage(seed: int, path: Path) -> None:
                 with torch.no_grad():
                     matrix[INDEX[a_name], INDEX[b_name]] = 1.0 - r2(net(val_a), val_b)
         log(f"seed {seed}: transfer block {names[0]}.. done, {time.perf_counter() - start:.0f}s")
-    np.savez_compressed(path, matrix=matrix, seconds=np.array(time.perf_counter() - start),
-                        names=np.array([t.name for t in ALL]))
+        np.savez_compressed(path, matrix=matrix, seconds=np.array(time.perf_counter() - start),
+                            names=np.array([t.name for t in ALL]))
 
 
 # ---------------------------------------------------------------------------------------------------- reporting
@@ -191,13 +192,21 @@ def mark(ok: bool) -> str:
 
 
 def report(method: str, mats: dict[int, np.ndarray], floors: dict[int, np.ndarray] | None, dicts: list[str]) -> None:
-    seeds = sorted(mats)
-    print(f"\n== {method}: seeds {seeds}")
+    all_seeds = sorted(mats)
+    print(f"\n== {method}: seeds {all_seeds}")
     for dname in dicts:
+        seeds = all_seeds
         names = DICTS[dname]
         groups = [group_of(n) for n in names]
         # query rows: d[q, c] = d(c, q) (the store's value.T); the Fisher matrix is symmetric, transfer is not
         per = {s: block(mats[s], names, names).T for s in seeds}
+        complete = [s for s in seeds if np.isfinite(per[s][~np.eye(len(names), dtype=bool)]).all()]
+        if len(complete) < len(seeds):
+            print(f"{dname}: computed for seeds {complete} only (the run was cut short)")
+        if not complete:
+            continue
+        per = {s: per[s] for s in complete}
+        seeds = complete
         hits, cons, ps = [], [], []
         for s in seeds:
             h, _, _ = sq.hit_rate(per[s], groups)
@@ -255,6 +264,7 @@ def main() -> None:
     ap.add_argument("--no-transfer", action="store_true")
     ap.add_argument("--compute-only", action="store_true")
     ap.add_argument("--stage", choices=("fisher", "transfer"), help="compute only this stage")
+    ap.add_argument("--report-only", action="store_true", help="compute nothing: report what the cache holds")
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -262,7 +272,7 @@ def main() -> None:
     stages = [("fisher", fisher_stage)] + ([] if args.no_transfer else [("transfer", transfer_stage)])
     if args.stage:
         stages = [st for st in stages if st[0] == args.stage]
-    for s in args.seeds:
+    for s in [] if args.report_only else args.seeds:
         for name, fn in stages:
             path = cache / f"{name}_seed{s}.npz"
             if not path.exists():
@@ -271,13 +281,14 @@ def main() -> None:
     if args.compute_only:
         log(f"done in {time.perf_counter() - wall:.0f}s")
         return
-    fisher = {s: np.load(cache / f"fisher_seed{s}.npz") for s in args.seeds}
+    fisher = {s: np.load(cache / f"fisher_seed{s}.npz") for s in args.seeds if (cache / f"fisher_seed{s}.npz").exists()}
     print(f"\ncompute seconds per seed (fisher): {seconds(fisher)}")
     report("fisher (default: shared body, embedding form, empirical, "
            f"{config(0).dictionary.fisher_samples} samples)",
            {s: z["matrix"] for s, z in fisher.items()}, {s: z["floor"] for s, z in fisher.items()}, ["D1", "D2", "D3"])
     if not args.no_transfer:
-        tr = {s: np.load(cache / f"transfer_seed{s}.npz") for s in args.seeds}
+        tr = {s: np.load(cache / f"transfer_seed{s}.npz") for s in args.seeds
+              if (cache / f"transfer_seed{s}.npz").exists()}
         print(f"\ncompute seconds per seed (transfer): {seconds(tr)}")
         report("transfer (1 - R^2 of the unpruned transform network; noise floor not measured)",
                {s: z["matrix"] for s, z in tr.items()}, None, ["D1", "D3"])
