@@ -14,6 +14,7 @@ SAMPLES: dict[str, dict] = {
     "add_task": {"task": {"name": "mnist-3", "source": "mnist-5k", "positive": ["3"]}, "role": "target"},
     "remove_task": {"task": "mnist-3"},
     "compute_distances": {"method": "transfer"},
+    "noise_floor": {"method": "fisher"},
     "build_space": {"target": "uci-3", "kind": "standard"},
     "start_search": {"target": "uci-3", "space": "task-aware", "run_id": "r1", "seed": 7},
     "run_pipeline": {"config": "/x/tanas.toml", "device": "cpu"},
