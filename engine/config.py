@@ -108,6 +108,11 @@ class SearchSection:
 
 
 @dataclass(frozen=True)
+class EngineSection:
+    idle_exit: float = 30.0       # minutes without a job or a following client before a background engine exits; 0 = never
+
+
+@dataclass(frozen=True)
 class SourceSection:
     name: str
     kind: str
@@ -125,6 +130,7 @@ class Config:
     sources: Mapping[str, SourceSection]
     tasks: tuple[TaskDef, ...]
     target: TaskDef | None
+    engine: EngineSection = EngineSection()
 
     def snapshot(self) -> dict[str, Any]:
         """Plain-data copy for the store and for comparing a resume's config with the original."""
@@ -174,6 +180,7 @@ SECTIONS: dict[str, type] = {
     "transfer": TransferSection,
     "space": SpaceSection,
     "search": SearchSection,
+    "engine": EngineSection,
 }
 TASK_FIELDS = {f.name: f for f in dataclasses.fields(TaskDef)}
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -222,8 +229,13 @@ class _Loader:
     def __init__(self, file: str | None, text: str):
         self.file = file
         self.lines = _Lines(text)
+        # (table, key) -> where a value set outside the file came from: ("environment", "TANAS_SEARCH_ROUNDS")
+        self.origins: dict[tuple[str, str], tuple[str, str]] = {}
 
     def error(self, message: str, table: str, key: str | None = None) -> ConfigError:
+        if key is not None and (table, key) in self.origins:
+            where, name = self.origins[(table, key)]
+            return ConfigError(message, file=where, key=name)
         dotted = f"{table}.{key}" if key and table else (key or table)
         return ConfigError(message, file=self.file, key=dotted or None, line=self.lines.line(table, key))
 
@@ -295,7 +307,7 @@ class _Loader:
                           "candidates", "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
                           "repeats") and value < 1:
                 raise self.error(f"must be at least 1, got {value}", name, f.name)
-            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed") and value < 0:
+            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed", "idle_exit") and value < 0:
                 raise self.error(f"must not be negative, got {value}", name, f.name)
             if name == "space" and f.name in SPACE_CHOICES:
                 if not value:
@@ -361,7 +373,7 @@ class _Loader:
 
     def check_task_classes(self, task: TaskDef, table: str, sources: Mapping[str, SourceSection], data_dir: Path,
                            root: Path) -> None:
-        from engine.data import UnknownSource, get_source
+        from engine.data import DataUnavailable, UnknownSource, get_source
 
         try:
             source = get_source(task.source, sources, data_dir, base_dir=root)
@@ -369,7 +381,9 @@ class _Loader:
             raise self.error(str(exc), table, "source") from None
         try:
             known = source.classes()
-        except Exception as exc:  # noqa: BLE001 - e.g. an image folder that does not exist
+        except DataUnavailable:
+            raise  # missing data files (an npz, an image folder): exit 3 with where to put them, not a config error
+        except Exception as exc:  # noqa: BLE001 - e.g. an unreadable file
             raise self.error(f"cannot read the classes of source {task.source!r}: {exc}", table, "source") from None
         rule = "positive" if task.positive is not None else "classes"
         for name in getattr(task, rule):
@@ -441,7 +455,14 @@ def load_config(
         p = Path(path)
         if not p.is_file():
             raise ConfigError("config file not found", file=file)
-        text = p.read_text(encoding="utf-8")
+        try:
+            text = p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = p.read_bytes()[: exc.start].count(b"\n") + 1
+            raise ConfigError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8",
+                              file=file, line=line) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read the config file ({exc.strerror or exc})", file=file) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -450,6 +471,9 @@ def load_config(
         line = getattr(exc, "lineno", None) or (int(m.group(1)) if m else None)
         message = str(exc)[: m.start()].strip() if m else str(exc)
         raise ConfigError(f"not valid TOML: {message}", file=file, line=line) from None
+    if path is not None and not raw:
+        raise ConfigError("the config file is empty: it needs at least a [project] section, tasks and a target "
+                          "(see tanas.toml)", file=file)
     loader = _Loader(file, text)
 
     known_top = set(SECTIONS) | {"sources", "tasks", "target"}
@@ -458,11 +482,15 @@ def load_config(
             raise loader.error(f"unknown section (known: {', '.join(sorted(known_top))})", key)
 
     layered = _env_overrides(env)
+    for section, values in layered.items():
+        for key in values:
+            loader.origins[(section, key)] = ("environment", f"{ENV_PREFIX}{section.upper()}_{key.upper()}")
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         if section not in SECTIONS or key not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
             raise ConfigError(f"unknown setting {dotted!r}", key=dotted, file="command line")
         layered.setdefault(section, {})[key] = value
+        loader.origins[(section, key)] = ("command line", dotted)
 
     sections = {name: loader.section(name, cls, raw.get(name), layered.get(name, {})) for name, cls in SECTIONS.items()}
     project: ProjectSection = sections["project"]

@@ -16,7 +16,7 @@ Errors: StoreError (base; missing or foreign store, read-only, bad input), Store
 StoreIncompatible (another major format version), NotFound (no such task / run / matrix entry).
 """
 from store.distances import DistanceMatrix
-from store.errors import NotFound, StoreError, StoreIncompatible, StoreLocked
+from store.errors import NotFound, StoreCorrupt, StoreError, StoreIncompatible, StoreLocked
 from store.layout import FORMAT
 from store.search import SearchRecord, SearchWriter
 from store.store import Store
@@ -29,6 +29,7 @@ __all__ = [
     "StoreError",
     "StoreLocked",
     "StoreIncompatible",
+    "StoreCorrupt",
     "NotFound",
     "FORMAT",
 ]

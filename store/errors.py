@@ -20,3 +20,12 @@ class StoreIncompatible(StoreError):
 
 class NotFound(StoreError):
     """No such task, search run or distance entry."""
+
+
+class StoreCorrupt(StoreError):
+    """A store file cannot be read (truncated, garbage): the message names it and suggests `store check --repair`."""
+
+    def __init__(self, path: object, problem: str):
+        super().__init__(f"store file {path} is unreadable ({problem}); run `tanas-tui store check --repair` to "
+                         f"repair what can be repaired")
+        self.path = path

@@ -1,7 +1,7 @@
 """The on-disk layout of a tanas store: every path, array name and reserved attribute lives here.
 
     /                           attrs: format, created, config
-    /tasks/                     attrs: order (task ids in insertion order)
+    /tasks/                     attrs: order (task ids in insertion order), removing (ids whose removal is under way)
     /tasks/<id>/                attrs: the task's attrs (name, source, rule, ...)
     /tasks/<id>/probe/<seed>/   attrs: params (original parameter names, in order); one array per parameter
     /tasks/<id>/fisher/<seed>   float32 [P]
@@ -34,6 +34,7 @@ SEARCHES = "searches"
 RUNS = "runs"
 
 ATTR_ORDER = "order"                  # /tasks attrs
+ATTR_REMOVING = "removing"            # /tasks attrs: a removal journal, finished by the next writer to open the store
 PROBE = "probe"
 FISHER = "fisher"
 ATTR_PARAMS = "params"                # probe/<seed> attrs: original parameter names, in state-dict order
@@ -60,6 +61,8 @@ ATTR_CANDIDATES = "candidates"
 SEARCH_RESERVED = frozenset({ATTR_COMMITTED, ATTR_NUM_CANDIDATES, ATTR_CANDIDATES})
 CHECKPOINT = "checkpoint"
 CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_TMP_GLOB = f".{CHECKPOINT_FILE}.*.tmp"
+NEW_SEARCH_PREFIX = "new-search-"     # runs/new-search-<run_id>.<pid>/: a search group built before it is moved in
 
 LOCK_FILE = "lock"
 ENGINE_PID_FILE = "engine.pid"

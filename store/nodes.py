@@ -11,7 +11,7 @@ import zarr
 from zarr.errors import NodeNotFoundError
 from zarr.storage import LocalStore
 
-from store.errors import NotFound, StoreError
+from store.errors import NotFound, StoreCorrupt, StoreError
 
 
 class Nodes:
@@ -36,12 +36,27 @@ class Nodes:
             return zarr.open_group(store=self.zstore, path=node_path, mode=self._mode)
         except NodeNotFoundError:
             raise NotFound(f"{what or node_path!r} not found in store {self.path}") from None
+        except (ValueError, TypeError, KeyError, OSError) as exc:  # a truncated or garbage zarr.json
+            raise StoreCorrupt(self._file(node_path), _reason(exc)) from None
 
     def array(self, node_path: str, what: str | None = None) -> zarr.Array:
         try:
             return zarr.open_array(store=self.zstore, path=node_path, mode=self._mode)
         except NodeNotFoundError:
             raise NotFound(f"{what or node_path!r} not found in store {self.path}") from None
+        except (ValueError, TypeError, KeyError, OSError) as exc:
+            raise StoreCorrupt(self._file(node_path), _reason(exc)) from None
+
+    def read(self, node_path: str, selection: Any = Ellipsis, what: str | None = None) -> np.ndarray:
+        """The array's data at `selection`; StoreCorrupt naming the array when a chunk cannot be decoded."""
+        arr = self.array(node_path, what)
+        try:
+            return np.asarray(arr[selection])
+        except Exception as exc:  # noqa: BLE001 - codec errors (Zstd, Blosc, shape) have no common base class
+            raise StoreCorrupt(self.path / node_path, f"a chunk of it: {_reason(exc)}") from None
+
+    def _file(self, node_path: str) -> Path:
+        return self.path / node_path / "zarr.json" if node_path else self.path / "zarr.json"
 
     def attrs(self, node_path: str, what: str | None = None) -> dict[str, Any]:
         return dict(self.group(node_path, what).attrs.asdict())
@@ -78,6 +93,11 @@ class Nodes:
         if not self.exists(node_path):
             return []
         return sorted(name for name, _ in self.group(node_path).groups())
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:200]
 
 
 def plain(value: dict[str, Any], what: str) -> dict[str, Any]:

@@ -7,7 +7,9 @@ a half-written step.
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -15,6 +17,7 @@ import numpy as np
 
 from store import layout as L
 from store.errors import NotFound, StoreError
+from store.faults import fault_point
 from store.nodes import Nodes, plain
 
 _READ_RETRIES = 100
@@ -43,7 +46,9 @@ def _shape(name: str, steps: int, num_candidates: int) -> tuple[int, ...]:
     return (steps, num_candidates) if width == "C" else (steps,)
 
 
-def create(nodes: Nodes, run_id: str, attrs: dict[str, Any], num_candidates: int) -> None:
+def create(nodes: Nodes, run_id: str, attrs: dict[str, Any], num_candidates: int, work_dir: Path) -> None:
+    """Builds the run's group with its (empty) arrays in `work_dir` and moves it in with one rename, so a reader
+    (even a raw Zarr one) sees either no search or a complete one."""
     L.check_id("run id", run_id)
     if not isinstance(num_candidates, int) or isinstance(num_candidates, bool) or num_candidates < 1:
         raise StoreError(f"search {run_id!r}: candidates must be an integer >= 1, got {num_candidates!r}")
@@ -58,12 +63,20 @@ def create(nodes: Nodes, run_id: str, attrs: dict[str, Any], num_candidates: int
         nodes.ensure_group(L.SEARCHES)
         attrs.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         attrs.update({L.ATTR_COMMITTED: 0, L.ATTR_NUM_CANDIDATES: num_candidates, L.ATTR_CANDIDATES: []})
-        group = nodes.create_group(path, attrs)
-        for name, (dtype, _) in L.SEARCH_ARRAYS.items():
-            shape = _shape(name, 0, num_candidates)
-            chunks = (L.SEARCH_CHUNK_STEPS,) + shape[1:]
-            fill = np.nan if dtype.startswith("float") else 0
-            group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill)
+        work = Path(work_dir) / f"{L.NEW_SEARCH_PREFIX}{run_id}.{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        try:
+            group = Nodes(work, read_only=False).create_group("", attrs)
+            for name, (dtype, _) in L.SEARCH_ARRAYS.items():
+                shape = _shape(name, 0, num_candidates)
+                chunks = (L.SEARCH_CHUNK_STEPS,) + shape[1:]
+                fill = np.nan if dtype.startswith("float") else 0
+                group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill)
+            fault_point("search-create")
+            os.rename(work, nodes.path / path)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def read(nodes: Nodes, run_id: str) -> SearchRecord:
@@ -81,7 +94,7 @@ def read(nodes: Nodes, run_id: str) -> SearchRecord:
             arr = nodes.array(f"{path}/{name}", f"{what}/{name}")
             if arr.shape[0] < steps:
                 break  # a truncate is shrinking the arrays after lowering committed_steps: read again
-            arrays[name] = np.asarray(arr[:steps])
+            arrays[name] = nodes.read(f"{path}/{name}", slice(0, steps), f"{what}/{name}")
         else:
             candidates = list(attrs.get(L.ATTR_CANDIDATES, []))
             public = {k: v for k, v in attrs.items() if k not in (L.ATTR_CANDIDATES,)}
@@ -244,6 +257,7 @@ def save_checkpoint(nodes: Nodes, run_id: str, blob: bytes) -> None:
                 fh.write(blob)
                 fh.flush()
                 os.fsync(fh.fileno())
+            fault_point("checkpoint-write")
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)

@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import zarr
 
+from store import check as C
 from store import distances as D
 from store import layout as L
 from store import search as S
 from store.distances import DistanceMatrix
 from store.errors import NotFound, StoreError, StoreIncompatible
+from store.faults import fault_point
 from store.lock import WriterLock
 from store.nodes import Nodes, plain
 from store.search import SearchRecord, SearchWriter
@@ -34,6 +36,7 @@ class Store:
         self._nodes = nodes
         self._lock = lock
         self._closed = False
+        self.repaired: list[str] = []  # what opening for writing repaired (see store.check.repair_on_open)
 
     # ---------------------------------------------------------------- opening
 
@@ -72,7 +75,7 @@ class Store:
         try:
             store = cls(path, Nodes(path, read_only=False), lock)
             store._ensure_skeleton()
-            D.repair(store._nodes)
+            store.repaired = C.repair_on_open(store._nodes)
             if config is not None:
                 store.set_config_snapshot(config)
         except BaseException:
@@ -162,6 +165,12 @@ class Store:
             raise StoreError(f"store {self.path} is closed")
         return self._nodes
 
+    def check(self, repair: bool = False) -> "C.CheckReport":
+        """Checks every invariant (see store.check); `repair` needs the store open for writing."""
+        nodes = self._writing("repair the store") if repair else self._reading()
+        with nodes.write_lock:
+            return C.check(nodes, repair=repair)
+
     # ---------------------------------------------------------------- root
 
     @property
@@ -174,12 +183,8 @@ class Store:
     # ---------------------------------------------------------------- tasks
 
     def task_ids(self) -> list[str]:
-        """Task ids in insertion order."""
-        nodes = self._reading()
-        attrs = nodes.attrs(L.TASKS) if nodes.exists(L.TASKS) else {}
-        if L.ATTR_ORDER in attrs:
-            return list(attrs[L.ATTR_ORDER])
-        return nodes.child_groups(L.TASKS)
+        """Task ids in insertion order (a task whose removal is under way is already gone)."""
+        return C.task_ids(self._reading())
 
     def list_tasks(self) -> list[dict[str, Any]]:
         """Every task's attrs plus "id", in insertion order."""
@@ -252,16 +257,18 @@ class Store:
             nodes.update_attrs(L.task_path(task_id), attrs)
 
     def remove_task(self, task_id: str) -> None:
-        """Deletes the task, its probe and Fisher arrays, and its row and column in every distance matrix."""
+        """Deletes the task, its probe and Fisher arrays, and its row and column in every distance matrix.
+
+        Journaled: the id goes into /tasks `removing` first (readers no longer see the task), so a writer that dies
+        part-way leaves a removal the next writer to open the store finishes."""
         nodes = self._writing("remove a task")
         with nodes.write_lock:
-            ids = self.task_ids()
-            if task_id not in ids:
+            if task_id not in self.task_ids():
                 raise NotFound(f"no task with id {task_id!r} in store {self.path}")
-            nodes.update_attrs(L.TASKS, {L.ATTR_ORDER: [i for i in ids if i != task_id]})
-            for method in D.methods(nodes):
-                D.drop_task(nodes, method, task_id)
-            nodes.delete(L.task_path(task_id))
+            pending = list(nodes.attrs(L.TASKS).get(L.ATTR_REMOVING, []))
+            nodes.update_attrs(L.TASKS, {L.ATTR_REMOVING: pending + [task_id]})
+            fault_point("remove-marked")
+            C.finish_removal(nodes, task_id)
 
     def _require_task(self, task_id: str) -> None:
         if not self._nodes.exists(L.task_path(task_id)) or task_id not in self.task_ids():
@@ -310,7 +317,7 @@ class Store:
         nodes = self._reading()
         path = L.probe_path(task_id, seed_index)
         names = nodes.attrs(path)[L.ATTR_PARAMS]
-        return {name: np.asarray(nodes.array(f"{path}/{L.param_key(name)}")[...]) for name in names}
+        return {name: nodes.read(f"{path}/{L.param_key(name)}") for name in names}
 
     def save_fisher(self, task_id: str, vec: np.ndarray, seed_index: int = 0) -> None:
         """Stores the task's own diagonal Fisher as a flat float32 vector."""
@@ -332,7 +339,7 @@ class Store:
         nodes = self._reading()
         if not nodes.exists(path):
             return None
-        return np.asarray(nodes.array(path)[...])
+        return nodes.read(path)
 
     def fisher_length(self, task_id: str, seed_index: int = 0) -> int | None:
         """The stored Fisher vector's length, without reading it; None when there is none."""
@@ -375,7 +382,7 @@ class Store:
     ) -> SearchWriter:
         """Creates /searches/<run_id> with empty step arrays of width `candidates`; returns its writer."""
         nodes = self._writing("create a search")
-        S.create(nodes, run_id, attrs, candidates)
+        S.create(nodes, run_id, attrs, candidates, self.run_dir)
         return SearchWriter(nodes, run_id, flush_every=flush_every, flush_seconds=flush_seconds)
 
     def open_search_writer(
@@ -421,3 +428,7 @@ class Store:
 
     def load_checkpoint(self, run_id: str) -> bytes | None:
         return S.load_checkpoint(self._reading(), run_id)
+
+    def checkpoint_file(self, run_id: str) -> Path:
+        """Where the run's checkpoint lives (for messages about it)."""
+        return self.path / L.checkpoint_group_path(L.check_id("run id", run_id)) / L.CHECKPOINT_FILE

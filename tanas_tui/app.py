@@ -6,6 +6,7 @@ whose topics changed, so a search streaming α steps at full speed never stalls 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -37,6 +38,7 @@ MAIN_WIDGET = {"dictionary": "#tasks", "distances": "#distance-table", "space": 
                "runs": "#runs-table"}
 APPLY_INTERVAL = 0.1       # seconds between batches of engine events
 ENGINE_POLL = 5.0          # seconds between checks for an engine when none runs
+STORE_POLL = 2.0           # seconds between store re-reads while a headless run (no engine) writes the store
 APPLY_BUDGET = 0.02        # seconds of event application per tick
 APPLY_CHUNK = 50
 INBOX_LIMIT = 500          # queued events beyond which the reader pauses: it need not outrun the screen
@@ -65,6 +67,12 @@ class TanasApp(App[None]):
         Binding("5", "show_tab('runs')", "Runs", show=False),
     ]
 
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
+        """Notifications carry task names, paths and error messages: plain text unless a caller asks for markup."""
+        from tanas_tui.safe_text import printable
+
+        super().notify(printable(message), markup=markup, **kwargs)
+
     def __init__(
         self,
         store_path: Path | str,
@@ -92,6 +100,8 @@ class TanasApp(App[None]):
         self._loading_runs: set[str] = set()
         self._quit_message = ""
         self._stale: dict[str, set[str]] = {}
+        self.writer_pid: int | None = None   # pid of a process other than an engine holding the store's lock
+        self.painted = threading.Event()   # set after the first paint; heavy workers (torch) wait for it
 
     # -- layout ---------------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -122,11 +132,14 @@ class TanasApp(App[None]):
             self.device = self.config.project.device
         self._update_status()
         self.set_interval(APPLY_INTERVAL, self._apply_inbox)
-        if self._read_store:
-            self.load_store()
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
+        # the store read (zarr's import, the arrays) starts once the screen is up: a thread started earlier would
+        # share the interpreter with the first paint and delay it
+        self.painted.set()
+        if self._read_store:
+            self.load_store()
         self._focus_main(self._tabs.active)
         self.load_catalog()
         if self._connect:
@@ -187,13 +200,16 @@ class TanasApp(App[None]):
         if status is None:
             return
         status.engine = self.engine_state
+        status.writer = f"headless run pid {self.writer_pid}" if self.writer_pid else ""
         status.device = self.device
         job = self.state.current_job()
         if job is None:
             status.job = ""
         else:
             progress = f" {job.done}/{job.total}" if job.total else ""
-            status.job = f"{job.kind or job.job} {job.stage}{progress}".strip()
+            paused = " (paused)" if job.state == "paused" else ""
+            sub = f" · {job.sub}" if job.sub else ""
+            status.job = f"{job.kind or job.job} {job.stage}{progress}{sub}{paused}".strip()
 
     # -- store reads (thread workers) -----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="store")
@@ -219,7 +235,7 @@ class TanasApp(App[None]):
         running = self.state.running_search()
         target = fuse.run_id or (running.id if running else None)
         if target is not None and not self.state.searches[target].loaded:
-            fuse.show_run(target)
+            fuse.show_run(target, pin=fuse.pinned)
             self.load_run(target)
 
     @work(thread=True, group="task")
@@ -283,9 +299,14 @@ class TanasApp(App[None]):
 
         return AsyncEngineClient(self.store_path)
 
-    def set_engine_state(self, state: str) -> None:
+    def set_engine_state(self, state: str, writer_pid: int | None = None) -> None:
+        """The engine connection; `writer_pid`: a process without an engine (a headless `tanas-tui run`) holds the
+        store's writer lock, so the UI follows the store instead of events."""
         self.engine_state = state
-        self._update_status()
+        self.writer_pid = writer_pid
+        alive = True if state in ("connected", "connecting", "starting") or writer_pid else \
+            False if state in ("not running", "disconnected") else None
+        self.refresh_panels(self.state.set_engine(alive))
 
     @work(thread=True, exclusive=True, group="follow")
     def follow_engine(self) -> None:
@@ -294,6 +315,7 @@ class TanasApp(App[None]):
         Reading and decoding run in this thread, not on the event loop: a stream at full speed would otherwise
         keep the loop busy (buffered reads never suspend) and starve the timers and the screen."""
         from tanas_tui.client import EngineClient, EngineError, engine_running
+        from tanas_tui.store_follow import store_writer
 
         worker = get_current_worker()
 
@@ -311,8 +333,18 @@ class TanasApp(App[None]):
 
         while not worker.is_cancelled:
             if engine_running(self.store_path) is None:
+                writer = store_writer(self.store_path)
+                if writer is not None:
+                    # a headless run holds the store: follow its records (the store is the source of truth)
+                    ui(self.set_engine_state, "not running", writer)
+                    if self._read_store:
+                        ui(self.reload_following)
+                    self._wait(worker, STORE_POLL)
+                    continue
                 if self.engine_state != "starting":
                     ui(self.set_engine_state, "disconnected" if self.engine_state == "connected" else "not running")
+                if self.writer_pid is not None and self._read_store:
+                    ui(self.reload_following)   # the headless run just ended: read its last records
                 self._wait(worker, ENGINE_POLL)
                 continue
             ui(self.set_engine_state, "connecting")
@@ -337,6 +369,14 @@ class TanasApp(App[None]):
                 ui(self.set_engine_state, "disconnected")
                 ui(self.notify, f"engine connection lost: {exc}", severity="warning")
             self._wait(worker, 1.0)
+
+    def reload_following(self) -> None:
+        """Re-reads the store and the search FUSE follows (or the running one)."""
+        self.load_store()
+        s = self.state.running_search()
+        run_id = self._fuse.run_id or (s.id if s else None)
+        if run_id and run_id not in self._loading_runs:
+            self.load_run(run_id)
 
     def _engine_status(self, status: dict[str, Any]) -> None:
         self.refresh_panels(self.state.set_running_job(status.get("job")))

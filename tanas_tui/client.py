@@ -49,6 +49,10 @@ class ConnectionLost(EngineError):
     pass
 
 
+class EngineGone(EngineError):
+    """The engine running the job a client follows died; a restarted engine does not know that job."""
+
+
 class RequestFailed(EngineError):
     """The engine answered a command with an `error`."""
 
@@ -89,6 +93,10 @@ def _connect_socket(store_path: Path, timeout: float) -> socket.socket:
     try:
         with SocketPath(sock_path) as address:
             sock.connect(address)
+    except BlockingIOError:
+        sock.close()  # EAGAIN on a Unix socket: the listen queue is full, the engine is alive
+        raise EngineError(f"the engine of {store_path} has too many pending connections (its listen queue is full); "
+                          f"try again in a moment") from None
     except OSError as exc:
         sock.close()
         raise EngineNotRunning(f"no engine is listening for {store_path} ({exc.strerror or exc})") from None
@@ -197,6 +205,8 @@ class EngineClient:
         self.timeout = timeout
         self.last_seq = 0
         self.subscribed = False
+        self.instance: str | None = None   # the engine's id from the last subscribe
+        self.engine_pid: int | None = None
         self._sock: socket.socket | None = None
         self._buf = bytearray()
         self._pending: deque[P.Event] = deque()
@@ -294,9 +304,11 @@ class EngineClient:
         return self.request("status")
 
     def subscribe(self) -> int:
-        seq = int(self.request("subscribe")["seq"])
+        data = self.request("subscribe")
+        seq = int(data["seq"])
         self.subscribed = True
         self.last_seq = max(self.last_seq, seq)
+        self.instance, self.engine_pid = data.get("instance"), data.get("pid")
         return seq
 
     def submit(self, kind: str, **params: Any) -> str:
@@ -304,19 +316,23 @@ class EngineClient:
         return self.request(kind, **params)["job"]
 
     def events(self, timeout: float | None = None, reconnect: bool = False, reconnect_timeout: float = 60.0,
-               on_reconnect: Callable[[int], None] | None = None) -> Iterator[P.Event]:
+               on_reconnect: Callable[[int], None] | None = None,
+               give_up: Callable[[], bool] | None = None) -> Iterator[P.Event]:
         """Broadcast events not seen yet (seq > last_seq) plus `dropped` / direct errors. Stops after `timeout`
         seconds without a message. With `reconnect`, waits for a restarted engine, re-subscribes and calls
-        `on_reconnect(seq)` (re-read the store there) before going on."""
+        `on_reconnect(seq)` (re-read the store there) before going on; `give_up()` true after the connection
+        was lost ends the iteration with _EngineDied instead."""
         if not self.subscribed:
             self.subscribe()
         while True:
             try:
                 msg = self.recv(timeout)
             except ConnectionLost:
+                if give_up is not None and give_up():
+                    raise _EngineDied() from None
                 if not reconnect:
                     raise
-                self._reconnect(reconnect_timeout)
+                self._reconnect(reconnect_timeout, give_up)
                 if on_reconnect is not None:
                     on_reconnect(self.last_seq)
                 continue
@@ -330,10 +346,12 @@ class EngineClient:
                 continue
             yield msg
 
-    def _reconnect(self, timeout: float) -> None:
+    def _reconnect(self, timeout: float, give_up: Callable[[], bool] | None = None) -> None:
         self.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if give_up is not None and give_up():
+                raise _EngineDied()
             if engine_running(self.store_path) is not None:
                 try:
                     self.connect()
@@ -345,11 +363,33 @@ class EngineClient:
         raise ConnectionLost(f"the engine for {self.store_path} did not come back within {timeout:.0f} s")
 
     def follow_job(self, job_id: str, timeout: float | None = None, reconnect: bool = True) -> Iterator[P.Event]:
-        """Events until (and including) the `job_done` of `job_id`."""
-        for msg in self.events(timeout=timeout, reconnect=reconnect):
-            yield msg
-            if isinstance(msg, P.JobDone) and msg.job == job_id:
-                return
+        """Events until (and including) the `job_done` of `job_id`. EngineGone when the engine running it died
+        (whether or not another engine serves the store now): no engine will ever finish that job."""
+        if not self.subscribed:
+            self.subscribe()
+        instance, pid = self.instance, self.engine_pid
+
+        def gone(now: str) -> EngineGone:
+            return EngineGone(
+                f"the engine (pid {pid}) that ran job {job_id} is gone{now}; what the job finished is in the store "
+                f"{self.store_path}: run the same command again to resume it")
+
+        def check(_seq: int) -> None:
+            if self.instance != instance:
+                raise gone(f" (another engine, pid {self.engine_pid}, serves the store now)")
+
+        try:
+            for msg in self.events(timeout=timeout, reconnect=reconnect and pid is not None, on_reconnect=check,
+                                   give_up=lambda: pid is not None and not _pid_alive(pid)):
+                yield msg
+                if isinstance(msg, P.JobDone) and msg.job == job_id:
+                    return
+        except _EngineDied:
+            raise gone("") from None
+
+
+class _EngineDied(ConnectionLost):
+    pass
 
 
 # --------------------------------------------------------------------------- asyncio client

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import typer
-from rich.console import Console
 
 from engine.config import Config, load_config
+from tanas_tui.safe_text import SafeConsole
 
-console = Console(highlight=False, soft_wrap=False)
+# markup off: task names, paths and messages print as they are ("[/x]" is a name, not a closing tag)
+console = SafeConsole(highlight=False, soft_wrap=False, markup=False)
 DEFAULT_CONFIG = "tanas.toml"
 
 ConfigOption = typer.Option(None, "--config", "-c", help="Config file (default: ./tanas.toml, or $TANAS_CONFIG).")

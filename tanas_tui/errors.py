@@ -7,14 +7,14 @@ import traceback
 from typing import Any, Callable, TypeVar
 
 import typer
-from rich.console import Console
+from tanas_tui.safe_text import SafeConsole
 
 from tanas_tui.exitcodes import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Root options the Typer callback sets (`--debug`); read here, so this module needs nothing from the CLI.
 state: dict[str, Any] = {"debug": False}
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 class CliError(Exception):
@@ -61,7 +61,9 @@ def handle_errors(fn: F) -> F:
                 message = f"{type(exc).__name__}: {message}"
             if code == ExitCode.INTERRUPTED:
                 message = message if message != "JobStopped" else "interrupted"
-            err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+            from tanas_tui.safe_text import markup_safe
+
+            err_console.print(f"[bold red]error:[/] {markup_safe(message)}", markup=True, highlight=False)
             raise typer.Exit(int(code)) from None
 
     return wrapper  # type: ignore[return-value]

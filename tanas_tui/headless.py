@@ -12,10 +12,12 @@ import time
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from engine.service import protocol as P
 from engine.service.jobs import PIPELINE_STAGES
+from tanas_tui.safe_text import markup_safe, printable
 
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 
@@ -38,12 +40,17 @@ class EventText:
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
+        self.quarters: dict[tuple, int] = {}
 
     def name(self, task_id: str) -> str:
         return self.names.get(task_id, task_id)
 
     def __call__(self, ev: P.Event) -> str | None:
-        if isinstance(ev, (P.TaskAdded, P.TaskRemoved, P.ProbeProgress, P.ProbeDone)):
+        line = self._line(ev)
+        return None if line is None else printable(line)
+
+    def _line(self, ev: P.Event) -> str | None:
+        if isinstance(ev, (P.TaskAdded, P.TaskRemoved, P.ProbeProgress, P.ProbeDone, P.TaskStatus)):
             self.names[ev.task_id] = ev.name
         match ev:
             case P.JobStarted():
@@ -54,6 +61,12 @@ class EventText:
                 if ev.stage in PIPELINE_STAGES:
                     return f"stage {ev.done + 1}/{ev.total}: {ev.stage}"
                 return f"{ev.stage}: {ev.done}/{ev.total}"
+            case P.JobState():
+                return "paused (resume to go on)" if ev.state == "paused" else "resumed"
+            case P.TaskStatus():
+                what = {"training": "training its probe", "fisher": "computing its Fisher",
+                        "ready": "ready"}.get(ev.status, ev.status)
+                return f"task {ev.name}: {what}"
             case P.JobDone():
                 tail = f": {ev.message}" if ev.status != "ok" and ev.message else ""
                 return f"job {ev.kind} {ev.status} after {ev.seconds:.1f} s{tail}"
@@ -82,6 +95,17 @@ class EventText:
                 return (f"search {ev.run_id} round {ev.round} step {ev.step}: loss train {_num(ev.loss_train)} "
                         f"val {_num(ev.loss_val)}, best val acc {_num(acc)}, alpha max {_num(max(weights or [0]), 3)}"
                         f" (candidate {best})")
+            case P.SearchCandidates():
+                carried = f", incumbent {ev.incumbent[:12]} carried over" if ev.incumbent else ""
+                return f"search {ev.run_id} round {ev.round + 1}: {len(ev.candidates)} candidates{carried}"
+            case P.WeightProgress():
+                # a line per quarter of the phase: a log file sees progress without a line per event
+                quarter = 4 * ev.done // max(1, ev.total)
+                key = (ev.run_id, ev.round, ev.alternation)
+                if self.quarters.get(key) == quarter:
+                    return None
+                self.quarters[key] = quarter
+                return f"search {ev.run_id} round {ev.round + 1} weights: batch {ev.done}/{ev.total}"
             case P.SearchRound():
                 return f"search {ev.run_id} round {ev.round}: incumbent {ev.incumbent[:12]}"
             case P.SearchDone():
@@ -123,22 +147,47 @@ class PlainRenderer:
         pass
 
 
+class _Spinner(SpinnerColumn):
+    """A spinner that stands still (‖) while its job is paused and shows ✓ when its bar is complete."""
+
+    def __init__(self) -> None:
+        super().__init__(finished_text="✓")
+
+    def render(self, task: Any) -> Any:
+        if task.fields.get("paused") and not task.finished:
+            return Text("‖", style="yellow")
+        return super().render(task)
+
+
 class RichRenderer:
-    """Progress bars for the pipeline's stages, the current probe and the search; notable events as lines above."""
+    """Progress bars for the pipeline's stages, the current stage's own counter, the current probe and the search;
+    notable events as lines above. A finished bar completes (the pipeline) or goes (a stage's counter, a probe, a
+    search), so no dead spinner stays behind; a paused job's bars stand still and say so."""
 
     def __init__(self, console: Console):
         self.console = console
         self.text = EventText()
-        self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+        self.progress = Progress(_Spinner(), TextColumn("[bold]{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
                                  console=console, transient=False)
         self.bars: dict[str, Any] = {}
+        self.paused = False
         self.progress.start()
 
     def _bar(self, key: str, description: str, total: float | None) -> Any:
         if key not in self.bars:
-            self.bars[key] = self.progress.add_task(description, total=total, info="")
+            self.bars[key] = self.progress.add_task(description, total=total, info="", paused=self.paused)
         return self.bars[key]
+
+    def _drop(self, *prefixes: str) -> None:
+        for key in [k for k in self.bars if k.startswith(prefixes)]:
+            self.progress.remove_task(self.bars.pop(key))
+
+    def _pause(self, paused: bool) -> None:
+        self.paused = paused
+        for bar in self.bars.values():
+            self.progress.update(bar, paused=paused)
+            (self.progress.stop_task if paused else self.progress.start_task)(bar)
 
     def line(self, text: str) -> None:
         self.progress.console.print(text, markup=False, highlight=False)
@@ -148,25 +197,42 @@ class RichRenderer:
         match ev:
             case P.JobProgress():
                 if ev.stage in PIPELINE_STAGES or ev.stage == "done":
+                    self._drop(f"sub:{ev.job}:")   # the previous stage's own counter is over
                     bar = self._bar(f"job:{ev.job}", "pipeline", ev.total)
                     self.progress.update(bar, completed=ev.done, total=ev.total, info=ev.stage)
-                else:  # a stage's own progress (a probe's seeds, the distance pairs)
-                    bar = self._bar(f"job:{ev.job}:{ev.stage}", ev.stage, ev.total)
-                    self.progress.update(bar, completed=ev.done, total=ev.total)
+                else:  # a stage's own progress (a probe's seeds, the distance pairs, base task i/n): one bar
+                    key = f"sub:{ev.job}:"
+                    bar = self._bar(key, ev.stage, ev.total)
+                    self.progress.update(bar, description=ev.stage, completed=ev.done, total=ev.total)
                 return
+            case P.JobState():
+                self._pause(ev.state == "paused")
+            case P.JobDone():
+                self._drop(f"sub:{ev.job}:", "probe", "search:", "weights:")
+                bar = self.bars.get(f"job:{ev.job}")
+                if bar is not None and ev.status == "ok":
+                    total = self.progress.tasks[bar].total if bar in self.progress.task_ids else None
+                    self.progress.update(bar, completed=total or 0, info="done")
             case P.ProbeProgress():
                 bar = self._bar("probe", "probe", ev.max_epochs)
-                self.progress.update(bar, description=f"probe {ev.name}", completed=ev.epoch, total=ev.max_epochs,
+                self.progress.update(bar, description=f"probe {markup_safe(ev.name)}", completed=ev.epoch, total=ev.max_epochs,
                                      info=f"val acc {_num(ev.val_acc)}")
+                return
+            case P.ProbeDone():
+                self._drop("probe")
+            case P.WeightProgress():
+                bar = self._bar(f"weights:{ev.run_id}", f"weights {ev.run_id}", ev.total)
+                self.progress.update(bar, completed=ev.done, total=ev.total, info=f"round {ev.round + 1}")
                 return
             case P.AlphaStep():
                 bar = self._bar(f"search:{ev.run_id}", f"search {ev.run_id}", None)
-                self.progress.update(bar, completed=ev.step + 1, info=f"round {ev.round}, val loss {_num(ev.loss_val)}")
+                self.progress.update(bar, completed=ev.step + 1,
+                                     info=f"round {ev.round + 1}, val loss {_num(ev.loss_val)}")
                 return
+            case P.SearchDone():
+                self._drop(f"search:{ev.run_id}", f"weights:{ev.run_id}")
             case P.Distance():
-                bar = self._bar(f"distances:{ev.method}", f"distances ({ev.method})", None)
-                self.progress.advance(bar)
-                return
+                return   # counted by the distances stage's own bar
         if text is not None:
             self.line(text)
 

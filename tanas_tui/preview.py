@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from rich.color import Color
 from rich.columns import Columns
 from rich.console import Group, RenderableType
@@ -26,7 +24,7 @@ def _style(top: int, bottom: int) -> Style:
 
 
 def _as_array(images: Any) -> np.ndarray:
-    if isinstance(images, torch.Tensor):
+    if hasattr(images, "detach"):   # a torch tensor (torch is not imported here: the UI starts without it)
         images = images.detach().cpu().numpy()
     arr = np.asarray(images)
     if arr.ndim == 2:
@@ -48,6 +46,9 @@ def _resample(arr: np.ndarray, width: int) -> np.ndarray:
     rows = max(2, int(round(width * h / w / 2)) * 2)
     if (rows, width) == (h, w):
         return arr
+    import torch
+    import torch.nn.functional as F
+
     x = torch.from_numpy(arr.astype(np.float32))[:, None]
     mode = "area" if width <= w and rows <= h else "bilinear"
     kwargs = {} if mode == "area" else {"align_corners": False}

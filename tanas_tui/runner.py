@@ -128,6 +128,8 @@ def _in_process(kind: str, cfg, params: dict[str, Any], sink: EventSink) -> P.Jo
     outcome: dict[str, BaseException] = {}
     read_only = kind in READ_ONLY_JOBS
     store = open_store(cfg, "r") if read_only else open_store(cfg, "w", create=True)
+    for line in getattr(store, "repaired", ()):  # what a killed writer left half-done, finished on opening
+        console.print(f"store repaired: {line}")
     ctx = JobContext(store, cfg, None, reporter, f"{kind}-{uuid.uuid4().hex[:8]}")
 
     def work() -> None:

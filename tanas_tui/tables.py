@@ -6,6 +6,8 @@ from typing import Any, Iterable, Mapping
 
 from rich.table import Table
 
+from tanas_tui.safe_text import plain
+
 
 def _fmt(values: list[float], digits: int) -> str:
     mean = statistics.fmean(values)
@@ -41,6 +43,6 @@ def comparison_table(rows: Iterable[Mapping[str, Any]], title: str | None = None
     table.add_column("Search cost (device-hours)", justify="right")
     table.add_column("Seeds", justify="right")
     for name, group in groups.items():
-        table.add_row(name, _fmt([r["test_error"] for r in group], 2), _fmt([r["params_m"] for r in group], 3),
+        table.add_row(plain(name), _fmt([r["test_error"] for r in group], 2), _fmt([r["params_m"] for r in group], 3),
                       _fmt_cost([r.get("cost_device_hours") for r in group]), str(len(group)))
     return table

@@ -11,13 +11,19 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
 from engine.choices import DISTANCE_METHODS
+from engine.service.jobs import PIPELINE_STAGES
 from engine.space.genotype import Genotype
-from store.records import TaskRecord
+
+if TYPE_CHECKING:
+    from store.records import TaskRecord
+
+# store.records is imported where it is used: importing it loads the `store` package and zarr, which the first
+# paint of the UI does not need (the store is read after it, in a thread).
 
 METHODS = DISTANCE_METHODS
 MAX_LOG = 200
@@ -71,6 +77,8 @@ def task_rule(attrs: Mapping[str, Any]) -> str:
 
 
 def task_samples(attrs: Mapping[str, Any]) -> int | None:
+    from store.records import TaskRecord
+
     record = TaskRecord.from_attrs(attrs)
     parts = [p for p in (record.n_train, record.n_val, record.n_test) if isinstance(p, int)]
     return sum(parts) if parts else None
@@ -92,9 +100,12 @@ class TaskInfo:
     id: str
     attrs: dict[str, Any]
     progress: str = ""        # live probe training line, cleared when the probe is done
+    live_status: str = ""     # a state the store does not record ("fisher"), from task_status events
 
     @property
     def record(self) -> TaskRecord:
+        from store.records import TaskRecord
+
         return TaskRecord.from_attrs(self.attrs)
 
     @property
@@ -134,7 +145,7 @@ class TaskInfo:
 
     @property
     def status(self) -> str:
-        return self.progress or str(self.record.status or "")
+        return self.progress or self.live_status or str(self.record.status or "")
 
     @property
     def role(self) -> str:
@@ -220,6 +231,14 @@ class SearchState:
     pending: dict[int, dict[str, Any]] = field(default_factory=dict)   # live steps waiting for that re-read
     probs: list[tuple[float, ...]] = field(default_factory=list)   # softmax(alpha) per step, computed once
     round_start: dict[int, int] = field(default_factory=dict)   # round -> index of its first step
+    job: str = ""                   # the engine job seen running it (live events only)
+    weights: dict[str, Any] = field(default_factory=dict)   # the running weight phase: round, alternation, done, total
+    # measured rates for the ETA (live events only): seconds per weight batch, seconds of an α phase
+    per_batch: float | None = None
+    alpha_seconds: float = 0.0
+    _phase_start: tuple[float, int] | None = None   # (time, batches done) at the phase's first weight_progress
+    _weights_end: float | None = None               # when the last weight phase finished
+    eta_at: tuple[float, float] | None = None       # (time measured, seconds remaining then)
 
     # attrs
     @property
@@ -279,9 +298,9 @@ class SearchState:
 
     @property
     def current_round(self) -> int:
-        if self.round:
-            return self.round[-1]
-        return max(self.candidates) if self.candidates else 0
+        """The latest round with steps or with its candidates announced (a round is shown from its start)."""
+        latest = self.round[-1] if self.round else 0
+        return max(latest, max(self.candidates)) if self.candidates else latest
 
     def round_steps(self, rnd: int | None = None) -> range:
         """Indices of the steps of round `rnd` (default: the current one)."""
@@ -311,16 +330,70 @@ class SearchState:
             hashes = [genotype_hash(g) for g in entry["genotypes"]]
         width = len(self.alpha[self.round_steps(rnd)[-1]]) if self.round_steps(rnd) else len(hashes)
         while len(hashes) < width:
-            hashes.append(f"cand{len(hashes)}")
+            hashes.append("…")   # not read from the store yet (a re-read is on its way)
         return hashes
+
+    def carried(self, rnd: int | None = None) -> str:
+        """The hash of the incumbent carried over into round `rnd` from the round before ("" in round 0)."""
+        rnd = self.current_round if rnd is None else rnd
+        if rnd <= 0:
+            return ""
+        entry = self.candidates.get(rnd) or {}
+        if entry.get("carried"):
+            return str(entry["carried"])
+        incumbents = self.attrs.get("incumbents")
+        if isinstance(incumbents, list) and len(incumbents) >= rnd:
+            return str(incumbents[rnd - 1])
+        return str((self.candidates.get(rnd - 1) or {}).get("incumbent") or "")
 
     def genotypes(self, rnd: int | None = None) -> list[dict]:
         rnd = self.current_round if rnd is None else rnd
         return list((self.candidates.get(rnd) or {}).get("genotypes") or [])
 
-    def eta_seconds(self) -> float | None:
-        """Remaining time from the rate of the live steps seen so far (None before two live steps)."""
-        if len(self.step_times) < 2 or self.status not in ("running", ""):
+    def alternations_left(self) -> int:
+        """Whole alternations after the current one, this round's and the later rounds'."""
+        alt = int(self.weights.get("alternation", max(0, self.current_alternation() - 1)))
+        rnd = int(self.weights.get("round", self.current_round))
+        return max(0, self.alternations_total - alt - 1) + max(0, self.rounds_total - rnd - 1) * self.alternations_total
+
+    def note_weights(self, data: Mapping[str, Any], now: float) -> None:
+        done, total = int(data.get("done", 0)), int(data.get("total", 0))
+        key = (data.get("round"), data.get("alternation"))
+        if (self.weights.get("round"), self.weights.get("alternation")) != key or self._phase_start is None:
+            start = self._weights_end if self._weights_end is not None and done > 0 else None
+            self._phase_start = (start, 0) if start is not None else (now, done)
+        t0, d0 = self._phase_start
+        if done > d0 and now > t0:
+            self.per_batch = (now - t0) / (done - d0)
+        self.weights = {"round": key[0], "alternation": key[1], "done": done, "total": total}
+        if done >= total:
+            self._weights_end = now
+        self._estimate(now)
+
+    def note_alpha(self, now: float) -> None:
+        if self._weights_end is not None and now >= self._weights_end:
+            self.alpha_seconds = now - self._weights_end
+            self._weights_end = now   # the next weight phase starts about now
+        self.weights = {**self.weights, "done": self.weights.get("total", 0)} if self.weights else {}
+        self._estimate(now)
+
+    def _estimate(self, now: float) -> None:
+        if self.per_batch is None:
+            return
+        total = int(self.weights.get("total", 0))
+        left_now = (total - int(self.weights.get("done", 0))) * self.per_batch + self.alpha_seconds
+        per_alternation = total * self.per_batch + self.alpha_seconds
+        self.eta_at = (now, left_now + self.alternations_left() * per_alternation)
+
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Remaining time from the measured rates of the current phase (weight batches, α phases), counting down
+        between events; None before the first measurement or when the search is not running."""
+        if self.status not in ("running", ""):
+            return None
+        if self.eta_at is not None:
+            measured, left = self.eta_at
+            return max(0.0, left - max(0.0, (time.time() if now is None else now) - measured))
+        if len(self.step_times) < 2:
             return None
         per_step = (self.step_times[-1] - self.step_times[0]) / (len(self.step_times) - 1)
         steps_in_round = max(1, len(self.round_steps()))
@@ -444,6 +517,8 @@ class JobInfo:
     done: int = 0
     total: int = 0
     finished: bool = False
+    state: str = "running"    # running | paused | done | stopped | failed | engine gone
+    sub: str = ""             # the stage's own counter ("base task 3/10", "probe mnist-3 1/1")
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -515,6 +590,7 @@ class UiState:
         self.needs_task_read: set[str] = set()                     # task ids whose attrs the app should re-read
         self.last_seq = -1
         self.loaded = False
+        self.engine_alive: bool | None = None   # None: not known (no connection attempted)
 
     # -- replay ----------------------------------------------------------------------------------------------------
     def load_snapshot(self, snap: StoreSnapshot) -> set[str]:
@@ -528,6 +604,8 @@ class UiState:
                 self.tasks[tid] = TaskInfo(tid, dict(attrs))
             else:
                 info.attrs.update(attrs)
+                if attrs.get("status") == "ready":
+                    info.live_status = info.progress = ""
         for tid in [t for t in self.tasks if t not in seen and not self.tasks[t].progress]:
             del self.tasks[tid]
         for method, matrix in snap.matrices.items():
@@ -546,6 +624,7 @@ class UiState:
             rid = str(attrs["id"])
             s = self.searches.setdefault(rid, SearchState(rid))
             s.attrs.update(attrs)
+            self._settle(s)
             if s.space:
                 self.spaces[(s.target, str(s.space.get("kind", "task-aware")))] = s.space
         self.loaded = True
@@ -554,6 +633,7 @@ class UiState:
     def load_search(self, run_id: str, attrs: Mapping[str, Any], record: Mapping[str, Any]) -> set[str]:
         s = self.searches.setdefault(run_id, SearchState(run_id))
         s.attrs.update(attrs)
+        self._settle(s)
         s.load_record(record)
         return {SEARCHES, search_topic(run_id)}
 
@@ -620,7 +700,21 @@ class UiState:
             info.attrs["val_acc"] = d["val_acc"]
         if "representative" in d:
             info.attrs["representative"] = bool(d["representative"])
-        info.attrs["status"] = "ready"
+        # not "ready" yet: its Fisher comes next; task_status says when it is
+        self.needs_task_read.add(tid)
+        return {TASKS}
+
+    def _on_task_status(self, d: Mapping[str, Any], now: float) -> set[str]:
+        tid = str(d["task_id"])
+        info = self.tasks.setdefault(tid, TaskInfo(tid, {"name": d.get("name", tid)}))
+        status = str(d.get("status", ""))
+        if status in ("training", "ready"):      # what the store records
+            info.attrs["status"] = status
+            info.live_status = ""
+        else:
+            info.live_status = status
+        if status == "ready":
+            info.progress = ""
         self.needs_task_read.add(tid)
         return {TASKS}
 
@@ -643,14 +737,82 @@ class UiState:
         if s is None:
             # a run that started after the replay: the store holds its attrs (target, space, config), read it
             s = self.searches[run_id] = SearchState(run_id, {"status": "running"}, gap=True)
+        job = self.current_job()
+        if job is not None:
+            s.job = job.job
+            if s.attrs.get("status") in ("running", "paused", "interrupted", "stopped", "failed", None):
+                s.attrs["status"] = "paused" if job.state == "paused" else "running"
         return s
+
+    def _settle(self, s: SearchState) -> None:
+        """A search the store calls running while no process writes the store was cut off: say so."""
+        if self.engine_alive is False and s.attrs.get("status") in ("running", "paused"):
+            s.attrs["status"] = "interrupted"
+
+    def _job_searches(self, job: str) -> list[SearchState]:
+        mine = [s for s in self.searches.values() if s.job == job]
+        if not mine:   # attached mid-job: no event tied a search to it; the live ones are its
+            mine = [s for s in self.searches.values() if s.attrs.get("status") in ("running", "paused")]
+        return mine
+
+    def _on_job_state(self, d: Mapping[str, Any], now: float) -> set[str]:
+        job = d.get("job") or (self.current_job().job if self.current_job() else None)
+        if job is None:
+            return set()
+        info = self.jobs.setdefault(str(job), JobInfo(str(job)))
+        info.state = "paused" if d.get("state") == "paused" else "running"
+        topics = {JOBS, SEARCHES}
+        for s in self._job_searches(info.job):
+            if s.attrs.get("status") in ("running", "paused"):
+                s.attrs["status"] = info.state
+                topics.add(search_topic(s.id))
+        return topics
+
+    def set_engine(self, alive: bool | None) -> set[str]:
+        """Whether a process writes the store (an engine, or a headless run holding the lock). When none does,
+        jobs still marked running ended with it, and searches the store calls running were cut off."""
+        if alive == self.engine_alive:
+            return set()
+        self.engine_alive = alive
+        if alive is not False:
+            return {JOBS}
+        for info in self.jobs.values():
+            if not info.finished:
+                info.finished, info.state = True, "engine gone"
+        topics = {JOBS, SEARCHES}
+        for s in self.searches.values():
+            if s.attrs.get("status") in ("running", "paused"):
+                self._settle(s)
+                topics.add(search_topic(s.id))
+        return topics
 
     def _on_alpha_step(self, d: Mapping[str, Any], now: float) -> set[str]:
         s = self._search(str(d["run_id"]))
         s.attrs["updated"] = now
+        s.note_alpha(now)
         if s.add_step(d, now):
             return {SEARCHES, search_topic(s.id)}
         return {search_topic(s.id)} if s.gap else set()
+
+    def _on_search_candidates(self, d: Mapping[str, Any], now: float) -> set[str]:
+        s = self._search(str(d["run_id"]))
+        rnd = int(d.get("round", 0))
+        entry = dict(s.candidates.get(rnd, {}))
+        entry.update({"round": rnd, "hashes": list(d.get("candidates") or [])})
+        if d.get("genotypes"):
+            entry["genotypes"] = list(d["genotypes"])
+        if d.get("incumbent"):
+            entry["carried"] = d["incumbent"]
+        s.candidates[rnd] = entry
+        s.weights = {}
+        s.attrs["updated"] = now
+        return {SEARCHES, search_topic(s.id)}
+
+    def _on_weight_progress(self, d: Mapping[str, Any], now: float) -> set[str]:
+        s = self._search(str(d["run_id"]))
+        s.note_weights(d, now)
+        s.attrs["updated"] = now
+        return {search_topic(s.id)}
 
     def _on_search_round(self, d: Mapping[str, Any], now: float) -> set[str]:
         s = self._search(str(d["run_id"]))
@@ -680,9 +842,12 @@ class UiState:
     def _on_job_progress(self, d: Mapping[str, Any], now: float) -> set[str]:
         job = str(d.get("job", "?"))
         info = self.jobs.setdefault(job, JobInfo(job))
-        info.stage = str(d.get("stage", info.stage))
-        info.done = int(d.get("done", info.done) or 0)
-        info.total = int(d.get("total", info.total) or 0)
+        stage = str(d.get("stage", info.stage))
+        done, total = int(d.get("done") or 0), int(d.get("total") or 0)
+        if info.kind == "run_pipeline" and stage not in PIPELINE_STAGES and stage != "done":
+            info.sub = f"{stage} {min(done + 1, total)}/{total}" if total else stage   # "base task 3/10"
+            return {JOBS}
+        info.stage, info.done, info.total, info.sub = stage, done, total, ""
         return {JOBS}
 
     def _on_job_done(self, d: Mapping[str, Any], now: float) -> set[str]:
@@ -690,9 +855,17 @@ class UiState:
         info = self.jobs.setdefault(job, JobInfo(job, str(d.get("kind", ""))))
         info.finished = True
         status = d.get("status")
+        info.state = "done" if status in (None, "ok", "done") else str(status)
+        topics = {JOBS, SEARCHES}
+        for s in self._job_searches(job):
+            if s.attrs.get("status") in ("running", "paused"):
+                if info.state in ("stopped", "failed"):
+                    s.attrs["status"] = info.state
+                s.gap = True   # the store has its final record: re-read it
+                topics.add(search_topic(s.id))
         if isinstance(status, str) and status not in ("ok", "done"):
             self.notices.append(("warning", f"job {job} ended: {status}"))
-        return {JOBS}
+        return topics
 
     def _log(self, level: str, d: Mapping[str, Any]) -> set[str]:
         message = str(d.get("message", ""))
@@ -719,7 +892,15 @@ class UiState:
         job = str(info["id"])
         if job not in self.jobs:
             self.jobs[job] = JobInfo(job, str(info.get("kind", "")), params=dict(info.get("params") or {}))
-        return {JOBS}
+        current = self.jobs[job]
+        progress = info.get("progress")
+        if isinstance(progress, Mapping) and progress.get("stage") and not current.stage:
+            current.stage = str(progress["stage"])
+            current.done = int(progress.get("done") or 0)
+            current.total = int(progress.get("total") or 0)
+        if info.get("paused"):
+            current.state = "paused"
+        return {JOBS, SEARCHES}
 
     # -- queries -------------------------------------------------------------------------------------------------
     def current_job(self) -> JobInfo | None:
@@ -734,8 +915,11 @@ class UiState:
         return None
 
     def task_name(self, task_id: str) -> str:
+        """The task's name for display: control characters shown as escapes (never sent to the terminal)."""
+        from tanas_tui.safe_text import printable
+
         info = self.tasks.get(task_id)
-        return info.name if info else task_id
+        return printable(info.name if info else task_id)
 
     def task_by_name(self, name: str) -> TaskInfo | None:
         for info in self.tasks.values():

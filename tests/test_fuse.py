@@ -133,3 +133,34 @@ def test_search_without_retraining_selects_a_genotype_and_never_reads_test(store
     assert attrs["status"] == "done" and attrs["retrain"] is False
     genotype, state, classes = load_final_weights(store, "base")
     assert genotype.hash == result.hash and classes == task.num_classes and state
+
+
+def test_rounds_announce_their_candidates_and_weight_phases_report_batches(store, monkeypatch):
+    """Issue 11 item 3/4: a round's candidates (incumbent carried over first) are in the store and announced before
+    its first α step, and a weight phase reports its batches while it runs."""
+    monkeypatch.setattr(fuse_mod, "WEIGHT_PROGRESS_S", 0.0)   # every batch, so the count is exact
+    task = synthetic_task()
+    seen_at_start: list[list[str]] = []
+
+    class Spy(RecordingReporter):
+        def emit(self, event, **data):
+            if event == "search_candidates":
+                rec = store.read_search("progress")
+                seen_at_start.append(next(c["hashes"] for c in rec.candidates if c["round"] == data["round"]))
+            super().emit(event, **data)
+
+    reporter = Spy()
+    cfg = dataclasses.replace(TINY, final_epochs=0)
+    Fuse(task, tiny_space(), cfg, store=store, run_id="progress", reporter=reporter, retrain=False).run()
+    names = [n for n, _ in reporter.events]
+    rounds = [d for n, d in reporter.events if n == "search_candidates"]
+    assert [r["round"] for r in rounds] == [0, 1] and rounds[0]["incumbent"] is None
+    assert seen_at_start == [r["candidates"] for r in rounds]          # readable from the store at the round's start
+    first_round_end = next(d for n, d in reporter.events if n == "search_round")
+    assert rounds[1]["incumbent"] == first_round_end["incumbent"] == rounds[1]["candidates"][0]
+    assert names.index("weight_progress") < names.index("alpha_step")   # progress before the first α step
+    per_phase = -(-len(task.train_y) // cfg.batch_size) * cfg.w_epochs
+    weights = [d for n, d in reporter.events if n == "weight_progress"]
+    assert len(weights) == per_phase * cfg.rounds * cfg.alternations
+    assert [w["done"] for w in weights[:per_phase]] == list(range(1, per_phase + 1))
+    assert all(w["total"] == per_phase for w in weights)

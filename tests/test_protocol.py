@@ -9,6 +9,10 @@ import pytest
 from engine.service import protocol as P
 
 SAMPLES: dict[str, dict] = {
+    "search_candidates": {"run_id": "r1", "round": 1, "candidates": ["ab", "cd"], "incumbent": "ab"},
+    "weight_progress": {"run_id": "r1", "round": 0, "alternation": 1, "done": 3, "total": 10},
+    "task_status": {"task_id": "t-1", "name": "mnist-3", "status": "ready"},
+    "job_state": {"job": "j-1", "state": "paused"},
     # commands
     "status": {}, "subscribe": {}, "shutdown": {},
     "add_task": {"task": {"name": "mnist-3", "source": "mnist-5k", "positive": ["3"]}, "role": "target"},

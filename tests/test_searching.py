@@ -69,4 +69,14 @@ def test_task_aware_space_needs_neighbours_with_genotypes(store):
 
 def test_run_ids_are_store_safe():
     assert run_id_for("moon", "task-aware", 0) == "moon-task-aware-0"
-    assert run_id_for("is it a 3?", "standard", 2) == "is_it_a_3_-standard-2"
+    assert run_id_for("is it a 3?", "standard", 2).startswith("is_it_a_3_=")
+
+
+def test_run_ids_never_collide_and_stay_store_safe():
+    from store.layout import check_id
+
+    names = ["a/b", "a_b", "a b", "a=b", "a_b=0", "_a_b", "x" * 190, "x" * 191, "[/x]", "é"]
+    ids = [run_id_for(n, "task-aware", 0) for n in names]
+    assert len(set(ids)) == len(names)
+    for run_id in ids:
+        check_id("run id", run_id)

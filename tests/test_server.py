@@ -165,7 +165,7 @@ def test_pause_resume_stop(engine):
         job = c.submit("sleep", steps=400, seconds=0.01)
         _until(c, lambda m: isinstance(m, P.JobProgress))
         assert c.request("pause")["paused"] is True
-        _until(c, lambda m: isinstance(m, P.Log) and m.message == "paused")
+        _until(c, lambda m: isinstance(m, P.JobState) and m.state == "paused")
         assert c.status()["job"]["paused"] is True
         assert c.recv(0.4) is None  # nothing moves while paused
         c.request("resume", job=job)

@@ -6,6 +6,7 @@ for the config loader; `validate_source_options` applies the same checks and fil
 """
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -90,8 +91,28 @@ def validate_source_options(kind: str, options: Mapping[str, Any] | None, name: 
         value = check_option(label, key, options[key], spec, SOURCE_CHOICES.get((kind, key)))
         if key == "per_class" and value < 1:
             raise SourceError(f"{label}: option 'per_class' must be at least 1, got {value}")
+        if key == "base_url":
+            _check_url(label, value)
+        if kind == "quickdraw" and key == "categories":
+            for category in value:
+                _check_category(label, category)
         resolved[key] = value
     return resolved
+
+
+def _check_url(label: str, url: str) -> None:
+    """Downloads come over http(s) only: a file:// (or ftp://, data:) URL would read local files or other hosts'."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https") or not urllib.parse.urlsplit(url).netloc:
+        raise SourceError(f"{label}: option 'base_url' must be an http:// or https:// URL, got {url!r}")
+
+
+def _check_category(label: str, category: str) -> None:
+    """A category names a file in <data_dir>/quickdraw/: no path separators, no leading dot, no control characters."""
+    if (not category or category.startswith(".") or any(c in category for c in "/\\")
+            or any(ord(c) < 32 or ord(c) == 127 for c in category)):
+        raise SourceError(f"{label}: category {category!r} is not a Quick, Draw! category name (no '/', '\\', "
+                          f"leading '.' or control characters)")
 
 
 def _unpack(sources: Any, data_dir: Path | None, base_dir: Path | None):

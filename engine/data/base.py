@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
 import numpy as np
-import torch
+
+if typing.TYPE_CHECKING:
+    import torch
+
+# torch is imported where tensors are made: the config loader imports this package, and every CLI command
+# (`--help` included) and the UI's first paint must not pay torch's import time.
 
 
 class SourceError(ValueError):
@@ -32,6 +37,8 @@ class Dataset:
     classes: tuple[str, ...]
 
     def __post_init__(self) -> None:
+        import torch
+
         if self.images.dtype != torch.uint8 or self.images.dim() != 4 or tuple(self.images.shape[1:]) != (1, 28, 28):
             raise SourceError(
                 f"source {self.source!r}: images must be uint8 [N, 1, 28, 28], got {self.images.dtype} {tuple(self.images.shape)}"
@@ -45,6 +52,8 @@ class Dataset:
         return int(self.images.shape[0])
 
     def class_counts(self) -> dict[str, int]:
+        import torch
+
         counts = torch.bincount(self.labels, minlength=len(self.classes)).tolist()
         return dict(zip(self.classes, counts))
 
@@ -125,6 +134,8 @@ class Source:
             cached = _CACHE.get(key)
         if cached is not None:
             return cached if cached.source == self.name else Dataset(self.name, cached.images, cached.labels, cached.classes)
+        import torch
+
         images, labels, classes = self._load()
         images = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.uint8).reshape(-1, 1, 28, 28).contiguous()
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64).reshape(-1)

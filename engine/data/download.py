@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from engine.data.base import DataUnavailable, Source, SourceError, per_class_indices
 
@@ -55,6 +54,8 @@ class _IdxSource(Source):
         return type(base.__name__, (base,), attrs)
 
     def _load(self):
+        import torch
+
         cls = self._torchvision_class()
         splits = {"train": [True], "test": [False], "all": [True, False]}[self.options["split"]]
         xs, ys = [], []

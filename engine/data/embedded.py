@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from engine.data.base import Source, SourceError
 from engine.data.sketches import SHAPE_NAMES, generate
@@ -28,6 +26,9 @@ class Mnist5kSource(Source):
 
 def upscale_digits(images_8x8: np.ndarray, max_value: float = 16.0) -> np.ndarray:
     """8x8 digits (0..max_value) -> uint8 28x28 with the digit in a 20x20 box centred, as MNIST does."""
+    import torch
+    import torch.nn.functional as F
+
     x = torch.as_tensor(images_8x8, dtype=torch.float32)[:, None] / max_value
     x = F.interpolate(x, size=(20, 20), mode="bilinear", align_corners=False)
     x = F.pad(x, (4, 4, 4, 4))

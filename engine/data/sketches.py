@@ -12,7 +12,6 @@ import math
 from typing import Callable
 
 import numpy as np
-import torch
 
 SIZE = 28
 Strokes = list[np.ndarray]     # each [n, k, 2]: n samples, k points, (x, y) with y pointing down
@@ -172,6 +171,8 @@ def _arc_weights(stroke: np.ndarray) -> np.ndarray:
 
 def _render(points: np.ndarray, weights: np.ndarray, sigma: np.ndarray, gain: np.ndarray, peak: np.ndarray) -> np.ndarray:
     """Points [n, p, 2] in pixel coordinates -> uint8 images [n, 28, 28]."""
+    import torch
+
     centres = torch.arange(SIZE, dtype=torch.float64) + 0.5
     pts = torch.from_numpy(points)
     sig = torch.from_numpy(sigma)[:, None, None]

@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
-import torch
 
 if TYPE_CHECKING:
+    import torch
+
     from engine.data import Dataset, Source
+
+# torch is imported inside the functions that compute: the config (and so every CLI command, `--help`
+# included) imports TaskDef from here and must not pay torch's import time.
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class TaskError(ValueError):
 
 LABEL_FIELDS = ("group",)   # fields that label a task without changing its data: not hashed into its id
 MIN_LIMIT = 10   # fewer samples leave the splits (10 % validation, 20 % test) empty or a single sample
+MAX_NAME = 100  # characters; a task name is shown in tables and becomes part of run ids
 
 
 def definition_problems(fields: Any) -> list[tuple[str | None, str]]:
@@ -52,8 +57,13 @@ def definition_problems(fields: Any) -> list[tuple[str | None, str]]:
     existence in the source is checked where the source is at hand."""
     get = fields.get if isinstance(fields, Mapping) else (lambda key, default=None: getattr(fields, key, default))
     problems: list[tuple[str | None, str]] = []
-    if not str(get("name") or "").strip():
+    name = str(get("name") or "")
+    if not name.strip():
         problems.append(("name", "task name must not be empty"))
+    elif len(name) > MAX_NAME:
+        problems.append(("name", f"task name must be at most {MAX_NAME} characters, got {len(name)}"))
+    elif name != name.strip() or any(not ch.isprintable() for ch in name):
+        problems.append(("name", f"task name {name!r} has leading or trailing spaces or control characters"))
     positive, classes = get("positive"), get("classes")
     if (positive is None) == (classes is None):
         problems.append((None, "give exactly one of 'positive' (binary task) or 'classes' (multi-class task)"))
@@ -117,6 +127,8 @@ class TaskData:
 
     def summary(self) -> dict[str, Any]:
         """Split sizes and per-split class counts, JSON-able, for the store's task attrs (not a test read)."""
+        import torch
+
         def counts(y: torch.Tensor) -> dict[str, int]:
             return dict(zip(self.class_names, torch.bincount(y.cpu(), minlength=self.num_classes).tolist()))
 
@@ -235,6 +247,8 @@ def build_task(taskdef: TaskDef, source: "Source | Dataset | Any") -> TaskData:
     for key, message in definition_problems(taskdef):
         raise TaskError(f"task {taskdef.name!r}: {key + ' ' if key else ''}{message}")
 
+    import torch
+
     data = _source_dataset(source)
     rng = np.random.default_rng([taskdef.seed, 0x7A5C])
     idx, y, names = _relabel(taskdef, data.labels.numpy(), data.classes, rng)
@@ -270,6 +284,8 @@ def build_task(taskdef: TaskDef, source: "Source | Dataset | Any") -> TaskData:
 
 def to_input(x: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
     """uint8 images -> float32 in [0, 1] on `device` (the copy to the device is made while still uint8)."""
+    import torch
+
     if device is not None:
         x = x.to(device, non_blocking=True)
     if x.dtype == torch.uint8:
@@ -287,6 +303,8 @@ def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = F
         for start in range(0, n, batch_size):
             yield x[start:start + batch_size], y[start:start + batch_size]
         return
+    import torch
+
     order = torch.randperm(n, generator=generator).to(x.device)
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]

@@ -29,11 +29,11 @@ class Reporter:
         if self._stop.is_set():
             raise JobStopped()
         if not self._running.is_set():
-            self.emit("log", level="info", message="paused")
+            self.emit("job_state", state="paused")
             while not self._running.wait(0.2):
                 if self._stop.is_set():
                     raise JobStopped()
-            self.emit("log", level="info", message="resumed")
+            self.emit("job_state", state="running")
         if self._stop.is_set():
             raise JobStopped()
 

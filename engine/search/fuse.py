@@ -41,9 +41,10 @@ from engine.space.genotype import Genotype
 from engine.space.network import build_network, count_params
 from engine.runtime.reporting import SILENT, JobStopped, Reporter
 from engine.runtime.batchnorm import recalibrate_batchnorm
+from store.faults import fault_point
 # load_final_weights, save_final_weights and CHECKPOINT_FORMAT are re-exported for callers of this module
 from engine.search.checkpoint import (CHECKPOINT_FORMAT, cpu_state, load_final_weights,  # noqa: F401
-                                      load_search_checkpoint, py_state, py_unstate, save_final_weights,
+                                      load_search_checkpoint, final_result, py_state, py_unstate, save_final_weights,
                                       save_search_checkpoint)
 from store.records import SearchRunRecord
 from engine.search.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
@@ -58,6 +59,7 @@ __all__ = [
 RESULT_KEYS = ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "w_lr", "alpha_lr", "batch_size",
                "final_epochs")
 COLLAPSE_SHARE = 1.0
+WEIGHT_PROGRESS_S = 0.5    # at most two weight_progress events a second
 
 
 class ResumeMismatch(ConfigError):
@@ -220,6 +222,11 @@ class Fuse:
                                  + "; ".join(problems), key=", ".join(p.split(" ")[0] for p in problems))
         if attrs.get("status") == "done" and attrs.get("result"):
             return SearchResult.from_dict(attrs["result"])
+        finished = final_result(store, run_id)
+        if finished is not None:  # killed after its final weights were saved, before `done` was recorded
+            store.update_search(run_id, status="done", finished=_now(), result=finished)
+            reporter.emit("search_done", run_id=run_id, result=finished)
+            return SearchResult.from_dict(finished)
         fuse = cls(task, space, cfg, store=store, run_id=run_id, device=device, seed=int(attrs.get("seed", 0)),
                    reporter=reporter, retrain=bool(attrs.get("retrain", True)))
         fuse._resuming = True
@@ -294,6 +301,10 @@ class Fuse:
         st.models = models
         self._make_optimizers(st)
         self.writer.set_candidates(r, [g.to_dict() for g in st.genotypes], [g.hash for g in st.genotypes])
+        self.writer.flush()   # the round's candidates are readable from its start, not from its first α step
+        self.reporter.emit("search_candidates", run_id=self.run_id, round=r,
+                           incumbent=incumbent[0].hash if incumbent else None,
+                           candidates=[g.hash for g in st.genotypes], genotypes=[g.to_dict() for g in st.genotypes])
 
     def _make_optimizers(self, st: _State) -> None:
         st.alpha = nn.Parameter(torch.zeros(len(st.models), device=self.device))
@@ -305,9 +316,22 @@ class Fuse:
         st.alpha.requires_grad_(False)
         mixture = Mixture(st.models, st.alpha)
         loss = float("nan")
-        for _ in range(self.cfg.w_epochs):
+        per_epoch = -(-len(self.train_y) // self.cfg.batch_size)
+        total = per_epoch * self.cfg.w_epochs
+        last = [0.0]
+
+        def progress(epoch: int, batch: int) -> None:
+            # a weight phase can take minutes: say how far it is, a few times a second at most
+            done, now = epoch * per_epoch + batch, time.perf_counter()
+            if now - last[0] >= WEIGHT_PROGRESS_S or done == total:
+                last[0] = now
+                self.reporter.emit("weight_progress", run_id=self.run_id, round=st.round, alternation=st.alternation,
+                                   done=done, total=total)
+
+        for epoch in range(self.cfg.w_epochs):
             loss = train_epoch(mixture, st.w_opt, self.train_x, self.train_y, device=self.device,
-                               batch_size=self.cfg.batch_size, generator=self._gen, reporter=self.reporter)
+                               batch_size=self.cfg.batch_size, generator=self._gen, reporter=self.reporter,
+                               on_batch=lambda batch, _loss, e=epoch: progress(e, batch))
         return loss
 
     def _alpha_phase(self, st: _State) -> None:
@@ -316,7 +340,7 @@ class Fuse:
         with torch.no_grad():
             logits = torch.stack([predict_logits(m, self.val_x, self.device) for m in st.models])
             y = self.val_y
-            val_acc = (logits.argmax(-1) == y).float().mean(1).tolist()
+            val_acc = [int(c) / len(y) for c in (logits.argmax(-1) == y).sum(1)]
         st.alpha.requires_grad_(True)
         for _ in range(self.cfg.alpha_epochs):
             self.reporter.check()
@@ -456,7 +480,9 @@ class Fuse:
             params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
             device=device_label(self.device), kind="fuse", final_epochs=final_epochs,
             parameter_free_share=winner.parameter_free_share(), warnings=list(st.warnings))
-        save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels)
+        save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels,
+                           result=result.to_dict())
+        fault_point("final-saved")
         self.store.update_search(self.run_id, status="done", finished=_now(), result=result.to_dict())
         self.reporter.emit("search_done", run_id=self.run_id, result=result.to_dict())
         return result

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from typing import Any
 
@@ -30,10 +31,15 @@ __all__ = [
 
 # The transfer distance is a percentage (about 5..90); task_aware_space weighs genotypes by 1 - d / scale.
 TRANSFER_SCALE = 100.0
+_RUN_NAME_MAX = 100  # characters of the name kept in a run id (ids are node names of at most 200 characters)
 
 
 def run_id_for(target_name: str, kind: str, seed: int) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._+=-]", "_", target_name).lstrip("._-+=") or "task"
+    """A store-safe run id. A name that is not store-safe as it is ("a/b", "a b", a very long one) keeps a readable
+    form plus "=" and a hash of the whole name: "=" never survives from a name, so no two names share an id."""
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", target_name).lstrip("._-+")[:_RUN_NAME_MAX] or "task"
+    if safe != target_name:
+        safe += "=" + hashlib.sha256(target_name.encode("utf-8")).hexdigest()[:16]
     return f"{safe}-{kind}-{seed}"
 
 
@@ -62,7 +68,8 @@ def assign_base_genotypes(ctx) -> dict[str, str]:
     rounds = cfg.dictionary.genotype_rounds
     missing = [t for t in base if not t.get("best_genotype")]
     if rounds > 0:
-        for t in missing:
+        for i, t in enumerate(missing):
+            ctx.reporter.emit("job_progress", job=ctx.job_id, stage="base task", done=i, total=len(missing))
             _search_base(ctx, t, rounds)
     elif missing:
         if len(missing) == len(base):

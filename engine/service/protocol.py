@@ -27,6 +27,7 @@ from engine.choices import DISTANCE_METHODS, ROLES, SPACE_KINDS
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20
+MAX_SLEEP_STEPS = 1_000_000
 ENVELOPE = ("v", "type", "seq")
 
 
@@ -98,6 +99,8 @@ def _choices(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 
 LEVELS = ("debug", "info", "warning", "error")
 JOB_STATUSES = ("ok", "failed", "stopped")
+JOB_STATES = ("paused", "running")
+TASK_STATUSES = ("training", "fisher", "ready")
 METHODS = DISTANCE_METHODS
 
 
@@ -112,7 +115,8 @@ class Status(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class Subscribe(Command):
-    """Start receiving broadcast events on this connection. Reply data: {"seq": the last seq already sent}."""
+    """Start receiving broadcast events on this connection. Reply data: {"seq": the last seq already sent,
+    "instance": this engine's id (new at every start), "pid": its process id}."""
     TYPE: ClassVar[str] = "subscribe"
 
 
@@ -196,8 +200,9 @@ class Sleep(JobCommand):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.steps < 0 or self.seconds < 0 or self.seconds > 3600:
-            raise ProtocolError("fields 'steps' and 'seconds' must be >= 0 (seconds <= 3600)", "bad_field", self.id)
+        if not 0 <= self.steps <= MAX_SLEEP_STEPS or not 0 <= self.seconds <= 3600:  # NaN fails both comparisons
+            raise ProtocolError(f"fields 'steps' (0..{MAX_SLEEP_STEPS}) and 'seconds' (0..3600) are out of range",
+                                "bad_field", self.id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,6 +282,32 @@ class TaskAdded(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TaskStatus(Event):
+    """A stored task changed state: `training` (its probe, also a retraining), `fisher` (its own Fisher), `ready`."""
+    TYPE: ClassVar[str] = "task_status"
+    task_id: str
+    name: str
+    status: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _choices("status", self.status, TASK_STATUSES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobState(Event):
+    """The running job reached a safe point while a pause was requested (`paused`), or went on (`running`).
+    `job` is None when the reporter does not know its job's id (the one running job)."""
+    TYPE: ClassVar[str] = "job_state"
+    state: str
+    job: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _choices("state", self.state, JOB_STATES)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskRemoved(Event):
     TYPE: ClassVar[str] = "task_removed"
     task_id: str
@@ -348,6 +379,28 @@ class SearchRound(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SearchCandidates(Event):
+    """A FUSE round begins: its candidates (the carried-over incumbent first, when there is one)."""
+    TYPE: ClassVar[str] = "search_candidates"
+    run_id: str
+    round: int
+    candidates: list[str]
+    genotypes: list[dict[str, Any]] = field(default_factory=list)
+    incumbent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightProgress(Event):
+    """Batches done in the current weight phase of a FUSE search (over all its weight epochs)."""
+    TYPE: ClassVar[str] = "weight_progress"
+    run_id: str
+    round: int
+    alternation: int
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class SearchDone(Event):
     TYPE: ClassVar[str] = "search_done"
     run_id: str
@@ -406,9 +459,9 @@ COMMANDS: dict[str, type[Command]] = {
                         RunPipeline, Sleep, Pause, Resume, Stop, Shutdown)
 }
 EVENTS: dict[str, type[Event]] = {
-    c.TYPE: c for c in (JobStarted, JobProgress, JobDone, TaskAdded, TaskRemoved, ProbeProgress, ProbeDone,
-                        Distance, SpaceBuilt, AlphaStep, SearchRound, SearchDone, Warning, Log, Error, Reply,
-                        Dropped)
+    c.TYPE: c for c in (JobStarted, JobProgress, JobState, JobDone, TaskAdded, TaskStatus, TaskRemoved,
+                        ProbeProgress, ProbeDone, Distance, SpaceBuilt, SearchCandidates, WeightProgress, AlphaStep,
+                        SearchRound, SearchDone, Warning, Log, Error, Reply, Dropped)
 }
 MESSAGES: dict[str, type[Message]] = {**COMMANDS, **EVENTS}
 JOB_COMMANDS = tuple(name for name, cls in COMMANDS.items() if issubclass(cls, JobCommand))
@@ -440,8 +493,8 @@ def _check(value: Any, tp: Any) -> bool:
         return value is None
     if tp is bool:
         return isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is int:  # 64-bit: a 4,000-digit seed or step count is an error reply, not a job that fails later
+        return isinstance(value, int) and not isinstance(value, bool) and -(1 << 63) <= value < (1 << 63)
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is str:
@@ -545,13 +598,15 @@ def decode(line: bytes | str) -> Message:
         raise ProtocolError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}", "oversized")
     try:
         obj = json.loads(raw.decode("utf-8"), parse_constant=_nan_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"not a JSON line: {exc}", "malformed") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: bad JSON, or an integer of over 4,300 digits
+        raise ProtocolError(f"not a JSON line: {str(exc)[:200]}", "malformed") from None
+    except RecursionError:
+        raise ProtocolError("not a JSON line: nested too deeply", "malformed") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"a message must be a JSON object, got {type(obj).__name__}", "malformed")
     rid = obj.get("id") if isinstance(obj.get("id"), str) else None
     version = obj.pop("v", None)
-    if version != PROTOCOL_VERSION:
+    if type(version) is not int or version != PROTOCOL_VERSION:  # true == 1 and 1.0 == 1 in Python: not here
         raise ProtocolError(f"protocol version {version!r} is not supported (this side speaks v{PROTOCOL_VERSION})",
                             "version", rid)
     kind = obj.pop("type", None)

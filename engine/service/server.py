@@ -2,8 +2,10 @@
 
 Threads: the asyncio event loop (main thread) accepts connections, parses commands and writes events; one worker
 thread runs the queued jobs one at a time. The worker's Reporter sink numbers each event and hands it to the loop
-with `call_soon_threadsafe`, so training never waits on a client: every client has a bounded queue, and a client
-that falls `client_queue` events behind is sent `dropped` and disconnected.
+with `call_soon_threadsafe`, so training never waits on a client: every client has a bounded queue (events and
+replies alike), and a client that falls `client_queue` messages behind is sent `dropped` and disconnected (one
+that overran with replies to its own commands is cut off if it has not read that within `DROP_GRACE_S`). A connection's reader yields to the loop every
+`LINES_PER_TURN` lines, so a client flooding commands cannot starve the others.
 
 Files in the store's run directory: engine.pid, engine.sock (mode 0600), engine.log, engine.seq.
 """
@@ -31,6 +33,9 @@ log = logging.getLogger("engine")
 
 SEQ_BLOCK = 1000           # seq numbers reserved on disk at a time, so they keep increasing after a kill -9
 DEFAULT_CLIENT_QUEUE = 10_000
+LINES_PER_TURN = 32        # commands read from one connection before the loop serves the others
+LISTEN_BACKLOG = 4096      # pending connections (the kernel caps it at net.core.somaxconn); asyncio's default is 100
+DROP_GRACE_S = 2.0         # a dropped client that does not read its `dropped` within this is cut off
 EXIT_STORE = 4             # = tanas_tui.exitcodes.ExitCode.STORE (engine does not import tanas_tui)
 EXIT_USAGE = 2
 
@@ -69,6 +74,12 @@ class SeqCounter:
         self._write(self.value)
 
 
+def _pipeline_stages() -> tuple[str, ...]:
+    from engine.service.jobs import PIPELINE_STAGES
+
+    return PIPELINE_STAGES + ("done",)
+
+
 @dataclass
 class Job:
     id: str
@@ -78,10 +89,12 @@ class Job:
     submitted: float = field(default_factory=time.time)
     started: float | None = None
     state: str = "queued"  # queued | running | done
+    progress: dict[str, Any] = field(default_factory=dict)   # its latest job_progress: a client attaching later sees the stage
 
     def info(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "params": self.params, "state": self.state,
-                "paused": self.reporter.paused, "submitted": self.submitted, "started": self.started}
+                "paused": self.reporter.paused, "submitted": self.submitted, "started": self.started,
+                "progress": dict(self.progress)}
 
 
 class _Conn:
@@ -100,16 +113,22 @@ class _Conn:
     def offer(self, data: bytes, seq: int = 0) -> None:
         if self.closing:
             return
-        if seq and len(self.queue) >= self.server.client_queue:
+        if len(self.queue) >= self.server.client_queue:
             self.queue.clear()
             self.queue.append((P.encode(P.Dropped(last_seq=self.sent_seq, limit=self.server.client_queue)), 0))
             self.closing = True
-            log.warning("%s fell %d events behind; dropped", self.name, self.server.client_queue)
+            log.warning("%s fell %d messages behind; dropped", self.name, self.server.client_queue)
+            if not seq:  # overrun by replies: it sends commands and reads nothing back; cut it off after a grace
+                asyncio.get_running_loop().call_later(DROP_GRACE_S, self.abort)
         else:
             self.queue.append((data, seq))
             if seq:
                 self.last_seq = seq
         self.wake.set()
+
+    def abort(self) -> None:
+        if not self.writer.transport.is_closing():
+            self.writer.transport.abort()
 
     async def write_loop(self) -> None:
         try:
@@ -138,11 +157,16 @@ class _Conn:
         """Yields complete lines; a line over MAX_MESSAGE_BYTES yields None once and is skipped up to its newline."""
         buf = bytearray()
         skipping = False
+        lines = 0
         while not self.closing:
             chunk = await self.reader.read(65536)
             if not chunk:
                 return
-            while chunk:
+            while chunk and not self.closing:
+                if lines >= LINES_PER_TURN:  # reading from a full buffer never suspends: let the others run
+                    lines = 0
+                    await asyncio.sleep(0)
+                lines += 1
                 nl = chunk.find(b"\n")
                 part, chunk = (chunk, b"") if nl < 0 else (chunk[:nl], chunk[nl + 1:])
                 if skipping:
@@ -161,11 +185,13 @@ class _Conn:
 
 class EngineServer:
     def __init__(self, store_path: Path, config_path: Path | None = None, device: str | None = None,
-                 client_queue: int = DEFAULT_CLIENT_QUEUE):
+                 client_queue: int = DEFAULT_CLIENT_QUEUE, idle_exit: float = 0.0):
         self.store_path = Path(store_path).resolve()
         self.config_path = Path(config_path).resolve() if config_path else None
         self.device_name = device
         self.client_queue = client_queue
+        self.idle_exit = idle_exit          # minutes without a job or a following client before exiting; 0 = never
+        self.idle_since = time.monotonic()  # when the engine last became idle
         self.paths = run_paths(self.store_path)
         self.store: Any = None
         self.seq: SeqCounter | None = None
@@ -176,6 +202,8 @@ class EngineServer:
         self.current: Job | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = time.time()
+        # which engine this is: a client following a job notices a restarted engine (it never finishes that job)
+        self.instance = uuid.uuid4().hex
         self._seq_lock = threading.Lock()
         self._jobs_lock = threading.Lock()
         self._shutdown: asyncio.Event | None = None
@@ -194,6 +222,8 @@ class EngineServer:
         self.broadcast_seq = self.seq.value
         self.paths["pid"].write_text(f"{os.getpid()}\n")
         log.info("engine pid %d serving %s (config %s)", os.getpid(), self.store_path, self.config_path)
+        for line in self.store.repaired:  # what a writer killed earlier left half-done, finished on opening
+            log.warning("store repaired: %s", line)
 
     def serve(self) -> int:
         try:
@@ -217,6 +247,7 @@ class EngineServer:
 
     async def _serve(self) -> int:
         self.loop = asyncio.get_running_loop()
+        threading.Thread(target=self._resolve_device, name="device-label", daemon=True).start()
         self._shutdown = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             self.loop.add_signal_handler(sig, self._on_signal, sig)
@@ -225,13 +256,16 @@ class EngineServer:
         old_umask = os.umask(0o177)
         try:
             with SocketPath(sock_path) as address:
-                server = await asyncio.start_unix_server(self._on_connect, path=address, limit=P.MAX_MESSAGE_BYTES + 2)
+                server = await asyncio.start_unix_server(self._on_connect, path=address, limit=P.MAX_MESSAGE_BYTES + 2,
+                                                         backlog=LISTEN_BACKLOG)
         finally:
             os.umask(old_umask)
         os.chmod(sock_path, 0o600)
         self._worker = threading.Thread(target=self._work, name="engine-jobs", daemon=True)
         self._worker.start()
         log.info("listening on %s", sock_path)
+        if self.idle_exit > 0:
+            watch = asyncio.create_task(self._exit_when_idle())  # noqa: F841 - ends with the loop
         async with server:
             await self._shutdown.wait()
             log.info("shutting down")
@@ -245,6 +279,21 @@ class EngineServer:
             await asyncio.sleep(0.05)
         return 0
 
+    def _busy(self) -> bool:
+        """A job to run, or a client following events (a window, an attach); a status or probe connection is not."""
+        return any(c.subscribed for c in self.conns) or self.current is not None or bool(self.pending)
+
+    async def _exit_when_idle(self) -> None:
+        assert self._shutdown is not None
+        limit = self.idle_exit * 60
+        while not self._shutdown.is_set():
+            await asyncio.sleep(min(5.0, max(0.05, limit / 10)))
+            if self._busy():
+                self.idle_since = time.monotonic()
+            elif time.monotonic() - self.idle_since >= limit:
+                log.info("idle for %.4g minutes (no job, no client): exiting ([engine] idle_exit)", self.idle_exit)
+                self._shutdown.set()
+
     def _on_signal(self, sig: int) -> None:
         log.info("received %s", signal.Signals(sig).name)
         assert self._shutdown is not None
@@ -257,6 +306,11 @@ class EngineServer:
         assert self.seq is not None and self.loop is not None
         with self._seq_lock:
             seq = self.seq.next()
+            job = self.current
+            # the pipeline's stage (not its sub-stages' counters), or any other job's progress
+            if name == "job_progress" and job is not None and data.get("job") == job.id and \
+                    (job.kind != "run_pipeline" or data.get("stage") in _pipeline_stages()):
+                job.progress = {k: data.get(k) for k in ("stage", "done", "total")}
             try:
                 event = P.make_event(name, seq, data)
             except P.ProtocolError as exc:
@@ -293,6 +347,8 @@ class EngineServer:
         writer_task = asyncio.create_task(conn.write_loop())
         try:
             async for line in conn.read_lines():
+                if conn.closing:
+                    break
                 if line is None:
                     self._direct(conn, P.Error(code="oversized", message=f"message exceeds {P.MAX_MESSAGE_BYTES} bytes"))
                     continue
@@ -314,6 +370,8 @@ class EngineServer:
             conn.closing = True
             conn.wake.set()
             self.conns.discard(conn)
+            if conn.subscribed:
+                self.idle_since = time.monotonic()
             await asyncio.gather(writer_task, return_exceptions=True)
             log.debug("%s disconnected (%d clients)", conn.name, len(self.conns))
 
@@ -325,7 +383,7 @@ class EngineServer:
         if isinstance(cmd, P.Subscribe):
             conn.subscribed = True
             conn.last_seq = conn.sent_seq = self.broadcast_seq
-            return {"seq": self.broadcast_seq}
+            return {"seq": self.broadcast_seq, "instance": self.instance, "pid": os.getpid()}
         if isinstance(cmd, (P.Pause, P.Resume, P.Stop)):
             return self._control(cmd)
         if isinstance(cmd, P.Shutdown):
@@ -347,14 +405,28 @@ class EngineServer:
 
     def status(self) -> dict[str, Any]:
         return {
-            "pid": os.getpid(), "protocol": P.PROTOCOL_VERSION, "seq": self.broadcast_seq,
+            "pid": os.getpid(), "instance": self.instance, "protocol": P.PROTOCOL_VERSION, "seq": self.broadcast_seq,
             "store": str(self.store_path), "config": str(self.config_path) if self.config_path else None,
             "device": self._device(), "started": self.started, "clients": len(self.conns),
             "job": self.current.info() if self.current else None, "queue": [j.info() for j in self.pending],
+            "idle_exit": self.idle_exit,
         }
 
     def _device(self) -> str:
-        """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu), for status lines."""
+        """The device label for status lines; until the warm-up thread has resolved it, the configured name.
+
+        Resolving imports torch (seconds on a loaded machine): doing it on the event loop made the first
+        `status` miss its clients' deadline."""
+        label = getattr(self, "_device_label", None)
+        if label is not None:
+            return label
+        return f"{self.device_name or 'auto'} (resolving)"
+
+    def _resolve_device(self) -> None:
+        self._device_label = self._device_now()
+
+    def _device_now(self) -> str:
+        """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu)."""
         from engine.runtime.device import device_label, resolve_device
 
         name = self.device_name
@@ -420,6 +492,7 @@ class EngineServer:
             finally:
                 job.state = "done"
                 self.current = None
+                self.idle_since = time.monotonic()
 
     def _run(self, job: Job) -> None:
         from engine.service import jobs

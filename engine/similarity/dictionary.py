@@ -28,6 +28,7 @@ from engine.runtime.reporting import SILENT, Reporter
 from store.queries import Neighbor, nearest
 from store.records import TaskRecord
 from engine.data.tasks import TaskData, TaskDef
+from store.faults import fault_point
 from engine.data.tasks import task_id as definition_id
 
 METHODS = DISTANCE_METHODS
@@ -172,9 +173,15 @@ class Dictionary:
         elif self.store.task(tid).get("role") != role:
             self.store.update_task(tid, role=role)
         self.complete_task(tid)
+        fault_point("task-ready")
+        ready = self._ready_ids()
+        # every ready task must be in the matrix before pairs are read from it: a task that became ready just before
+        # a crash, or a matrix of a method the store never used, is missing some (their entries start not computed)
+        for b in ready:
+            self.store.add_distance_task(method, b)
         self.store.add_distance_task(method, tid)
-        self._fill(method, [(b, tid) for b in self._ready_ids() if b != tid]
-                   + [(tid, b) for b in self._ready_ids() if b != tid] + [(tid, tid)])
+        self._fill(method, [(b, tid) for b in ready if b != tid] + [(tid, b) for b in ready if b != tid]
+                   + [(tid, tid)])
         return tid
 
     def _initial_attrs(self, task: TaskData, role: str) -> dict[str, Any]:
@@ -200,16 +207,19 @@ class Dictionary:
         for s in range(self.seeds):
             if self.store.load_fisher(task_id, s) is None:
                 self.reporter.check()
+                self.reporter.emit("task_status", task_id=task_id, name=attrs["name"], status="fisher")
                 task = self.task_data(task_id)
                 vec = self._fisher(self._probe(task_id, s), task, s)
                 self.store.save_fisher(task_id, vec.numpy(), s)
         if self.store.task(task_id).get("status") != "ready":
             self.store.update_task(task_id, status="ready")
+            self.reporter.emit("task_status", task_id=task_id, name=attrs["name"], status="ready")
 
     def _train(self, task_id: str, seed_indices: list[int]) -> None:
         task = self.task_data(task_id)
         name = task.definition.name
         self.store.update_task(task_id, status="training")
+        self.reporter.emit("task_status", task_id=task_id, name=name, status="training")
         for s in seed_indices:
             self.reporter.emit("job_progress", job=self.job, stage=f"probe {name}", done=s, total=self.seeds)
             if self.cfg.dictionary.fisher_body == "shared":
@@ -290,6 +300,7 @@ class Dictionary:
             values = [0.0] * self.seeds if b == t else self.pair_values(method, b, t)
             value, std = mean_std(values)
             self.store.set_distance(method, b, t, value, std, values if self.seeds > 1 else None)
+            fault_point("distance-set")
             self.reporter.emit("distance", method=method, source=b, target=t, value=value, std=std)
         if todo:
             self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=len(todo),

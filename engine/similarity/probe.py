@@ -127,7 +127,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: 
     if len(x) == 0:
         raise ValueError("accuracy on an empty split")
     logits = predict_logits(model, x, batch_size=batch_size)
-    return float((logits.argmax(1).cpu() == y.cpu()).float().mean())
+    return int((logits.argmax(1).cpu() == y.cpu()).sum()) / len(y)  # integer count: float32 makes 72/80 < 0.9
 
 
 @dataclass

@@ -24,15 +24,18 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
-
-import torch
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from engine.config import SpaceSection
-from engine.space.genotype import Cell, Genotype, GenotypeError
-from engine.space.ops import PRIMITIVES
+from engine.space.genotype import PRIMITIVES, Cell, Genotype, GenotypeError
+
+if TYPE_CHECKING:
+    import torch
+
+# No torch import here: the UI builds the standard space to show it, and must not pay torch's import time.
 
 __all__ = ["SearchSpace", "SpaceError", "standard_space", "task_aware_space", "make_rng", "SAMPLED_OPS"]
 
@@ -48,7 +51,8 @@ def make_rng(generator: random.Random | torch.Generator | int | None) -> random.
     """A `random.Random` from a seed, a `random.Random` (used as is) or a `torch.Generator` (one draw from it)."""
     if isinstance(generator, random.Random):
         return generator
-    if isinstance(generator, torch.Generator):
+    torch = sys.modules.get("torch")   # no torch.Generator can exist before torch is imported
+    if torch is not None and isinstance(generator, torch.Generator):
         return random.Random(int(torch.randint(0, 2**62, (1,), generator=generator).item()))
     if generator is None or (isinstance(generator, int) and not isinstance(generator, bool)):
         return random.Random(generator)

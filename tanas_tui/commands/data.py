@@ -42,7 +42,7 @@ def _shorten(names: tuple[str, ...], limit: int = 12) -> str:
 @data_app.command("list")
 @handle_errors
 def list_command(config: Path | None = ConfigOption) -> None:
-    """Every data source: built-in ones and the config's [sources.NAME] sections."""
+    """Every data source: built-in ones and the config's \\[sources.NAME] sections."""
     from engine.data import BUILTIN_KINDS, SOURCE_OPTIONS, list_sources
     from tanas_tui.common import console
 

@@ -46,14 +46,14 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
 
 @handle_errors
 def add_command(
-    name: str = typer.Argument(..., help="A task of the config's [[tasks]] / [target], or the new task's name."),
+    name: str = typer.Argument(..., help="A task of the config's \\[\\[tasks]] / \\[target], or the new task's name."),
     source: str = typer.Option(None, "--source", help="Ad-hoc task: its data source."),
     positive: list[str] = typer.Option(None, "--positive", help="Ad-hoc binary task: positive class(es)."),
     classes: list[str] = typer.Option(None, "--classes", help="Ad-hoc multi-class task: classes (comma-separated)."),
     other: bool = typer.Option(False, "--other", help="Ad-hoc multi-class task: add an 'other' class."),
     limit: int = typer.Option(None, "--limit", help="Ad-hoc task: at most this many samples."),
     seed: int = typer.Option(None, "--seed", help="Ad-hoc task: split seed (default \\[project] seed)."),
-    role: str = typer.Option(None, "--role", help="base | target (default: target for the config's [target])."),
+    role: str = typer.Option(None, "--role", help="base | target (default: target for the config's \\[target])."),
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
     config: Path = ConfigOption,
     store: Path = StoreOption,
@@ -107,8 +107,14 @@ def remove_command(
     with open_store(cfg, "r") as st:
         task_id = st.find_task(name)
         label = st.task(task_id).get("name", task_id)
-    if not yes and not typer.confirm(f"remove task {label} ({task_id}) and its distances?", default=False):
-        raise CliError("not removed", ExitCode.USAGE)
+    if not yes:
+        import sys
+
+        if not sys.stdin.isatty():
+            raise CliError(f"not removed: confirm removing task {label!r} on a terminal, or pass --yes",
+                           ExitCode.USAGE)
+        if not typer.confirm(f"remove task {label} ({task_id}) and its distances?", default=False):
+            raise CliError("not removed", ExitCode.USAGE)
     job_result(run_job("remove_task", cfg, on_event=_quiet, announce="removing the task there", task=task_id))
     console.print(f"removed task {label} ({task_id})")
 

@@ -95,3 +95,8 @@ def status(config: Path = ConfigOption, store: Path = StoreOption) -> None:
         console.print("no job running")
     for queued in st.get("queue", []):
         console.print(f"queued: {queued['id']} ({queued['kind']})")
+    idle_exit = st.get("idle_exit")
+    if idle_exit is not None:
+        console.print(f"idle exit: after {idle_exit:g} min without a job or a following client "
+                      f"([engine] idle_exit)"
+                      if idle_exit > 0 else "idle exit: never ([engine] idle_exit = 0)")

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from engine.service import protocol as P
+from engine.service.jobs import PIPELINE_STAGES as P_STAGES
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
@@ -36,6 +37,11 @@ def run(
     from tanas_tui.client import EngineClient, engine_running, start_engine
     from tanas_tui.common import console, load_cli_config
 
+    from tanas_tui.common import config_path
+
+    if config_path(config) is None:
+        raise CliError(f"no tanas.toml in {Path.cwd()}: `tanas-tui init` writes a commented one to start from "
+                       f"(or pass a config file, or set TANAS_CONFIG)", ExitCode.USAGE)
     overrides = {"project.device": device} if device else None
     cfg = load_cli_config(config, store, overrides)
     pid = engine_running(cfg.store_path)
@@ -63,15 +69,35 @@ def attach(
     config: Path = ConfigOption,
     store: Path = StoreOption,
 ) -> None:
-    """Follow the engine's running (or next queued) job until it ends; Ctrl-C detaches, the job goes on."""
+    """Print what the store holds so far, then follow the running job live until it ends: the engine's (its
+    events), or a headless `tanas-tui run` holding the store (its records). Ctrl-C detaches; the job goes on."""
     from tanas_tui.client import EngineClient, engine_running
     from tanas_tui.common import console, load_cli_config
+    from tanas_tui.store_follow import follow_store, history_lines, read_view, store_writer
 
     cfg = load_cli_config(config, store, check_classes=False)
-    if engine_running(cfg.store_path) is None:
-        raise CliError(f"no engine is running for {cfg.store_path} (start one with `tanas-tui run --detach`)",
-                       ExitCode.NOT_FOUND)
+    engine = engine_running(cfg.store_path)
+    writer = store_writer(cfg.store_path) if engine is None else None
+    if engine is None and writer is None:
+        raise CliError(f"nothing is running on {cfg.store_path}: no engine and no headless run holds it "
+                       f"(start one with `tanas-tui run --detach`)", ExitCode.NOT_FOUND)
     t0 = time.perf_counter()
+    view = read_view(cfg.store_path) if cfg.store_path.exists() else None
+    if view is not None:
+        console.print(f"so far in {cfg.store_path}:", highlight=False)
+        for line in history_lines(view):
+            console.print("  " + line, markup=False, highlight=False)
+    if writer is not None:
+        console.print(f"following a headless run (pid {writer}, no engine) through the store; it ends when the run "
+                      f"lets go of the store", highlight=False)
+        try:
+            follow_store(cfg.store_path, writer, lambda line: console.print(line, markup=False, highlight=False),
+                         view=view)
+        except KeyboardInterrupt:
+            console.print("detached; the run goes on")
+            raise CliError("detached", ExitCode.INTERRUPTED) from None
+        console.print(f"the run (pid {writer}) let go of the store after {time.perf_counter() - t0:.1f} s")
+        return
     with EngineClient(cfg.store_path) as client:
         client.subscribe()
         status = client.status()
@@ -79,7 +105,14 @@ def attach(
         if job is None:
             console.print(f"the engine (pid {status['pid']}) is idle: no job to follow")
             return
-        console.print(f"attached to job {job['id']} ({job['kind']}) in engine pid {status['pid']}")
+        progress = job.get("progress") or {}
+        if progress.get("stage") in P_STAGES:
+            stage = f", stage {progress.get('done', 0) + 1}/{progress.get('total')}: {progress['stage']}"
+        else:
+            stage = f", {progress['stage']} {progress.get('done')}/{progress.get('total')}" if progress.get("stage") else ""
+        paused = ", paused" if job.get("paused") else ""
+        console.print(f"attached to job {job['id']} ({job['kind']}{stage}{paused}) in engine pid {status['pid']}",
+                      highlight=False)
         try:
             with renderer(None) as sink:
                 done = follow(client.follow_job(job["id"]), sink)

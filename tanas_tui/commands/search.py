@@ -17,6 +17,7 @@ from rich.table import Table
 from engine.choices import EXPORT_FORMATS, SPACE_KINDS
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
+from tanas_tui.safe_text import markup_safe
 from tanas_tui.exitcodes import ExitCode
 
 searches_app = typer.Typer(help="Stored searches: list them, show one.", no_args_is_help=True)
@@ -32,7 +33,7 @@ def register(app: typer.Typer) -> None:
 # -- search --------------------------------------------------------------------------------------------------------
 @handle_errors
 def search(
-    target: str = typer.Argument(..., help="Task to search for: the config's [target] or one of its [[tasks]]."),
+    target: str = typer.Argument(..., help="Task to search for: the config's \\[target] or one of its \\[\\[tasks]]."),
     space: str = typer.Option(None, "--space", help=" | ".join(SPACE_KINDS) + " (default: \\[space] kind)."),
     config: Path = ConfigOption,
     store: Path = StoreOption,
@@ -124,9 +125,10 @@ def show_search(
     with _open_read(config, store) as st:
         attrs = st.search(run)
         rec = st.read_search(run)
-    console.print(f"[bold]search {run}[/] ({attrs.get('kind', 'fuse')}): target {attrs.get('target_name', '?')}, "
+    console.print(f"[bold]search {markup_safe(run)}[/] ({attrs.get('kind', 'fuse')}): target "
+                  f"{markup_safe(attrs.get('target_name', '?'))}, "
                   f"space {attrs.get('space_kind', '–')}, seed {attrs.get('seed', '–')}, "
-                  f"status {attrs.get('status', '?')}, device {attrs.get('device', '?')}")
+                  f"status {attrs.get('status', '?')}, device {attrs.get('device', '?')}", markup=True)
     for key in ("created", "resumed", "stopped", "finished", "error"):
         if attrs.get(key):
             console.print(f"  {key}: {attrs[key]}")
@@ -147,7 +149,7 @@ def show_search(
                       f"first [{', '.join(f'{v:+.3f}' for v in first)}]; val loss {rec.loss_val[0]:.4f} → "
                       f"{rec.loss_val[-1]:.4f}")
     for w in attrs.get("warnings") or []:
-        console.print(f"  [yellow]warning:[/] {w}")
+        console.print(f"  [yellow]warning:[/] {markup_safe(w)}", markup=True)
     result = attrs.get("result")
     if result:
         console.print(f"  result: test error {_fmt(result.get('test_error'))} %, params "

@@ -7,17 +7,20 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from store.records import TaskRecord
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
+from tanas_tui.safe_text import plain
 from tanas_tui.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from store.records import TaskRecord
 
 tasks_app = typer.Typer(help="The task dictionary: list stored tasks, show one task in full.", no_args_is_help=True)
 
@@ -81,12 +84,14 @@ def _status(value: Any) -> Text:
     if not value:
         return Text(DASH)
     styles = {"ready": "green", "done": "green", "failed": "red", "error": "red", "training": "cyan",
-              "pending": "dim", "not-representative": "yellow"}
-    return Text(str(value), style=styles.get(str(value), ""))
+              "pending": "dim", "not built": "dim", "not-representative": "yellow"}
+    return plain(value, style=styles.get(str(value), ""))
 
 
 def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: int = 120) -> Table:
     """The dictionary as a table; below 100 columns the id and genotype columns give way to the rest."""
+    from store.records import TaskRecord
+
     wide = width >= 100
     columns = [  # (header, justify, min width; None = fixed format: never wraps)
         ("name", "left", 8), ("id", "left", None), ("source", "left", 6), ("group", "left", 5), ("rule", "left", 6),
@@ -117,15 +122,40 @@ def list_command(
     store: Path | None = StoreOption,
     config: Path | None = ConfigOption,
 ) -> None:
-    """Every task in the store's dictionary, in the order it was added."""
-    from tanas_tui.common import console
+    """Every task in the store's dictionary, in the order it was added, then the config's tasks not built yet."""
+    from tanas_tui.common import console, load_cli_config, open_store
 
-    with _open(config, store) as st:
-        tasks = st.list_tasks()
-        if not tasks:
-            console.print(f"no tasks in store {st.path}")
-            return
-        console.print(tasks_table(tasks, title=f"tasks in {st.path} ({len(tasks)})", width=console.width))
+    cfg = load_cli_config(config, store, check_classes=False)
+    stored: list[dict[str, Any]] = []
+    if store is not None and not cfg.store_path.exists():
+        raise CliError(f"no store at {cfg.store_path} (`tanas-tui run` creates it)", ExitCode.STORE)
+    if cfg.store_path.exists():
+        with open_store(cfg, "r") as st:
+            stored = st.list_tasks()
+    names = {t.get("name") for t in stored}
+    pending = [_not_built(t, "target" if t is cfg.target else "base") for t in cfg.all_tasks() if t.name not in names]
+    tasks = stored + pending
+    if not tasks:
+        where = f"store {cfg.store_path}" if cfg.store_path.exists() else "the config (and there is no store yet)"
+        console.print(f"no tasks in {where}; add [[tasks]] to tanas.toml (`tanas-tui init` writes one)")
+        return
+    built = f"{len(stored)} built" + (f", {len(pending)} not built yet (`tanas-tui run` builds them)"
+                                      if pending else "")
+    console.print(tasks_table(tasks, title=f"tasks of {cfg.store_path} ({built})", width=console.width))
+
+
+def _not_built(taskdef, role: str) -> dict[str, Any]:
+    """A configured task that the store does not hold yet, as a row of the table."""
+    from engine.data.tasks import task_id
+
+    if taskdef.positive:
+        rule = "is " + "|".join(taskdef.positive)
+    elif taskdef.classes:
+        rule = "{" + ",".join(taskdef.classes) + "}" + ("+other" if taskdef.other else "")
+    else:
+        rule = None
+    return {"id": task_id(taskdef), "name": taskdef.name, "source": taskdef.source, "rule": rule, "role": role,
+            "status": "not built"}
 
 
 def _compact(value: Any) -> str:
@@ -143,8 +173,8 @@ def _value_renderable(key: str, value: Any):
     if key == "status":
         return _status(value)
     if isinstance(value, dict) and value or isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
-        return Text(_compact(value))
-    return Text(_text(value))
+        return plain(_compact(value))
+    return plain(_text(value))
 
 
 def _distance_table(st, task_id: str, names: dict[str, str]) -> Table | None:

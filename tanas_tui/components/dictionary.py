@@ -15,6 +15,7 @@ from textual.worker import get_current_worker
 from tanas_tui.components.messages import AddTaskRequested, RemoveTaskRequested
 from tanas_tui.components.table_sync import sync_rows
 from tanas_tui.preview import task_preview
+from tanas_tui.safe_text import printable
 from tanas_tui.ui_state import TASKS, TaskInfo, UiState, task_definition
 
 # status early: it is the column that moves while probes train, and narrow screens cut the right-hand ones
@@ -51,7 +52,7 @@ def task_cells(info: TaskInfo) -> tuple:
 
 def task_details(info: TaskInfo, state: UiState) -> Text:
     t = Text()
-    t.append(info.name, style="bold")
+    t.append(printable(info.name), style="bold")
     t.append(f"  ({info.id})\n", style="dim")
     d = task_definition(info.attrs)
     rows = [("source", info.source or "—"), ("rule", info.rule), ("role", info.role)]
@@ -86,7 +87,7 @@ def task_details(info: TaskInfo, state: UiState) -> Text:
             rows.append((f"near ({method})", ", ".join(f"{state.task_name(s)} {v:.3g}" for s, v in near)))
     for key, value in rows:
         t.append(f"{key:>14} ", style="cyan")
-        t.append(f"{value}\n")
+        t.append(f"{printable(value)}\n")
     return t
 
 
@@ -207,6 +208,9 @@ class DictionaryPanel(Vertical):
     @work(thread=True, exclusive=True, group="preview")
     def load_preview(self, task_id: str, attrs: dict[str, Any]) -> None:
         worker = get_current_worker()
+        painted = getattr(self.app, "painted", None)
+        if painted is not None:
+            painted.wait(5.0)   # loading samples imports torch: never before the first screen is up
         try:
             text = task_preview(attrs, self.config)
         except Exception as exc:  # noqa: BLE001 - any data problem is shown inline, never raised

@@ -80,12 +80,14 @@ class FusePanel(Vertical):
         Binding("r", "resume", "Resume"),
         Binding("s", "stop", "Stop"),
         Binding("e", "export", "Export"),
+        Binding("f", "toggle_follow", "Follow/pin"),
     ]
 
     def __init__(self, state: UiState, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state = state
         self.run_id: str | None = None
+        self.pinned = False   # False: the panel moves to whichever search is running; True: it stays on run_id
         self._rendered: dict[str, tuple] = {}
         self._round_shown: int | None = None
         self.params: dict[str, int | None] = {}
@@ -112,12 +114,20 @@ class FusePanel(Vertical):
         table = self.query_one("#candidates", DataTable)
         for col in COLUMNS:
             table.add_column(col, key=col)
+        self.set_interval(1.0, self._tick_eta)   # the ETA counts down between events
+
+    def _tick_eta(self) -> None:
+        s = self.search
+        if s is not None and s.status == "running" and self.display:
+            self._progress(s)
 
     @property
     def search(self) -> SearchState | None:
         return self.state.searches.get(self.run_id) if self.run_id else None
 
-    def show_run(self, run_id: str) -> None:
+    def show_run(self, run_id: str, pin: bool = True) -> None:
+        """Shows `run_id`; `pin`: stay on it when another search starts (what opening a run from Runs means)."""
+        self.pinned = pin
         if run_id != self.run_id:
             self.run_id = run_id
             self._round_shown = None
@@ -125,10 +135,10 @@ class FusePanel(Vertical):
 
     # -- refresh --------------------------------------------------------------------------------------------------
     def refresh_state(self, topics: set[str]) -> None:
-        if self.run_id is None:
-            running = self.state.running_search()
-            if running is not None:
-                self.run_id = running.id
+        running = self.state.running_search()
+        if running is not None and running.id != self.run_id and (self.run_id is None or not self.pinned):
+            self.run_id, self._round_shown = running.id, None
+            topics = topics | {search_topic(running.id)}
         s = self.search
         if s is None:
             self.query_one("#fuse-header", Line).set(
@@ -163,6 +173,8 @@ class FusePanel(Vertical):
         t.append(f"  {s.steps} α steps", style="dim")
         if not s.loaded:
             t.append("  (loading history…)", style="dim")
+        t.append("  pinned (f: follow the running search)" if self.pinned else "  following the running search",
+                 style="dim")
         self.query_one("#fuse-header", Line).set(t)
 
     def _progress(self, s: SearchState) -> None:
@@ -175,8 +187,15 @@ class FusePanel(Vertical):
         self.query_one("#round-bar", ProgressBar).update(total=rounds, progress=min(rounds, round_done))
         self.query_one("#alt-bar", ProgressBar).update(total=alts, progress=alts if done else min(alt, alts))
         self.query_one("#round-label", Line).set(f"round {min(rnd + 1, rounds)}/{rounds}")
-        self.query_one("#alt-label", Line).set(f"alt {alt}/{alts}")
-        eta = s.eta_seconds()
+        weights = s.weights if s.status in ("running", "paused") else {}
+        if weights and weights.get("done", 0) < weights.get("total", 0):
+            alt_text = f"alt {int(weights['alternation']) + 1}/{alts} weights {weights['done']}/{weights['total']}"
+        elif weights:
+            alt_text = f"alt {int(weights['alternation']) + 1}/{alts} α"
+        else:
+            alt_text = f"alt {alt}/{alts}"
+        self.query_one("#alt-label", Line).set(alt_text)
+        eta = s.eta_seconds(self.app.clock() if hasattr(self.app, "clock") else None)
         self.query_one("#fuse-eta", Line).set("done" if done else f"ETA {fmt_duration(eta)}")
 
     def _candidates(self, s: SearchState) -> None:
@@ -189,6 +208,7 @@ class FusePanel(Vertical):
         last_acc = s.val_acc[steps[-1]] if steps and steps[-1] < len(s.val_acc) else []
         history = s.probs[max(steps.start, steps.stop - SPARK_WIDTH):steps.stop] if steps else []
         best = max(range(len(last_alpha)), key=lambda i: last_alpha[i]) if last_alpha else -1
+        carried = s.carried(rnd)
         rows = {}
         missing = []
         for i, h in enumerate(hashes):
@@ -198,6 +218,8 @@ class FusePanel(Vertical):
             acc = last_acc[i] if i < len(last_acc) else float("nan")
             spark = sparkline([row[i] for row in history if i < len(row)], width=SPARK_WIDTH, lo=0.0, hi=1.0)
             mark = Text("★", style="bold yellow") if i == best and steps else Text(str(i))
+            if carried and h == carried:
+                mark.append(" ↻", style="cyan")   # the incumbent carried over from the round before
             rows[f"{i}:{h}"] = (
                 mark, h, fmt_params(self.params.get(h)),
                 Text(f"{share:.3f}", style="bold" if i == best else ""),
@@ -289,6 +311,11 @@ class FusePanel(Vertical):
 
     def action_stop(self) -> None:
         self._control("stop")
+
+    def action_toggle_follow(self) -> None:
+        self.pinned = not self.pinned
+        self.app.notify("FUSE stays on this search" if self.pinned else "FUSE follows the running search", timeout=3)
+        self.refresh_state({SEARCHES})
 
     def action_export(self) -> None:
         self.post_message(ExportRun(self.run_id))

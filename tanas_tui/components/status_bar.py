@@ -14,13 +14,17 @@ class StatusBar(Static):
     engine = reactive("not running")
     device = reactive("")
     job = reactive("")
+    writer = reactive("")    # a headless run writing the store (no engine): the UI follows the store
 
     def render(self) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(" store ", style="dim")
         t.append(self.store or "—")
         t.append("  engine ", style="dim")
-        t.append(self.engine, style=ENGINE_STYLE.get(self.engine, ""))
+        if self.writer:
+            t.append(self.writer + ", following the store", style="bold yellow")
+        else:
+            t.append(self.engine, style=ENGINE_STYLE.get(self.engine, ""))
         if self.device:
             t.append("  device ", style="dim")
             t.append(self.device)

@@ -6,8 +6,28 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
+
+from tanas_tui.safe_text import plain
+
+# Columns grow with their content up to this many cells; longer values end in "…" (the panels' detail lines show
+# them whole).
+MAX_CELL = 32
+
+
+def capped(value: Any, limit: int = MAX_CELL) -> Any:
+    if isinstance(value, Text):
+        if value.cell_len <= limit:
+            return value
+        out = value.copy()
+        out.truncate(limit - 1)
+        out.append("…")
+        return out
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit - 1] + "…"
+    return value
 
 
 def sync_rows(table: DataTable, columns: Sequence[str], rows: Mapping[str, Sequence[Any]],
@@ -23,7 +43,8 @@ def sync_rows(table: DataTable, columns: Sequence[str], rows: Mapping[str, Seque
         del rendered[key]
         structural = True
     for key, cells in rows.items():
-        cells = tuple(cells)
+        # a str cell would be parsed as markup by the DataTable: user text ("[/x]") must show as it is
+        cells = tuple(capped(plain(c) if isinstance(c, str) else c) for c in cells)
         old = rendered.get(key)
         if old is None:
             table.add_row(*cells, key=key)
@@ -31,6 +52,7 @@ def sync_rows(table: DataTable, columns: Sequence[str], rows: Mapping[str, Seque
         elif old != cells:
             for col, new, before in zip(columns, cells, old):
                 if new != before:
-                    table.update_cell(key, col, new, update_width=False)
+                    # update_width: a column widens when a live value outgrows it (never past MAX_CELL)
+                    table.update_cell(key, col, new, update_width=True)
         rendered[key] = cells
     return structural
