@@ -270,7 +270,7 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
 
 
 def _print_check(console, r) -> None:
-    console.print(f"[bold]{r.method}[/bold]: {r.tasks} tasks in {len(r.groups)} groups "
+    console.print(f"{r.method}: {r.tasks} tasks in {len(r.groups)} groups "
                   f"({', '.join(f'{g} {n}' for g, n in r.groups.items())})", highlight=False)
     if r.left_out:
         console.print(f"  left out (distances not computed yet): {', '.join(r.left_out)}", highlight=False)
