@@ -5,10 +5,16 @@ Plain data (no imports), so any layer may use it.
 from __future__ import annotations
 
 DISTANCE_METHODS = ("fisher", "transfer")
-SPACE_KINDS = ("task-aware", "standard")
+# "farthest" is the control: built like the task-aware space, from the k FARTHEST dictionary tasks.
+SPACE_KINDS = ("task-aware", "standard", "farthest")
 EXPORT_FORMATS = ("genotype", "torchscript", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
+EXECUTOR_KINDS = ("local", "ray")
 ROLES = ("base", "target")
 # Row labels of the comparison table, by search kind.
 COMPARISON_LABELS = {"random": "Random search", "standard": "FUSE, standard space",
-                     "task-aware": "FUSE, task-aware space"}
+                     "task-aware": "FUSE, task-aware space", "farthest": "FUSE, farthest-tasks space (control)"}
+# The arms of the result table (`search.arms`), in table order; "fixed" is every network in `search.fixed_networks`.
+ARMS = ("random", "fuse-standard", "fuse-task-aware", "fuse-farthest", "fixed")
+ARM_SPACE = {"fuse-standard": "standard", "fuse-task-aware": "task-aware", "fuse-farthest": "farthest"}
+REFERENCE_ARM = "fuse-task-aware"    # every other arm's difference is taken against this one

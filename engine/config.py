@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from engine.choices import DEVICES, DISTANCE_METHODS, SPACE_KINDS
+from engine.choices import ARMS, DEVICES, DISTANCE_METHODS, EXECUTOR_KINDS, SPACE_KINDS
 from engine.data.tasks import TaskDef, definition_problems
 
 
@@ -39,7 +39,7 @@ class ProjectSection:
     data_dir: str = "data"
     device: str = "auto"          # auto | cpu | cuda
     seed: int = 0
-    threads: int = 0              # torch intra-op threads on CPU; 0 = torch's default
+    threads: int = 0              # torch intra-op threads on CPU; 0 = the CPUs this process may use
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,21 @@ class SearchSection:
     alpha_lr: float = 3e-3
     batch_size: int = 128
     final_epochs: int = 10
+    alpha_batch_size: int = 32    # α steps per α epoch = ceil(n_val / this); 0: one full-val-split step
     checkpoint_minutes: float = 5.0
     compare: bool = False         # also run random search, FUSE in the standard space and fixed networks
     fixed_networks: tuple[str, ...] = ("resnet18",)
-    repeats: int = 1              # seeds for mean ± std in the comparison table
+    repeats: int = 1              # every arm runs with seeds project.seed .. project.seed + repeats - 1
+    arms: tuple[str, ...] = ARMS  # the comparison's arms (engine.choices.ARMS); fixed = search.fixed_networks
+
+
+@dataclass(frozen=True)
+class ExecutorSection:
+    kind: str = "local"           # local | ray: where units of work (probes, Fisher passes) run
+    address: str = ""             # ray: "auto", "host:6379", "ray://host:10001", or "" for a Ray started here
+    gpus_per_job: float = 0.0     # ray: GPUs each unit asks for (fractions allowed)
+    cpus_per_job: float = 1.0     # ray: CPUs each unit asks for (fractions allowed)
+    max_retries: int = 3          # ray: re-runs of a unit whose worker died
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,7 @@ class Config:
     tasks: tuple[TaskDef, ...]
     target: TaskDef | None
     engine: EngineSection = EngineSection()
+    executor: ExecutorSection = field(default_factory=ExecutorSection)
 
     def snapshot(self) -> dict[str, Any]:
         """Plain-data copy for the store and for comparing a resume's config with the original."""
@@ -180,6 +192,7 @@ SECTIONS: dict[str, type] = {
     "transfer": TransferSection,
     "space": SpaceSection,
     "search": SearchSection,
+    "executor": ExecutorSection,
     "engine": EngineSection,
 }
 TASK_FIELDS = {f.name: f for f in dataclasses.fields(TaskDef)}
@@ -192,6 +205,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dictionary", "fisher_form"): ("pair", "embedding"),
     ("dictionary", "fisher_norm"): ("global", "layer"),
     ("space", "kind"): SPACE_KINDS,
+    ("executor", "kind"): EXECUTOR_KINDS,
 }
 SPACE_CHOICES = {"channels": (4, 8, 16, 24, 32, 48, 64), "layers": tuple(range(1, 21)), "nodes": tuple(range(1, 8))}
 ENV_PREFIX = "TANAS_"
@@ -307,7 +321,8 @@ class _Loader:
                           "candidates", "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
                           "repeats") and value < 1:
                 raise self.error(f"must be at least 1, got {value}", name, f.name)
-            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed", "idle_exit") and value < 0:
+            if f.name in ("genotype_rounds", "finetune_epochs", "threads", "seed", "alpha_batch_size",
+                          "idle_exit", "max_retries", "gpus_per_job") and value < 0:
                 raise self.error(f"must not be negative, got {value}", name, f.name)
             if name == "space" and f.name in SPACE_CHOICES:
                 if not value:
@@ -318,8 +333,22 @@ class _Loader:
         if name == "dictionary" and section.min_epochs > section.max_epochs:
             raise self.error(f"must not exceed max_epochs ({section.max_epochs}), got {section.min_epochs}", name,
                              "min_epochs")
+        if name == "search":
+            self._arms(section.arms, name)
+        if name == "executor" and not section.cpus_per_job > 0:
+            raise self.error(f"must be positive, got {section.cpus_per_job}", name, "cpus_per_job")
         if name == "search" and section.candidates < 2:
             raise self.error("FUSE needs at least 2 candidates", name, "candidates")
+
+    def _arms(self, arms: Any, name: str) -> None:
+        if isinstance(arms, str) or not isinstance(arms, (list, tuple)) or not arms:
+            raise self.error(f"must be a non-empty list of arms from {', '.join(ARMS)}, got {arms!r}", name, "arms")
+        bad = [a for a in arms if a not in ARMS]
+        if bad:
+            raise self.error(f"unknown arm(s) {', '.join(map(repr, bad))}; known: {', '.join(ARMS)}", name, "arms")
+        twice = sorted({a for a in arms if list(arms).count(a) > 1})
+        if twice:
+            raise self.error(f"arm(s) listed twice: {', '.join(twice)}", name, "arms")
 
     def sources(self, raw: Any, data_dir: Path) -> dict[str, SourceSection]:
         from engine.data import BUILTIN_KINDS, SOURCE_OPTIONS, SourceError, validate_source_options

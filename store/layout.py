@@ -8,6 +8,7 @@
     /distances/<method>/        attrs: ids, params, generation; arrays value, std float32 [N, N] (NaN = not computed)
     /searches/<run_id>/         attrs: the run's attrs + committed_steps, num_candidates, candidates;
                                 arrays alpha [s, C], round [s], step_kind [s], loss_train [s], loss_val [s], val_acc [s, C]
+    /searches/<run_id>/test_correct   bool [n_test]: per test sample, right or wrong (attrs: test_outcome)
     /searches/<run_id>/checkpoint/checkpoint.pt   opaque bytes, replaced atomically
     /runs/lock, /runs/engine.pid, /runs/engine.sock   plain files, not Zarr nodes
 """
@@ -58,7 +59,9 @@ SEARCH_CHUNK_STEPS = 256
 ATTR_COMMITTED = "committed_steps"
 ATTR_NUM_CANDIDATES = "num_candidates"
 ATTR_CANDIDATES = "candidates"
-SEARCH_RESERVED = frozenset({ATTR_COMMITTED, ATTR_NUM_CANDIDATES, ATTR_CANDIDATES})
+SEARCH_RESERVED = frozenset({ATTR_COMMITTED, ATTR_NUM_CANDIDATES, ATTR_CANDIDATES, "test_outcome"})
+TEST_CORRECT = "test_correct"
+ATTR_TEST_OUTCOME = "test_outcome"
 CHECKPOINT = "checkpoint"
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_TMP_GLOB = f".{CHECKPOINT_FILE}.*.tmp"

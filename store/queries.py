@@ -1,4 +1,4 @@
-"""Questions answered from the store alone (no training): the nearest dictionary tasks of a task."""
+"""Questions answered from the store alone (no training): the nearest (and farthest) dictionary tasks of a task."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +21,17 @@ def nearest(store, target: str, k: int = 3, method: str = "fisher") -> list[Neig
 
     Entries not computed yet (NaN) are left out.
     """
+    return _ranked(store, target, k, method)[:k]
+
+
+def farthest(store, target: str, k: int = 3, method: str = "fisher") -> list[Neighbor]:
+    """The k tasks b with the LARGEST d(b, target), farthest first (the control arm's space); same exclusions."""
+    ranked = _ranked(store, target, k, method)
+    ranked.sort(key=lambda n: (-n.distance, n.name))
+    return ranked[:k]
+
+
+def _ranked(store, target: str, k: int, method: str) -> list[Neighbor]:
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     tid = store.find_task(target)
@@ -36,4 +47,4 @@ def nearest(store, target: str, k: int = 3, method: str = "fisher") -> list[Neig
             continue
         out.append(Neighbor(b, attrs.get("name", b), float(matrix.value[i, j]), float(matrix.std[i, j])))
     out.sort(key=lambda n: (n.distance, n.name))
-    return out[:k]
+    return out

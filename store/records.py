@@ -106,11 +106,42 @@ class SearchRunRecord(_Record):
     device: str | None = None
     created: str | None = None
     result: dict[str, Any] | None = None
+    arm: str | None = None                  # the comparison arm this run belongs to (engine.choices.ARMS)
+    budget: dict[str, Any] | None = None    # BudgetRecord.to_attrs(): what the run was allowed to train
+    test_outcome: dict[str, Any] | None = None   # SampleOutcomeRecord.to_attrs(), written by store.save_test_outcome
     committed_steps: int = 0
 
     @property
     def space_record(self) -> SpaceRecord | None:
         return SpaceRecord.from_attrs(self.space) if isinstance(self.space, Mapping) else None
+
+    @property
+    def budget_record(self) -> "BudgetRecord | None":
+        return BudgetRecord.from_attrs(self.budget) if isinstance(self.budget, Mapping) else None
+
+    @property
+    def outcome_record(self) -> "SampleOutcomeRecord | None":
+        return SampleOutcomeRecord.from_attrs(self.test_outcome) if isinstance(self.test_outcome, Mapping) else None
+
+
+@dataclass
+class BudgetRecord(_Record):
+    """The training a run was given: `epochs` in `unit` ("candidate-epochs": each candidate network's epochs over
+    its training split, summed; "network-epochs" for a fixed network), plus the final retraining's epochs."""
+    epochs: int = 0
+    unit: str = "candidate-epochs"
+    final_epochs: int = 0
+    candidates: int | None = None
+
+
+@dataclass
+class SampleOutcomeRecord(_Record):
+    """Which test samples a finished run classified correctly. The booleans are an array in the store
+    (`store.load_test_outcome(run_id)`), in the order of the target task's test split as built from its definition,
+    so two runs on the same task pair sample by sample."""
+    task_id: str = ""
+    n_test: int = 0
+    n_correct: int = 0
 
 
 def table_row(architecture: str, result: Any, searched: bool = True) -> dict[str, Any]:
@@ -121,4 +152,5 @@ def table_row(architecture: str, result: Any, searched: bool = True) -> dict[str
             "device": data.get("device"), "run_id": data.get("run_id")}
 
 
-__all__ = ["RECORD_VERSION", "TaskRecord", "DistanceRecord", "SpaceRecord", "SearchRunRecord", "table_row"]
+__all__ = ["RECORD_VERSION", "TaskRecord", "DistanceRecord", "SpaceRecord", "SearchRunRecord", "BudgetRecord",
+           "SampleOutcomeRecord", "table_row"]

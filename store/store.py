@@ -415,12 +415,44 @@ class Store:
         attrs = plain(attrs, f"search {run_id!r}")
         reserved = L.SEARCH_RESERVED.intersection(attrs)
         if reserved:
-            raise StoreError(f"search {run_id!r}: attribute(s) {sorted(reserved)} are written by its SearchWriter")
+            raise StoreError(f"search {run_id!r}: attribute(s) {sorted(reserved)} are written by its SearchWriter "
+                             f"or save_test_outcome")
         nodes.update_attrs(L.search_path(run_id), attrs, what=f"search {run_id}")
 
     def read_search(self, run_id: str) -> SearchRecord:
         """The run's committed steps; a step being written is never visible half-done."""
         return S.read(self._reading(), run_id)
+
+    def save_test_outcome(self, run_id: str, correct: Any, task_id: str) -> None:
+        """Stores which test samples the run got right (bool per sample, in the test split's order of `task_id`),
+        replacing an earlier one, then its summary record (attrs `test_outcome`) last: a reader that sees the
+        record sees the whole array."""
+        from store.records import SampleOutcomeRecord
+
+        nodes = self._writing("save a test outcome")
+        path = L.search_path(L.check_id("run id", run_id))
+        arr = np.asarray(correct)
+        if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "bui":
+            raise StoreError(f"search {run_id!r}: test outcome must be a non-empty flat boolean array, got "
+                             f"{arr.dtype} {arr.shape}")
+        if arr.dtype.kind != "b" and not np.isin(arr, (0, 1)).all():
+            raise StoreError(f"search {run_id!r}: test outcome holds values other than 0/1")
+        arr = arr.astype(bool)
+        with nodes.write_lock:
+            group = nodes.group(path, f"search {run_id}")
+            out = group.create_array(L.TEST_CORRECT, shape=arr.shape, chunks=arr.shape, dtype="bool",
+                                     fill_value=False, overwrite=True)
+            out[...] = arr
+            record = SampleOutcomeRecord(task_id=str(task_id), n_test=int(arr.size), n_correct=int(arr.sum()))
+            nodes.update_attrs(path, {L.ATTR_TEST_OUTCOME: record.to_attrs()}, what=f"search {run_id}")
+
+    def load_test_outcome(self, run_id: str) -> np.ndarray | None:
+        """The run's per-test-sample correctness (bool [n_test]), or None when none was recorded."""
+        nodes = self._reading()
+        path = L.search_path(L.check_id("run id", run_id))
+        if L.ATTR_TEST_OUTCOME not in nodes.attrs(path, f"search {run_id}"):
+            return None
+        return np.asarray(nodes.array(f"{path}/{L.TEST_CORRECT}")[...], dtype=bool)
 
     def save_checkpoint(self, run_id: str, blob: bytes) -> None:
         """Writes the run's checkpoint bytes to a temp file and atomically replaces the previous one."""

@@ -65,6 +65,8 @@ class TanasApp(App[None]):
         Binding("3", "show_tab('space')", "Space", show=False),
         Binding("4", "show_tab('fuse')", "FUSE", show=False),
         Binding("5", "show_tab('runs')", "Runs", show=False),
+        # not in the footer for now: the snapshot tests pin the footer while other UI work is being merged
+        Binding("c", "compare", "Compare", show=False),
     ]
 
     def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
@@ -92,6 +94,7 @@ class TanasApp(App[None]):
         self.state = UiState(str(self.store_path))
         self.engine_state = "not running"
         self.device = ""
+        self.executor = ""
         self.catalog: dict[str, tuple[str, ...] | None] | None = None
         self._connect = connect
         self._read_store = read_store
@@ -202,6 +205,7 @@ class TanasApp(App[None]):
         status.engine = self.engine_state
         status.writer = f"headless run pid {self.writer_pid}" if self.writer_pid else ""
         status.device = self.device
+        status.executor = self.executor
         job = self.state.current_job()
         if job is None:
             status.job = ""
@@ -353,6 +357,8 @@ class TanasApp(App[None]):
                     status = client.status()
                     if status.get("device"):
                         self.device = str(status["device"])
+                    if status.get("executor"):
+                        self.executor = str(status["executor"])
                     ui(self._engine_status, status)
                     client.subscribe()
                     reread(client.last_seq)   # after subscribing: the replay plus the queued events cover all
@@ -461,6 +467,14 @@ class TanasApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_compare(self) -> None:
+        from tanas_tui.components.compare import CompareScreen
+
+        target = self.config.target.name if self.config is not None and self.config.target is not None else None
+        # opened once the compare screen is gone: the tabs do not switch underneath a modal screen
+        self.push_screen(CompareScreen(self.store_path, target),
+                         lambda run_id: run_id and self.call_after_refresh(self.open_run, run_id))
 
     def action_reload(self) -> None:
         self.load_store()

@@ -169,3 +169,21 @@ def test_snapshot_diff_names_changed_keys(tmp_path):
 def test_source_option_values_are_checked(tmp_path):
     err = error_of(tmp_path, BASE + '\n[sources.mnist]\nsplit = "validation"\n')
     assert err.key == "sources.mnist.split" and "validation" in err.message
+
+
+def test_executor_section_defaults_precedence_and_checks(tmp_path):
+    cfg = load_config(write(tmp_path, BASE), {})
+    assert (cfg.executor.kind, cfg.executor.address, cfg.executor.gpus_per_job) == ("local", "", 0.0)
+    text = BASE + '\n[executor]\nkind = "ray"\naddress = "auto"\ncpus_per_job = 0.5\nmax_retries = 1\n'
+    cfg = load_config(write(tmp_path, text), {})
+    assert (cfg.executor.kind, cfg.executor.address, cfg.executor.cpus_per_job, cfg.executor.max_retries) == \
+        ("ray", "auto", 0.5, 1)
+    env = {"TANAS_EXECUTOR_ADDRESS": "10.0.0.1:6379", "TANAS_EXECUTOR_GPUS_PER_JOB": "0.25"}
+    cfg = load_config(write(tmp_path, text), env)
+    assert cfg.executor.address == "10.0.0.1:6379" and cfg.executor.gpus_per_job == 0.25
+    cfg = load_config(write(tmp_path, text), env, {"executor.address": "ray://head:10001", "executor.kind": "local"})
+    assert cfg.executor.address == "ray://head:10001" and cfg.executor.kind == "local"
+    assert error_of(tmp_path, BASE + '\n[executor]\nkind = "dask"\n').key == "executor.kind"
+    assert error_of(tmp_path, BASE + "\n[executor]\ncpus_per_job = 0\n").key == "executor.cpus_per_job"
+    assert error_of(tmp_path, BASE + "\n[executor]\nmax_retries = -1\n").key == "executor.max_retries"
+    assert error_of(tmp_path, BASE, {"TANAS_EXECUTOR_GPUS": "1"}).key == "TANAS_EXECUTOR_GPUS"

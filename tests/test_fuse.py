@@ -20,7 +20,9 @@ from synthetic import synthetic_task
 # 12×12 images and cheap operations keep every network tiny (the networks are fully convolutional).
 CHEAP_OPS = {"conv_7x1_1x7": 1.0, "dil_conv_3x3": 1.0, "skip_connect": 1.0, "avg_pool_3x3": 1.0, "max_pool_3x3": 1.0}
 TINY = SearchSection(rounds=2, candidates=2, alternations=2, w_epochs=1, alpha_epochs=2, batch_size=32,
-                     final_epochs=1, alpha_lr=0.05, checkpoint_minutes=60.0)
+                     final_epochs=1, alpha_lr=0.05, checkpoint_minutes=60.0, alpha_batch_size=10)
+N_VAL = 24                       # synthetic_task()'s val split
+PER_EPOCH = 3                    # ceil(24 / 10) α minibatch steps per α epoch
 
 
 def tiny_space(ops=CHEAP_OPS) -> SearchSpace:
@@ -71,21 +73,24 @@ def test_fuse_search_stores_trajectory_uses_val_for_alpha_and_reads_test_once(st
     assert all(x is task.val_x for x in seen["alpha_inputs"])
     assert task.test_reads == 1
 
-    steps = TINY.rounds * TINY.alternations * TINY.alpha_epochs
+    assert task.val_x.shape[0] == N_VAL
+    per_alt = TINY.alpha_epochs * PER_EPOCH
+    steps = TINY.rounds * TINY.alternations * per_alt
     rec = store.read_search("run-a")
     assert rec.steps == steps and rec.attrs["committed_steps"] == steps
     assert rec.alpha.shape == (steps, TINY.candidates)
     assert np.all(np.abs(rec.alpha) > 0), "every α step moves α away from its zero start"
     assert len({tuple(r) for r in rec.alpha}) == steps
-    assert rec.round.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
-    assert rec.step_kind.tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
+    assert rec.round.tolist() == [0] * (2 * per_alt) + [1] * (2 * per_alt)
+    assert rec.step_kind.tolist() == ([0] * per_alt + [1] * per_alt) * 2
     assert np.all(np.isfinite(rec.loss_train)) and np.all(np.isfinite(rec.loss_val))
     assert np.all((rec.val_acc >= 0) & (rec.val_acc <= 1))
     # each round's candidate set is recorded; round 1 starts from round 0's argmax-α winner
     assert [c["round"] for c in rec.candidates] == [0, 1]
-    winner0 = rec.candidates[0]["hashes"][int(np.argmax(rec.alpha[3]))]
+    last0 = 2 * per_alt - 1
+    winner0 = rec.candidates[0]["hashes"][int(np.argmax(rec.alpha[last0]))]
     assert rec.candidates[1]["hashes"][0] == winner0
-    assert rec.alpha[4].tolist() != rec.alpha[3].tolist()  # α was reset for round 1
+    assert rec.alpha[last0 + 1].tolist() != rec.alpha[last0].tolist()  # α was reset for round 1
     assert result.hash == rec.candidates[1]["hashes"][int(np.argmax(rec.alpha[-1]))]
 
     attrs = store.search("run-a")

@@ -11,10 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "tanas_tui", "store")
 
 # What tanas_tui may import from engine: the protocol, the job table (and its quick plain-data answers), plain-data
-# modules (config, choices, genotype, task definitions) and the data sources it previews.
+# modules (config, choices, genotype, task definitions), the data sources it previews and fetches, and the result
+# table's arithmetic (engine.results: numpy and store records only, checked below).
 FRONT_END_ALLOWED = {
     "engine.service.protocol", "engine.service.jobs", "engine.config", "engine.choices", "engine.space.genotype",
-    "engine.data", "engine.data.tasks",
+    "engine.data", "engine.data.tasks", "engine.data.paper_files",
+    "engine.results", "engine.results.stats", "engine.results.table", "engine.results.collect",
     # similarity quality measures (hit rate, contrast, ties) on stored matrices: numpy only, checked below
     "engine.similarity.quality",
 }
@@ -167,3 +169,12 @@ def test_similarity_quality_is_plain_numpy():
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert names <= {"__future__", "dataclasses", "itertools", "typing", "numpy", "math"}
+def test_results_is_plain_numpy():
+    """engine.results is what the front end computes the result table with: no torch, no compute packages."""
+    graph = import_graph()
+    for module in (m for m in graph if m.startswith("engine.results")):
+        assert {d for d in graph[module] if not d.startswith(("engine.results", "store"))} == set(), module
+        tree = ast.parse(_modules()[module].read_text(encoding="utf-8"))
+        names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "torch" not in names, module

@@ -16,7 +16,8 @@ from synthetic import synthetic_task as _synthetic
 
 CHEAP_OPS = {"conv_7x1_1x7": 1.0, "dil_conv_3x3": 1.0, "skip_connect": 1.0, "avg_pool_3x3": 1.0}
 CFG = SearchSection(rounds=2, candidates=2, alternations=2, w_epochs=1, alpha_epochs=2, batch_size=32,
-                    final_epochs=1, alpha_lr=0.05, checkpoint_minutes=60.0)
+                    final_epochs=1, alpha_lr=0.05, checkpoint_minutes=60.0, alpha_batch_size=10)
+ALPHA_STEPS_PER_EPOCH = 3        # val split of 24 in minibatches of 10
 
 
 def synthetic_task(n: int = 168) -> TaskData:
@@ -53,7 +54,7 @@ def uninterrupted(tmp_path_factory):
         return straight, sa.read_search("r")
 
 
-@pytest.mark.parametrize("k,ckpt_minutes", [(7, 0.0), (5, 60.0)],
+@pytest.mark.parametrize("k,ckpt_minutes", [(7, 0.0), (14, 60.0)],
                          ids=["mid-round-alternation-checkpoint", "round-end-checkpoint"])
 def test_resume_after_stop_matches_uninterrupted_run(tmp_path, uninterrupted, k, ckpt_minutes):
     straight, rec_a = uninterrupted
@@ -71,7 +72,7 @@ def test_resume_after_stop_matches_uninterrupted_run(tmp_path, uninterrupted, k,
         rec_b = sb.read_search("r")
         assert task_b.test_reads == 1
 
-    assert rec_b.steps == rec_a.steps == CFG.rounds * CFG.alternations * CFG.alpha_epochs
+    assert rec_b.steps == rec_a.steps == CFG.rounds * CFG.alternations * CFG.alpha_epochs * ALPHA_STEPS_PER_EPOCH
     assert np.array_equal(rec_a.alpha, rec_b.alpha)
     for name in ("round", "step_kind", "loss_train", "loss_val", "val_acc"):
         assert np.array_equal(getattr(rec_a, name), getattr(rec_b, name)), name

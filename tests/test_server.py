@@ -59,6 +59,7 @@ def test_engine_files_and_status(engine):
     with EngineClient(store) as c:
         st = c.status()
     assert st["pid"] == pid and st["protocol"] == P.PROTOCOL_VERSION and st["job"] is None and st["queue"] == []
+    assert st["executor"] == "local"  # the status line's executor; a ray one reads "ray: N nodes, a/b CPUs, ..."
 
 
 def test_two_clients_at_once(engine):

@@ -16,9 +16,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+_FAST_PATHS = [True]
+
+
+@contextlib.contextmanager
+def cuda_fast_paths(enabled: bool):
+    """Turns bf16 autocast and channels-last off (False) inside the block: the fp32 baseline of benchmarks/bench_cuda.py."""
+    before = _FAST_PATHS[0]
+    _FAST_PATHS[0] = enabled
+    try:
+        yield
+    finally:
+        _FAST_PATHS[0] = before
+
+
 def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     model = model.to(device)
-    if device.type == "cuda":
+    if device.type == "cuda" and _FAST_PATHS[0]:
         model = model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True
     return model
@@ -26,7 +40,7 @@ def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Modu
 
 def autocast(device: torch.device):
     """bf16 autocast on CUDA; a no-op context on the CPU so results there are exact float32."""
-    if device.type == "cuda":
+    if device.type == "cuda" and _FAST_PATHS[0]:
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -7,12 +7,13 @@ The argmax-α candidate becomes the incumbent; the next round is the incumbent (
 `candidates - 1` fresh samples, with α reset to zeros and a fresh weight optimiser. After the last round the incumbent
 is retrained from scratch on train + val and the TEST split is read once, for the report.
 
-α-step granularity: one α step is one Adam step on the gradient of the full val-split loss (one step per α epoch).
-Because the weights are frozen and the networks are in eval mode during the α phase, each candidate's val logits are
-constant within an alternation: they are computed once per α phase and every α step, loss and accuracy comes from
-that cache. Each α step is one row of the stored trajectory: α after the step, round, step_kind (= the alternation
-index within the round), loss_train (the mean of the last weight epoch), loss_val (the mixture's full val loss at the
-new α) and each candidate's val accuracy.
+α-step granularity: one α step is one Adam step on a val minibatch of `alpha_batch_size` (engine/alpha_opt.py), so an
+α epoch is ceil(n_val / alpha_batch_size) steps; alpha_batch_size 0 is one full-val-split step per α epoch. Because
+the weights are frozen and the networks are in eval mode during the α phase, each candidate's val logits are constant
+within an alternation: they are computed once per α phase and every α step, loss and accuracy comes from that cache.
+Each α step is one row of the stored trajectory: α after the step, round, step_kind (= the alternation index within
+the round), loss_train (the mean of the last weight epoch), loss_val (the mixture's full val loss at the new α) and
+each candidate's val accuracy.
 
 Checkpoints (at every round end and every `checkpoint_minutes` at an alternation boundary) hold all candidates'
 weights, α, both optimiser states, torch / python RNG states, the data-order generator state, the position and the
@@ -32,9 +33,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from engine.search.alpha_opt import alpha_steps
 from engine.config import ConfigError, SearchSection
 from engine.runtime.device import device_label, prepare_model
 from engine.space.genotype import Genotype
@@ -46,18 +47,19 @@ from store.faults import fault_point
 from engine.search.checkpoint import (CHECKPOINT_FORMAT, cpu_state, load_final_weights,  # noqa: F401
                                       load_search_checkpoint, final_result, py_state, py_unstate, save_final_weights,
                                       save_search_checkpoint)
-from store.records import SearchRunRecord
-from engine.search.training import data_generator, evaluate, predict_logits, train_epoch, train_from_scratch
+from store.records import BudgetRecord, SearchRunRecord
+from engine.search.training import (data_generator, evaluate, predict_logits, test_outcome, train_epoch,
+                                    train_from_scratch)
 
 __all__ = [
     "Fuse", "Mixture", "SearchResult", "ResumeMismatch", "RESULT_KEYS", "derive_seed", "config_differences",
-    "load_final_weights", "CHECKPOINT_FORMAT",
+    "load_final_weights", "CHECKPOINT_FORMAT", "fuse_budget",
 ]
 
 # The SearchSection keys that change what a search computes; a resume must match them exactly.
 # (checkpoint_minutes, compare, fixed_networks and repeats do not change a run's trajectory or result.)
 RESULT_KEYS = ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "w_lr", "alpha_lr", "batch_size",
-               "final_epochs")
+               "final_epochs", "alpha_batch_size")
 COLLAPSE_SHARE = 1.0
 WEIGHT_PROGRESS_S = 0.5    # at most two weight_progress events a second
 
@@ -97,11 +99,21 @@ def _rounded(value: Any) -> Any:
     return value
 
 
+def fuse_budget(cfg: SearchSection, retrain: bool = True) -> dict[str, Any]:
+    """FUSE's training budget (BudgetRecord attrs): every round trains `candidates` networks for alternations ×
+    w_epochs epochs each (the incumbent included), then the winner is retrained for final_epochs."""
+    return BudgetRecord(epochs=cfg.rounds * cfg.candidates * cfg.alternations * cfg.w_epochs, unit="candidate-epochs",
+                        final_epochs=cfg.final_epochs if retrain else 0, candidates=cfg.rounds * cfg.candidates
+                        ).to_attrs()
+
+
 def _validate(cfg: SearchSection) -> None:
     for key in ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "batch_size"):
         value = getattr(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"must be a positive integer for a FUSE search, got {value!r}", key=f"search.{key}")
+    if cfg.alpha_batch_size < 0:
+        raise ConfigError(f"must be >= 0 (0: full val split), got {cfg.alpha_batch_size!r}", key="search.alpha_batch_size")
     if cfg.final_epochs < 0:
         raise ConfigError(f"must be >= 0, got {cfg.final_epochs!r}", key="search.final_epochs")
     for key in ("w_lr", "alpha_lr"):
@@ -130,11 +142,6 @@ class Mixture(nn.Module):
         return out
 
 
-def mix_logits(alpha: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Cached per-candidate logits [C, N, K] mixed by softmax(α) -> [N, K]."""
-    return torch.einsum("c,cnk->nk", torch.softmax(alpha, 0), logits)
-
-
 def alpha_entropy(alpha: torch.Tensor) -> float:
     p = torch.softmax(alpha.detach().float(), 0)
     return float(-(p * torch.log(p.clamp_min(1e-12))).sum())
@@ -156,9 +163,13 @@ class SearchResult:
     final_epochs: int = 0
     parameter_free_share: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    # bool per test sample (the test split's order); stored as an array by store.save_test_outcome, not in to_dict
+    test_correct: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out.pop("test_correct")
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SearchResult":
@@ -259,9 +270,9 @@ class Fuse:
         return SearchRunRecord(
             kind="fuse", target=self.task.id, target_name=self.task.definition.name, space_kind=self.space.kind,
             space=self.space.to_dict(), config=dataclasses.asdict(self.cfg), seed=self.seed, status="running",
-            device=device_label(self.device), created=_now(),
+            device=device_label(self.device), created=_now(), budget=fuse_budget(self.cfg, self.retrain),
             extra={"retrain": self.retrain,
-                   "alpha_step": "one Adam step per alpha epoch on the full val-split loss",
+                   "alpha_step": "one Adam step per val minibatch of alpha_batch_size (0: per alpha epoch, full val split)",
                    "step_kind": "alternation index within the round",
                    **self.extra_attrs},
         ).to_attrs()
@@ -341,15 +352,16 @@ class Fuse:
             logits = torch.stack([predict_logits(m, self.val_x, self.device) for m in st.models])
             y = self.val_y
             val_acc = [int(c) / len(y) for c in (logits.argmax(-1) == y).sum(1)]
+        # The minibatch order comes from (seed, round, alternation), so a resumed run needs no extra RNG state.
+        order = torch.Generator().manual_seed(derive_seed(self.seed, "alpha", st.round, st.alternation))
         st.alpha.requires_grad_(True)
-        for _ in range(self.cfg.alpha_epochs):
+        steps = alpha_steps(st.alpha, st.a_opt, logits, y, epochs=self.cfg.alpha_epochs,
+                            batch_size=self.cfg.alpha_batch_size, generator=order)
+        while True:
             self.reporter.check()
-            loss = F.cross_entropy(mix_logits(st.alpha, logits), y)
-            st.a_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            st.a_opt.step()
-            with torch.no_grad():
-                loss_val = float(F.cross_entropy(mix_logits(st.alpha, logits), y))
+            loss_val = next(steps, None)
+            if loss_val is None:
+                break
             alpha = [float(a) for a in st.alpha.detach().cpu()]
             step = self.writer.append(alpha, st.round, st.alternation, st.loss_train, loss_val, val_acc)
             st.entropy.append(alpha_entropy(st.alpha))
@@ -467,11 +479,11 @@ class Fuse:
                                       seed=derive_seed(self.seed, "final"), device=self.device,
                                       batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=self.reporter)
         test_x, test_y = self.task.test_split()
-        _, acc = evaluate(model, test_x, test_y, self.device)
-        return self._finish(st, winner, model, acc=acc, final_epochs=cfg.final_epochs)
+        acc, correct = test_outcome(model, test_x, test_y, self.device)
+        return self._finish(st, winner, model, acc=acc, final_epochs=cfg.final_epochs, correct=correct)
 
     def _finish(self, st: _State, winner: Genotype, model: nn.Module, *, acc: float | None,
-                final_epochs: int) -> SearchResult:
+                final_epochs: int, correct=None) -> SearchResult:
         seconds = self._elapsed()
         params = count_params(model)
         result = SearchResult(
@@ -479,7 +491,11 @@ class Fuse:
             test_error=None if acc is None else 100.0 * (1.0 - acc), test_acc=acc, params=params,
             params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
             device=device_label(self.device), kind="fuse", final_epochs=final_epochs,
-            parameter_free_share=winner.parameter_free_share(), warnings=list(st.warnings))
+            parameter_free_share=winner.parameter_free_share(), warnings=list(st.warnings), test_correct=correct)
+        # the test outcome before the final blob: a run whose final blob exists (and may be finished from it after a
+        # crash) has its per-sample outcome too
+        if correct is not None:
+            self.store.save_test_outcome(self.run_id, correct, self.task.id)
         save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels,
                            result=result.to_dict())
         fault_point("final-saved")

@@ -1,9 +1,11 @@
 """Search orchestration over the store: what `tanas-tui search` and the engine's search jobs run.
 
 - `assign_base_genotypes`: every base task gets a best genotype (METHOD.md section 4, last paragraph).
-- `build_space`: the standard space, or the task-aware space from the target's nearest dictionary tasks.
+- `build_space`: the standard space, the task-aware space from the target's nearest dictionary tasks, or the control
+  space built the same way from its farthest ones.
 - `run_search`: one FUSE run, created or resumed by run id; a finished identical run returns its stored result.
-- `run_comparison`: random search, FUSE standard, FUSE task-aware (same search budget) and the fixed networks.
+- `run_comparison`: the arms of `search.arms` (random search, FUSE standard / task-aware / farthest-tasks with the
+  same search budget, the fixed networks), each for `search.repeats` seeds.
 """
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ from typing import Any
 
 import torch
 
-from engine.choices import COMPARISON_LABELS, SPACE_KINDS
-from engine.search.baselines import FIXED_NETWORKS, fixed_network, fuse_candidate_count, random_search, table_row
+from engine.choices import ARM_SPACE, COMPARISON_LABELS, SPACE_KINDS
+from engine.search.baselines import (FIXED_NETWORKS, fixed_budget, fixed_network, random_budget, random_search,
+                                     table_row)
 from engine.config import Config, ConfigError
 from engine.search.checkpoint import save_final_weights
-from engine.search.fuse import Fuse, ResumeMismatch, SearchResult, _canon, config_differences, derive_seed
+from engine.search.fuse import Fuse, ResumeMismatch, SearchResult, config_differences, derive_seed
 from engine.space.genotype import Genotype
 from engine.space.spaces import SearchSpace, SpaceError, standard_space, task_aware_space
 from engine.data.tasks import TaskData, build_task
@@ -67,6 +70,9 @@ def assign_base_genotypes(ctx) -> dict[str, str]:
         return {}
     rounds = cfg.dictionary.genotype_rounds
     missing = [t for t in base if not t.get("best_genotype")]
+    if rounds > 0 and missing and getattr(getattr(ctx, "executor", None), "remote", False):
+        _remote_base_searches(ctx, missing, rounds)
+        missing = [t for t in (store.task(t["id"]) | {"id": t["id"]} for t in base) if not t.get("best_genotype")]
     if rounds > 0:
         for i, t in enumerate(missing):
             ctx.reporter.emit("job_progress", job=ctx.job_id, stage="base task", done=i, total=len(missing))
@@ -79,21 +85,51 @@ def assign_base_genotypes(ctx) -> dict[str, str]:
     return {t["id"]: store.task(t["id"]).get("genotype_hash") for t in base}
 
 
-def _search_base(ctx, attrs: dict[str, Any], rounds: int) -> None:
-    store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
-    name = attrs["name"]
-    task = ctx.dictionary.task_data(attrs["id"])
-    section = _search_section(cfg, rounds=rounds)
+def _base_search_args(cfg: Config, name: str, rounds: int) -> tuple[str, Any, int]:
+    """(run id, [search] section, seed) of a base task's genotype search."""
     seed = cfg.project.seed
-    run_id = run_id_for(name, "genotype", seed)
     # Each base task samples its own candidates: with one shared seed every task would see the same candidate set
     # and the dictionary would hold near-identical genotypes, leaving the task-aware space nothing to choose from.
-    search_seed = derive_seed(seed, "base-genotype", name)
+    return run_id_for(name, "genotype", seed), _search_section(cfg, rounds=rounds), derive_seed(seed, "base-genotype", name)
+
+
+def _search_base(ctx, attrs: dict[str, Any], rounds: int) -> None:
+    store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
+    task = ctx.dictionary.task_data(attrs["id"])
+    run_id, section, search_seed = _base_search_args(cfg, attrs["name"], rounds)
     space = standard_space(cfg.space)
     result = _fuse(store, task, space, section, run_id, device, search_seed, reporter, {"purpose": "base-genotype"},
                    retrain=False)
-    store.update_task(attrs["id"], best_genotype=result.genotype, genotype_hash=result.hash,
+    _set_base_genotype(store, attrs["id"], result.genotype, result.hash, run_id)
+
+
+def _set_base_genotype(store, task_id: str, genotype: dict[str, Any], hash_: str, run_id: str) -> None:
+    store.update_task(task_id, best_genotype=genotype, genotype_hash=hash_,
                       genotype_source={"kind": "search", "run_id": run_id})
+
+
+def _remote_base_searches(ctx, missing: list[dict[str, Any]], rounds: int) -> None:
+    """One unit per base task whose genotype search has not started (a started one resumes here, from the store);
+    the engine replays each unit's writes and sets the task's genotype as it arrives."""
+    from store.recording import replay
+
+    store, cfg, ex = ctx.store, ctx.config, ctx.executor
+    stored = {s["id"] for s in store.list_searches()}
+    space = standard_space(cfg.space)
+    units: dict[Any, tuple[str, str]] = {}
+    for attrs in missing:
+        run_id, section, seed = _base_search_args(cfg, attrs["name"], rounds)
+        if run_id in stored:
+            continue
+        task_ref = ex.put(ctx.dictionary.task_data(attrs["id"]))
+        ref = ex.submit(fuse_unit, task_ref, space, section, run_id, ex.device, seed, {"purpose": "base-genotype"},
+                        False, ex.unit_reporter(f"genotype {attrs['name']}"), name=f"genotype:{attrs['name']}")
+        units[ref] = (attrs["id"], run_id)
+    for done, (ref, (ops, result)) in enumerate(ex.completed(list(units), ctx.reporter), 1):
+        task_id, run_id = units[ref]
+        replay(ops, store)
+        _set_base_genotype(store, task_id, result["genotype"], result["hash"], run_id)
+        ctx.reporter.emit("job_progress", job=ctx.job_id, stage="genotype searches", done=done, total=len(units))
 
 
 def _inherit(ctx, attrs: dict[str, Any], k: int) -> None:
@@ -124,19 +160,22 @@ def build_space(ctx, target_name: str, kind: str) -> SearchSpace:
         target_id = None
     else:
         target_id = store.find_task(target_name)
+        which = "farthest" if kind == "farthest" else "nearest"
+        ranked = (ctx.dictionary.farthest if kind == "farthest" else ctx.dictionary.nearest)(
+            target_id, cfg.dictionary.k, cfg.dictionary.method)
         neighbors = []
-        for n in ctx.dictionary.nearest(target_id, cfg.dictionary.k, cfg.dictionary.method):
+        for n in ranked:
             genotype = store.task(n.task_id).get("best_genotype")
             if not genotype:
-                reporter.emit("warning", message=f"nearest task {n.name} has no best genotype; left out of the space",
+                reporter.emit("warning", message=f"{which} task {n.name} has no best genotype; left out of the space",
                               code="no-genotype")
                 continue
             neighbors.append((n.task_id, n.name, float(n.distance), Genotype.from_dict(genotype)))
         if not neighbors:
-            raise SpaceError(f"no nearest task of {target_name!r} has a best genotype: assign the base tasks' "
+            raise SpaceError(f"no {which} task of {target_name!r} has a best genotype: assign the base tasks' "
                              f"genotypes first (dictionary.genotype_rounds)")
         scale = TRANSFER_SCALE if cfg.dictionary.method == "transfer" else 1.0
-        space = task_aware_space(neighbors, cfg.space, scale=scale)
+        space = task_aware_space(neighbors, cfg.space, scale=scale, kind=kind)
     reporter.emit("space_built", target=target_id or target_name, kind=kind, space=space.to_dict())
     return space
 
@@ -178,11 +217,11 @@ def run_search(ctx, target_name: str, space_kind: str, *, run_id: str | None = N
         result = Fuse.resume(store, run_id, task, space, cfg.search, device, reporter)
         return {"run_id": run_id, **result.to_dict()}
     if space is None:
-        if space_kind == "task-aware":
+        if space_kind != "standard":
             _ensure_dictionary(ctx, target_name)
             assign_base_genotypes(ctx)
         space = build_space(ctx, target_name, space_kind)
-    attrs = {"space_kind": space_kind, "purpose": "target"}
+    attrs = {"space_kind": space_kind, "purpose": "target", "arm": f"fuse-{space_kind}"}
     result = Fuse(task, space, cfg.search, store=store, run_id=run_id, device=device, seed=seed, reporter=reporter,
                   attrs=attrs).run()
     return {"run_id": run_id, **result.to_dict()}
@@ -201,8 +240,9 @@ def _ensure_dictionary(ctx, target_name: str) -> None:
 def _stored_result(store, run_id: str, section) -> SearchResult | None:
     for s in store.list_searches():
         if s["id"] == run_id:
-            if s.get("status") == "done" and s.get("result") and _canon(s.get("config")) == _canon(
-                    dataclasses.asdict(section)):
+            # only the keys that change a result count: more repeats or another list of arms reuse finished runs
+            if s.get("status") == "done" and s.get("result") and not config_differences(
+                    s.get("config") or {}, dataclasses.asdict(section)):
                 return SearchResult.from_dict(s["result"])
             raise ResumeMismatch(f"baseline run {run_id!r} exists but is unfinished or has another configuration; "
                                  f"remove it or use another seed", key="search")
@@ -216,49 +256,146 @@ def _record_baseline(store, run_id: str, task: TaskData, section, seed: int, res
     record.config, record.seed, record.status, record.device = dataclasses.asdict(section), seed, "running", result.device
     writer = store.create_search(run_id, record.to_attrs(), 1)
     writer.flush()
+    if result.test_correct is not None:
+        store.save_test_outcome(run_id, result.test_correct, task.id)
     store.update_search(run_id, status="done", result=result.to_dict())
 
 
 def run_comparison(ctx, target_name: str, *, seeds: list[int] | None = None) -> list[dict[str, Any]]:
-    """Table rows for random search, FUSE (standard), FUSE (task-aware) and each of `search.fixed_networks`.
+    """Table rows for the arms of `search.arms`, each run once per seed (`search.repeats` seeds from project.seed).
 
-    The three searches share one budget: FUSE's [search] section; random search trains as many distinct candidates
-    as FUSE does, each for a FUSE round's weight epochs. Every method reads the test split once. Finished runs in the
-    store are reused, so an interrupted comparison continues where it stopped.
+    The FUSE arms (standard, task-aware and the farthest-tasks control) share FUSE's [search] budget; random search
+    trains as many distinct candidates as FUSE does, each for a FUSE round's weight epochs; every run records its
+    budget, and which test samples it got right. Every method reads the test split once. Finished runs in the store
+    are reused, so an interrupted comparison continues where it stopped.
     """
     store, cfg, device, reporter = ctx.store, ctx.config, ctx.device, ctx.reporter
     seeds = seeds if seeds is not None else [cfg.project.seed + i for i in range(max(1, cfg.search.repeats))]
-    for name in cfg.search.fixed_networks:
-        if name not in FIXED_NETWORKS:
-            raise ConfigError(f"unknown fixed network {name!r}; known: {', '.join(FIXED_NETWORKS)}",
-                              key="search.fixed_networks", file=cfg.file)
+    arms = tuple(cfg.search.arms)
+    if "fixed" in arms:
+        for name in cfg.search.fixed_networks:
+            if name not in FIXED_NETWORKS:
+                raise ConfigError(f"unknown fixed network {name!r}; known: {', '.join(FIXED_NETWORKS)}",
+                                  key="search.fixed_networks", file=cfg.file)
     task = ctx.dictionary.task_for(cfg.task(target_name))
     rows: list[dict[str, Any]] = []
     section = cfg.search
+    if getattr(getattr(ctx, "executor", None), "remote", False):
+        _remote_comparison(ctx, target_name, task, seeds, arms)
+    for seed in seeds:
+        for arm in arms:
+            if arm == "random":
+                run_id = run_id_for(target_name, "random", seed)
+                result = _stored_result(store, run_id, section)
+                if result is None:
+                    result = random_arm(store, task, cfg.space, section, seed, device, reporter, run_id)
+                rows.append(table_row(COMPARISON_LABELS["random"], result))
+            elif arm in ARM_SPACE:
+                kind = ARM_SPACE[arm]
+                out = run_search(ctx, target_name, kind, seed=seed, task=task)
+                rows.append(table_row(COMPARISON_LABELS[kind], out))
+            else:
+                for name in cfg.search.fixed_networks:
+                    run_id = run_id_for(target_name, name, seed)
+                    result = _stored_result(store, run_id, section)
+                    if result is None:
+                        result = fixed_arm(store, name, task, section, seed, device, reporter, run_id)
+                    rows.append(table_row(FIXED_NETWORKS[name][0], result, searched=False))
+    return rows
+
+
+
+
+def random_arm(store, task: TaskData, space_section, section, seed: int, device, reporter, run_id: str) -> SearchResult:
+    """The random-search arm of the comparison, recorded in `store` (the engine's, or a unit's recording)."""
+    space = standard_space(space_section)
+    result, model, records = random_search(task, space, section, seed=seed, device=device, reporter=reporter,
+                                           run_id=run_id)
+    budget = random_budget(section)
+    _record_baseline(store, run_id, task, section, seed, result,
+                     {"space_kind": "standard", "space": space.to_dict(), "candidates_evaluated": records,
+                      "budget_candidates": budget["candidates"], "arm": "random", "budget": budget})
+    save_final_weights(store, run_id, Genotype.from_dict(result.genotype), model, task.num_classes,
+                       int(task.train_x.shape[1]))
+    reporter.emit("search_done", run_id=run_id, result=result.to_dict())
+    return result
+
+
+def fixed_arm(store, name: str, task: TaskData, section, seed: int, device, reporter, run_id: str) -> SearchResult:
+    """A fixed network's arm of the comparison, recorded in `store`."""
+    result, _ = fixed_network(name, task, section, seed=seed, device=device, reporter=reporter, run_id=run_id)
+    _record_baseline(store, run_id, task, section, seed, result,
+                     {"network": name, "arm": "fixed", "budget": fixed_budget(section)})
+    reporter.emit("search_done", run_id=run_id, result=result.to_dict())
+    return result
+
+
+def _remote_comparison(ctx, target_name: str, task: TaskData, seeds: list[int], arms: tuple[str, ...]) -> None:
+    """Every arm and repeat not yet in the store as one unit each; their recorded writes are replayed here as they
+    arrive, so the table below reads them like finished local runs."""
+    from store.recording import replay
+
+    store, cfg, ex = ctx.store, ctx.config, ctx.executor
+    stored = {s["id"] for s in store.list_searches()}
+    task_ref = None
+    spaces: dict[str, SearchSpace] = {}
+    units: list[Any] = []
+
+    def submit(fn, run_id: str, *args: Any) -> None:
+        nonlocal task_ref
+        task_ref = task_ref if task_ref is not None else ex.put(task)
+        units.append(ex.submit(fn, task_ref, *args, ex.unit_reporter(run_id), name=run_id))
+
+    space_kinds = [ARM_SPACE[arm] for arm in arms if arm in ARM_SPACE]
     for seed in seeds:
         run_id = run_id_for(target_name, "random", seed)
-        result = _stored_result(store, run_id, section)
-        if result is None:
-            space = standard_space(cfg.space)
-            result, model, records = random_search(task, space, section, seed=seed, device=device,
-                                                   reporter=reporter, run_id=run_id)
-            _record_baseline(store, run_id, task, section, seed, result,
-                             {"space_kind": "standard", "space": space.to_dict(), "candidates_evaluated": records,
-                              "budget_candidates": fuse_candidate_count(section)})
-            save_final_weights(store, run_id, Genotype.from_dict(result.genotype), model, task.num_classes,
-                               int(task.train_x.shape[1]))
-            reporter.emit("search_done", run_id=run_id, result=result.to_dict())
-        rows.append(table_row(COMPARISON_LABELS["random"], result))
-        for kind in ("standard", "task-aware"):
-            out = run_search(ctx, target_name, kind, seed=seed, task=task)
-            rows.append(table_row(COMPARISON_LABELS[kind], out))
-        for name in cfg.search.fixed_networks:
+        if "random" in arms and run_id not in stored:
+            submit(arm_unit, run_id, "random", cfg.space, cfg.search, seed, ex.device, run_id)
+        for kind in space_kinds:
+            run_id = run_id_for(target_name, kind, seed)
+            if run_id in stored:
+                continue
+            if kind not in spaces:
+                if kind != "standard":
+                    _ensure_dictionary(ctx, target_name)
+                    assign_base_genotypes(ctx)
+                spaces[kind] = build_space(ctx, target_name, kind)
+            submit(fuse_unit, run_id, spaces[kind], cfg.search, run_id, ex.device, seed,
+                   {"space_kind": kind, "purpose": "target", "arm": f"fuse-{kind}"}, True)
+        for name in (cfg.search.fixed_networks if "fixed" in arms else ()):
             run_id = run_id_for(target_name, name, seed)
-            result = _stored_result(store, run_id, section)
-            if result is None:
-                result, _ = fixed_network(name, task, section, seed=seed, device=device, reporter=reporter,
-                                          run_id=run_id)
-                _record_baseline(store, run_id, task, section, seed, result, {"network": name})
-                reporter.emit("search_done", run_id=run_id, result=result.to_dict())
-            rows.append(table_row(FIXED_NETWORKS[name][0], result, searched=False))
-    return rows
+            if run_id not in stored:
+                submit(arm_unit, run_id, name, cfg.space, cfg.search, seed, ex.device, run_id)
+    for done, (_, (ops, _)) in enumerate(ex.completed(units, ctx.reporter), 1):
+        replay(ops, store)
+        ctx.reporter.emit("job_progress", job=ctx.job_id, stage="comparison arms", done=done, total=len(units))
+
+
+# -- units of work for a remote executor ---------------------------------------------------------------------------
+# Each runs the same code as the local path against a `store.recording.RecordingStore` and returns (recorded writes,
+# result); the engine replays the writes onto its store, staying the single writer.
+
+def fuse_unit(task, space, section, run_id: str, device: str, seed: int, attrs: dict[str, Any], retrain: bool,
+              reporter=None) -> tuple[list[tuple], dict[str, Any]]:
+    """One FUSE search: a base task's genotype search, or a comparison arm in the standard or task-aware space."""
+    from engine.runtime.reporting import SILENT
+    from store.recording import RecordingStore
+
+    store = RecordingStore()
+    result = Fuse(task, space, section, store=store, run_id=run_id, device=device, seed=seed,
+                  reporter=reporter or SILENT, attrs=attrs, retrain=retrain).run()
+    return store.ops, result.to_dict()
+
+
+def arm_unit(task, arm: str, space_section, section, seed: int, device: str, run_id: str,
+             reporter=None) -> tuple[list[tuple], dict[str, Any]]:
+    """The random-search arm ("random") or a fixed network's arm of the comparison, one seed."""
+    from engine.runtime.reporting import SILENT
+    from store.recording import RecordingStore
+
+    store = RecordingStore()
+    if arm == "random":
+        result = random_arm(store, task, space_section, section, seed, device, reporter or SILENT, run_id)
+    else:
+        result = fixed_arm(store, arm, task, section, seed, device, reporter or SILENT, run_id)
+    return store.ops, result.to_dict()

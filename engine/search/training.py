@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,6 +22,7 @@ from engine.data.tasks import batches, to_input
 from engine.space.network import build_network
 
 __all__ = [
+    "test_outcome",
     "EVAL_BATCH", "TrainReport", "model_input", "train_epoch", "evaluate", "predict_logits", "train_network",
     "train_from_scratch", "train_split", "data_generator",
 ]
@@ -106,6 +108,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.d
     loss = F.cross_entropy(logits, y)
     # counted as an integer: a float32 mean makes 72/80 = 0.89999998, below a 0.9 threshold
     return float(loss), int((logits.argmax(1) == y).sum()) / len(y)
+
+
+def test_outcome(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+                 batch_size: int = EVAL_BATCH) -> tuple[float, np.ndarray]:
+    """(accuracy in [0, 1], bool per sample: predicted right) in eval mode, in the order of `x`."""
+    logits = predict_logits(model, x, device, batch_size)
+    correct = (logits.argmax(1) == y.to(logits.device)).cpu().numpy().astype(bool)
+    return float(correct.mean()), correct
 
 
 def train_split(task, on: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,7 @@ class JobContext:
         self._config, self._device_spec = config, device
         self._device: Any = None
         self._dictionary: Any = None
+        self._executor: Any = None
 
     def for_job(self, job_id: str, reporter: Reporter, *, config: str | Path | None = None,
                 device: str | None = None) -> "JobContext":
@@ -52,8 +53,24 @@ class JobContext:
         if self._dictionary is None:
             from engine.similarity.dictionary import Dictionary
 
-            self._dictionary = Dictionary(self.store, self.config, self.device, self.reporter, job=self.job_id)
+            self._dictionary = Dictionary(self.store, self.config, self.device, self.reporter, job=self.job_id,
+                                          executor=self.executor)
         return self._dictionary
+
+    @property
+    def executor(self):
+        """Where this job's units run (`[executor]`): started (connected, resources checked) at first use."""
+        if self._executor is None:
+            from engine.service.executor import make_executor
+
+            executor = make_executor(self.config.executor, self.config.file, self.config.project.threads)
+            executor.start()
+            self._executor = executor
+        return self._executor
+
+    def close_executor(self) -> None:
+        if self._executor is not None:
+            self._executor.close()
 
 
 def load_job_config(config_path: str | Path | None, store_path: Path | None):

@@ -87,8 +87,20 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
         if cfg.search.compare:
             stages.start("comparison")
             result["comparison"] = searching.run_comparison(ctx, target.name)
+            result["table"] = _result_table(ctx, target.name)
     result["timings"] = stages.finish()
     return result
+
+
+def _result_table(ctx: JobContext, target_name: str) -> dict[str, Any] | None:
+    """The arms' table (engine.results) over every finished run on the target, as plain data for the protocol."""
+    from engine.results.collect import TableError, result_table
+
+    try:
+        return result_table(ctx.store, target_name).to_dict()
+    except (TableError, ValueError) as exc:
+        ctx.reporter.emit("warning", message=f"no result table: {exc}", code="no-table")
+        return None
 
 
 def add_task(ctx: JobContext, *, task: dict[str, Any], role: str = "base") -> dict[str, Any]:
@@ -203,12 +215,17 @@ def execute(kind: str, params: dict[str, Any], ctx: JobContext) -> Any:
     try:
         if kind not in NEEDS_NO_CONFIG:
             cfg = ctx.config
-            if ctx.device.type == "cpu" and cfg.project.threads > 0:
+            if ctx.device.type == "cpu":
                 import torch
+                from engine.runtime.threads import job_threads
 
                 threads_before = torch.get_num_threads()
-                torch.set_num_threads(cfg.project.threads)
-        result = plain(fn(ctx, **params))
+                torch.set_num_threads(job_threads(cfg.project.threads, threads_before))
+            ctx.executor  # connects a remote executor before the job writes anything: a bad one fails here
+        try:
+            result = plain(fn(ctx, **params))
+        finally:
+            ctx.close_executor()  # cancels units still outstanding (stop, Ctrl-C, a failed job)
     except JobStopped:
         reporter.emit("job_done", job=job_id, kind=kind, params=shown, status="stopped",
                       message="stopped", seconds=time.perf_counter() - t0)

@@ -109,7 +109,8 @@ METHODS = DISTANCE_METHODS
 
 @dataclass(frozen=True, kw_only=True)
 class Status(Command):
-    """Reply data: pid, seq, store, config, device, job (running job or None), queue, paused."""
+    """Reply data: pid, seq, store, config, device, executor ("local" or the Ray cluster's state), job (running job or
+    None), queue, paused."""
     TYPE: ClassVar[str] = "status"
 
 

@@ -247,7 +247,6 @@ class EngineServer:
 
     async def _serve(self) -> int:
         self.loop = asyncio.get_running_loop()
-        threading.Thread(target=self._resolve_device, name="device-label", daemon=True).start()
         self._shutdown = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             self.loop.add_signal_handler(sig, self._on_signal, sig)
@@ -407,26 +406,13 @@ class EngineServer:
         return {
             "pid": os.getpid(), "instance": self.instance, "protocol": P.PROTOCOL_VERSION, "seq": self.broadcast_seq,
             "store": str(self.store_path), "config": str(self.config_path) if self.config_path else None,
-            "device": self._device(), "started": self.started, "clients": len(self.conns),
+            "device": self._device(), "executor": self._executor(), "started": self.started, "clients": len(self.conns),
             "job": self.current.info() if self.current else None, "queue": [j.info() for j in self.pending],
             "idle_exit": self.idle_exit,
         }
 
     def _device(self) -> str:
-        """The device label for status lines; until the warm-up thread has resolved it, the configured name.
-
-        Resolving imports torch (seconds on a loaded machine): doing it on the event loop made the first
-        `status` miss its clients' deadline."""
-        label = getattr(self, "_device_label", None)
-        if label is not None:
-            return label
-        return f"{self.device_name or 'auto'} (resolving)"
-
-    def _resolve_device(self) -> None:
-        self._device_label = self._device_now()
-
-    def _device_now(self) -> str:
-        """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu)."""
+        """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu), for status lines."""
         from engine.runtime.device import device_label, resolve_device
 
         name = self.device_name
@@ -441,6 +427,23 @@ class EngineServer:
             return device_label(resolve_device(name))
         except (RuntimeError, ValueError) as exc:
             return f"{name} ({exc})"
+
+    def _executor(self) -> str:
+        """`local`, or the Ray cluster's state (`ray: 3 nodes, 12/16 CPUs, 2/2 GPUs busy`), for status lines."""
+        try:
+            from engine.config import load_config
+
+            section = load_config(self.config_path, check_classes=False).executor
+        except Exception:  # noqa: BLE001 - a broken config is reported when a job reads it
+            return "local"
+        if section.kind == "local":
+            return "local"
+        try:
+            from engine.service.executor import RayExecutor
+
+            return RayExecutor(section).status()
+        except ImportError:
+            return "ray (not installed: pip install 'tanas-tui[ray]')"
 
     def _control(self, cmd: P.Pause | P.Resume | P.Stop) -> dict[str, Any]:
         job = self.current

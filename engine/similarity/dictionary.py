@@ -22,10 +22,10 @@ import torch
 from engine.choices import DISTANCE_METHODS
 from engine.config import Config, ConfigError
 from engine.similarity.distance import fisher_distance, mean_std, per_layer_unit_trace
-from engine.similarity.fisher import diagonal_fisher, fisher_layout
+from engine.similarity.fisher import diagonal_fisher, fisher_layout, fisher_sample_index, task_fisher  # noqa: F401
 from engine.similarity.probe import load_probe, probe_state, train_probe
 from engine.runtime.reporting import SILENT, Reporter
-from store.queries import Neighbor, nearest
+from store.queries import Neighbor, farthest, nearest
 from store.records import TaskRecord
 from engine.data.tasks import TaskData, TaskDef
 from store.faults import fault_point
@@ -59,19 +59,12 @@ def probe_seed(cfg: Config, taskdef: TaskDef, seed_index: int) -> int:
     return cfg.project.seed * 1_000_003 + taskdef.seed * 1000 + seed_index
 
 
-def fisher_sample_index(task: TaskData, samples: int) -> torch.Tensor:
-    """The M train-split rows that represent task t in every Fisher on t's data; fixed by t's seed."""
-    gen = torch.Generator().manual_seed(9_176 + task.definition.seed)
-    n = len(task.train_y)
-    return torch.randperm(n, generator=gen)[: min(samples, n)].sort().values
-
-
 class Dictionary:
     """The dictionary of task-data pairs in `store` (opened for writing), under configuration `cfg`."""
 
     def __init__(self, store, cfg: Config, device: torch.device | str = "cpu", reporter: Reporter = SILENT, *,
                  job: str = "dictionary", task_builder: Callable[[TaskDef], TaskData] | None = None,
-                 source_loader: Callable[[str], Any] | None = None):
+                 source_loader: Callable[[str], Any] | None = None, executor: Any = None):
         if cfg.dictionary.method not in METHODS:
             raise ConfigError(f"unknown method {cfg.dictionary.method!r} (use {' or '.join(METHODS)})",
                               file=cfg.file, key="dictionary.method")
@@ -88,6 +81,11 @@ class Dictionary:
         self._builder = task_builder or self._build_from_source
         self._source_loader = source_loader     # name -> Dataset, for the shared body's broad task
         self._shared = None
+        # None or a local executor: everything runs here, in order. A remote one (`executor.remote`): probe trainings
+        # and Fisher passes are submitted as units (engine.similarity.units) and this object writes their results.
+        self.executor = executor
+        self._task_refs: dict[str, Any] = {}     # what went to the cluster (object refs), kept for the whole job
+        self._sample_refs: dict[str, Any] = {}
         self._tasks: dict[str, TaskData] = {}
         self._models: OrderedDict[tuple[str, int], torch.nn.Module] = OrderedDict()
 
@@ -160,6 +158,25 @@ class Dictionary:
             raise ValueError(f"task role must be one of {', '.join(ROLES)}, got {role!r}")
         method = self.cfg.dictionary.method
         self._check_params(method)
+        if self.remote:
+            tid = self._register(taskdef, role)
+            self._compute_remote(method, only=tid)
+            return tid
+        tid = self._register(taskdef, role)
+        self.complete_task(tid)
+        fault_point("task-ready")
+        ready = self._ready_ids()
+        # every ready task must be in the matrix before pairs are read from it: a task that became ready just before
+        # a crash, or a matrix of a method the store never used, is missing some (their entries start not computed)
+        for b in ready:
+            self.store.add_distance_task(method, b)
+        self.store.add_distance_task(method, tid)
+        self._fill(method, [(b, tid) for b in ready if b != tid] + [(tid, b) for b in ready if b != tid]
+                   + [(tid, tid)])
+        return tid
+
+    def _register(self, taskdef: TaskDef, role: str) -> str:
+        """Stores a task's record (once) and its role; returns its id."""
         task = self.task_for(taskdef)
         tid = task.id
         self._tasks[tid] = task
@@ -172,17 +189,11 @@ class Dictionary:
             self.reporter.emit("task_added", task_id=tid, name=taskdef.name, role=role)
         elif self.store.task(tid).get("role") != role:
             self.store.update_task(tid, role=role)
-        self.complete_task(tid)
-        fault_point("task-ready")
-        ready = self._ready_ids()
-        # every ready task must be in the matrix before pairs are read from it: a task that became ready just before
-        # a crash, or a matrix of a method the store never used, is missing some (their entries start not computed)
-        for b in ready:
-            self.store.add_distance_task(method, b)
-        self.store.add_distance_task(method, tid)
-        self._fill(method, [(b, tid) for b in ready if b != tid] + [(tid, b) for b in ready if b != tid]
-                   + [(tid, tid)])
         return tid
+
+    @property
+    def remote(self) -> bool:
+        return bool(getattr(self.executor, "remote", False))
 
     def _initial_attrs(self, task: TaskData, role: str) -> dict[str, Any]:
         d = task.definition
@@ -258,7 +269,11 @@ class Dictionary:
 
     def ensure(self, taskdefs: Iterable[TaskDef], role: str = "base") -> list[str]:
         """Adds the tasks that are missing, completes interrupted ones, and fills every NaN distance entry."""
-        ids = [self.add_task(t, role) for t in taskdefs]
+        if self.remote:  # register all, then one batch of units for everything missing
+            self._check_params(self.cfg.dictionary.method)
+            ids = [self._register(t, role) for t in taskdefs]
+        else:
+            ids = [self.add_task(t, role) for t in taskdefs]
         self.compute_distances(self.cfg.dictionary.method)
         return ids
 
@@ -281,6 +296,8 @@ class Dictionary:
         """Fills every NaN entry of `method`'s matrix (completing tasks as needed); returns how many it computed."""
         method = method or self.cfg.dictionary.method
         self._check_params(method)
+        if self.remote:
+            return self._compute_remote(method)
         for tid in self.store.task_ids():
             self.complete_task(tid)
             self.store.add_distance_task(method, tid)
@@ -432,11 +449,7 @@ class Dictionary:
         return self._distance(vecs[0], vecs[1], nets[1], classes)
 
     def _fisher(self, net: torch.nn.Module, task: TaskData, s: int, head_classes: int | None = None) -> torch.Tensor:
-        d = self.cfg.dictionary
-        idx = fisher_sample_index(task, d.fisher_samples)
-        gen = torch.Generator().manual_seed(31_337 + 1000 * task.definition.seed + s)
-        return diagonal_fisher(net, task.train_x[idx.to(task.train_x.device)], task.train_y[idx.to(task.train_y.device)],
-                               mode=d.fisher, include_head=d.include_head, head_classes=head_classes, generator=gen)
+        return task_fisher(net, task, s, self.cfg.dictionary, head_classes)
 
     def _transfer_pair(self, a: str, b: str, s: int) -> float:
         from engine.similarity.transfer import transfer_distance
@@ -460,10 +473,169 @@ class Dictionary:
             self._models.popitem(last=False)
         return model
 
+    # ------------------------------------------------------------------ on a remote executor
+
+    def _compute_remote(self, method: str, only: str | None = None) -> int:
+        """The remote twin of completing tasks + filling NaN entries: one unit per missing probe (task, seed) and
+        one Fisher unit per probe that has passes to make; results are written here as each arrives. With `only`,
+        just that task and its row and column against the ready tasks (what `add_task` does locally)."""
+        from engine.similarity.fisher import fisher_samples
+        from engine.similarity.units import fisher_unit, train_probe_unit, worker_task
+
+        ex, d, seeds = self.executor, self.cfg.dictionary, self.seeds
+        if only is None:
+            ids = list(self.store.task_ids())
+        else:
+            ids = [only] + [t for t in self._ready_ids() if t != only]
+        attrs = {t: self.store.task(t) for t in ids}
+        for tid in ids:
+            if attrs[tid].get("probe_arch") != d.probe:
+                raise ConfigError(f"task {attrs[tid]['name']!r} in the store has probe {attrs[tid].get('probe_arch')!r}, "
+                                  f"the config says {d.probe!r}; every task of a dictionary uses the same probe",
+                                  file=self.cfg.file, key="dictionary.probe")
+        for tid in ids:
+            self.store.add_distance_task(method, tid)
+        matrix = self.store.distances(method)
+        if only is None:
+            pairs = [(matrix.ids[i], matrix.ids[j]) for j in range(len(matrix.ids)) for i in range(len(matrix.ids))
+                     if np.isnan(matrix.value[i, j]) and matrix.ids[i] in attrs and matrix.ids[j] in attrs]
+        else:
+            pairs = [(b, only) for b in ids if b != only] + [(only, b) for b in ids if b != only] + [(only, only)]
+            pairs = [(b, t) for b, t in pairs if np.isnan(matrix.get(b, t)[0])]
+        cross = [(b, t) for b, t in pairs if b != t]
+        fisher_pairs = cross if method == "fisher" else []
+        missing_probes = [(t, s) for t in ids for s in range(seeds) if not self.store.has_probe(t, s)]
+        own_vec: dict[tuple[str, int], np.ndarray] = {}
+        for t in ids:
+            for s in range(seeds):
+                vec = self.store.load_fisher(t, s)
+                if vec is not None:
+                    own_vec[(t, s)] = vec
+        targets_of: dict[str, list[str]] = {}
+        for b, t in fisher_pairs:
+            targets_of.setdefault(b, []).append(t)
+
+        refs, sample_refs = self._task_refs, self._sample_refs
+
+        def task_ref(t: str) -> Any:  # a probe unit's task (train + val) goes to the cluster once per job
+            if t not in refs:
+                refs[t] = ex.put(worker_task(self.task_data(t)))
+            return refs[t]
+
+        def samples_ref(t: str) -> Any:  # a Fisher pass needs only t's M samples: shipped once per job
+            if t not in sample_refs:
+                x, y, seed = fisher_samples(self.task_data(t), d.fisher_samples)
+                sample_refs[t] = ex.put((x.cpu(), y.cpu(), seed))
+            return sample_refs[t]
+
+        probe_refs: dict[tuple[str, int], Any] = {}
+        kinds: dict[Any, tuple[str, str, int]] = {}
+        for t, s in missing_probes:
+            if attrs[t].get("status") != "training":
+                self.store.update_task(t, status="training")
+                attrs[t]["status"] = "training"
+            task = self.task_data(t)
+            ref = ex.submit(train_probe_unit, task_ref(t), d, probe_seed(self.cfg, task.definition, s), s, ex.device,
+                            ex.unit_reporter(f"probe {task.definition.name}/{s}"),
+                            name=f"probe:{task.definition.name}:{s}")
+            probe_refs[(t, s)] = ref
+            kinds[ref] = ("probe", t, s)
+        for b in ids:
+            for s in range(seeds):
+                own = (b, s) not in own_vec
+                targets = targets_of.get(b, [])
+                if not own and not targets:
+                    continue
+                if (b, s) not in probe_refs:
+                    probe_refs[(b, s)] = ex.put((self.store.load_probe(b, s), None))
+                listed = ([b] if own else []) + targets
+                classes = [0] * own + [int(attrs[t]["num_classes"]) for t in targets]  # 0: own, unpadded
+                ref = ex.submit(fisher_unit, d.probe, int(attrs[b]["num_classes"]), probe_refs[(b, s)], d, s,
+                                ex.device, listed, classes, *[samples_ref(t) for t in listed],
+                                name=f"fisher:{attrs[b]['name']}:{s}")
+                kinds[ref] = ("fisher", b, s)
+
+        n_probes = len(missing_probes)
+        n_fisher = sum(1 for k in kinds.values() if k[0] == "fisher")
+        pair_vecs: dict[tuple[str, str, int], np.ndarray] = {}
+        remaining = set(fisher_pairs)
+        written = 0
+        done_probes = done_fisher = 0
+        if kinds:
+            self.reporter.emit("log", level="info", message=(
+                f"{ex.status()}: {n_probes} probe units, {n_fisher} Fisher units ({len(fisher_pairs)} pairs)"))
+        for ref, value in ex.completed(list(kinds), self.reporter):
+            kind, b, s = kinds[ref]
+            if kind == "probe":
+                state, info = value
+                self.store.save_probe(b, state, s)
+                accs = list(self.store.task(b).get("val_accs") or [])
+                accs += [None] * (seeds - len(accs))
+                accs[s] = info["val_acc"]
+                epochs = list(self.store.task(b).get("epochs_per_seed") or [])
+                epochs += [None] * (seeds - len(epochs))
+                epochs[s] = info["epochs"]
+                self.store.update_task(b, val_accs=accs, epochs_per_seed=epochs)
+                self._after_probe(b, info["seconds"])
+                done_probes += 1
+                self.reporter.emit("job_progress", job=self.job, stage="probes", done=done_probes, total=n_probes)
+                continue
+            for t, vec in value.items():
+                if t == b and (b, s) not in own_vec:
+                    self.store.save_fisher(b, vec, s)
+                    own_vec[(b, s)] = self.store.load_fisher(b, s)
+                else:
+                    pair_vecs[(b, t, s)] = vec
+            done_fisher += 1
+            self.reporter.emit("job_progress", job=self.job, stage="fisher passes", done=done_fisher, total=n_fisher)
+            self._mark_ready(b, own_vec)
+            for pair in [p for p in remaining if b in p]:
+                if self._write_pair(method, pair, pair_vecs, own_vec):
+                    remaining.discard(pair)
+                    written += 1
+        for t in ids:
+            self._mark_ready(t, own_vec)
+        for pair in list(remaining):  # every unit has arrived: all its inputs are here
+            if self._write_pair(method, pair, pair_vecs, own_vec):
+                written += 1
+        for t, t2 in pairs:
+            if t == t2:
+                self.store.set_distance(method, t, t, 0.0, 0.0)
+                self.reporter.emit("distance", method=method, source=t, target=t, value=0.0, std=0.0)
+                written += 1
+        if method != "fisher":  # transfer pairs: computed here, as the local path does
+            written += self._fill(method, cross)
+        return written
+
+    def _mark_ready(self, t: str, own_vec: dict[tuple[str, int], np.ndarray]) -> None:
+        if all((t, s) in own_vec for s in range(self.seeds)) and self.store.task(t).get("status") != "ready":
+            self.store.update_task(t, status="ready")
+
+    def _write_pair(self, method: str, pair: tuple[str, str], pair_vecs, own_vec) -> bool:
+        """Writes d(b, t) when every seed's F(b, t) and F(t, t) are here; False if something is still missing."""
+        b, t = pair
+        if not all((b, t, s) in pair_vecs and (t, s) in own_vec for s in range(self.seeds)):
+            return False
+        values = []
+        for s in range(self.seeds):
+            f_bt, f_tt = pair_vecs.pop((b, t, s)), own_vec[(t, s)]
+            if self.cfg.dictionary.include_head:
+                net_b, net_t = self._probe(b, s), self._probe(t, s)
+                head_classes = max(net_b.head.out_features, net_t.head.out_features)
+                f_tt = pad_head(torch.from_numpy(f_tt), net_t, head_classes)
+            values.append(fisher_distance(f_bt, f_tt))
+        value, std = mean_std(values)
+        self.store.set_distance(method, b, t, value, std)
+        self.reporter.emit("distance", method=method, source=b, target=t, value=value, std=std)
+        return True
+
     # ------------------------------------------------------------------ queries
 
     def nearest(self, target: str, k: int = 3, method: str | None = None) -> list[Neighbor]:
         return nearest(self.store, target, k, method or self.cfg.dictionary.method)
+
+    def farthest(self, target: str, k: int = 3, method: str | None = None) -> list[Neighbor]:
+        return farthest(self.store, target, k, method or self.cfg.dictionary.method)
 
 
 def pad_head(vec: torch.Tensor, model: torch.nn.Module, head_classes: int) -> torch.Tensor:

@@ -26,7 +26,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from engine.similarity.probe import slices
-from engine.data.tasks import to_input
+from engine.data.tasks import TaskData, to_input
 
 FISHER_MODES = ("empirical", "model")
 _CHUNK_ELEMS = 1 << 24  # cap on a per-sample-gradient block (elements) in the conv trick
@@ -328,3 +328,33 @@ def fisher_layout(model: nn.Module, include_head: bool = False,
             n = n // p.shape[0] * head_classes
         out.append((name, n))
     return out
+
+
+# ---------------------------------------------------------------- a task's Fisher in the dictionary
+
+def fisher_sample_index(task: TaskData, samples: int) -> torch.Tensor:
+    """The M train-split rows that represent task t in every Fisher on t's data; fixed by t's seed."""
+    gen = torch.Generator().manual_seed(9_176 + task.definition.seed)
+    n = len(task.train_y)
+    return torch.randperm(n, generator=gen)[: min(samples, n)].sort().values
+
+
+def fisher_samples(task: TaskData, samples: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(x, y, task seed): the M rows every Fisher on task t's data uses; all a Fisher pass needs of t."""
+    idx = fisher_sample_index(task, samples)
+    return (task.train_x[idx.to(task.train_x.device)], task.train_y[idx.to(task.train_y.device)],
+            task.definition.seed)
+
+
+def samples_fisher(net: torch.nn.Module, samples: tuple[torch.Tensor, torch.Tensor, int], s: int, d,
+                   head_classes: int | None = None) -> torch.Tensor:
+    """`net`'s diagonal Fisher on a task's `fisher_samples` (seed index s), under [dictionary] settings `d`."""
+    x, y, task_seed = samples
+    gen = torch.Generator().manual_seed(31_337 + 1000 * task_seed + s)
+    return diagonal_fisher(net, x, y, mode=d.fisher, include_head=d.include_head, head_classes=head_classes,
+                           generator=gen)
+
+
+def task_fisher(net: torch.nn.Module, task: TaskData, s: int, d, head_classes: int | None = None) -> torch.Tensor:
+    """`net`'s diagonal Fisher on task's M fixed samples (seed index s), under [dictionary] settings `d`."""
+    return samples_fisher(net, fisher_samples(task, d.fisher_samples), s, d, head_classes)

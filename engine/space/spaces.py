@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["SearchSpace", "SpaceError", "standard_space", "task_aware_space", "make_rng", "SAMPLED_OPS"]
 
 SAMPLED_OPS: tuple[str, ...] = tuple(op for op in PRIMITIVES if op != "none")
-KINDS = ("standard", "task-aware")
+KINDS = ("standard", "task-aware", "farthest")
 
 
 class SpaceError(ValueError):
@@ -191,9 +191,14 @@ def standard_space(cfg: SpaceSection | None = None) -> SearchSpace:
 
 
 def task_aware_space(neighbors: Sequence[tuple[str, str, float, Genotype]], cfg: SpaceSection | None = None,
-                     scale: float = 1.0) -> SearchSpace:
-    """The space spanned by the nearest tasks' best genotypes; `neighbors` holds (task_id, name, distance, genotype)."""
+                     scale: float = 1.0, kind: str = "task-aware") -> SearchSpace:
+    """The space spanned by the nearest tasks' best genotypes; `neighbors` holds (task_id, name, distance, genotype).
+
+    kind="farthest" builds the control space the same way from the k farthest tasks (the caller picks them): only
+    which tasks go in differs, so a difference in results is the tasks', not the construction's."""
     cfg = cfg or SpaceSection()
+    if kind not in ("task-aware", "farthest"):
+        raise SpaceError(f"a space from dictionary tasks is 'task-aware' or 'farthest', got {kind!r}")
     if not neighbors:
         raise SpaceError("a task-aware space needs at least one neighbouring task with a genotype; got none")
     if not (isinstance(scale, (int, float)) and scale > 0 and math.isfinite(scale)):
@@ -243,8 +248,10 @@ def task_aware_space(neighbors: Sequence[tuple[str, str, float, Genotype]], cfg:
     genotypes = [r[3] for r in rows]
     provenance = [{"task_id": tid, "name": name, "distance": d, "weight": w, "hash": g.hash, "genotype": g.to_dict()}
                   for tid, name, d, g, w in rows]
+    if kind == "farthest":
+        notes.append(f"control space: the {len(rows)} farthest dictionary tasks, built like the task-aware space")
     return SearchSpace(
-        kind="task-aware", op_weights=op_weights,
+        kind=kind, op_weights=op_weights,
         nodes=_span(cfg.nodes, [g.nodes for g in genotypes]),
         channels=_span(cfg.channels, [g.channels for g in genotypes]),
         layers=_span(cfg.layers, [g.layers for g in genotypes]),

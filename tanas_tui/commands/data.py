@@ -1,4 +1,4 @@
-"""`tanas-tui data list` and `tanas-tui data preview`: what data is there, and what it looks like."""
+"""`tanas-tui data list`, `data preview` and `data fetch`: what data is there, what it looks like, getting it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -108,6 +108,62 @@ def preview_command(
     captions = [data.classes[int(data.labels[i])] for i in idx]
     console.print(render_images(data.images[idx], captions, width_cells=width))
     console.print(Text(f"{source}: {len(data)} images, {len(data.classes)} classes", style="dim"))
+
+
+@data_app.command("fetch")
+@handle_errors
+def fetch_command(
+    dataset: str = typer.Argument(..., help="What to fetch: 'paper' (MNIST, Fashion-MNIST, ten Quick, Draw! classes)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Where to put the files (default: the config's "
+                                         "project.data_dir)."),
+    check_only: bool = typer.Option(False, "--check-only", help="Only check the files in place; download nothing."),
+    mirror: list[str] = typer.Option([], "--mirror", help="SOURCE=URL: download SOURCE's files (mnist, "
+                                     "fashion-mnist, quickdraw) from URL/<file name> instead. Repeatable."),
+    timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Seconds per download before giving up."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Download (or check files placed by hand for) the data of the paper's experiment, with sizes and checksums.
+    Exit code 3 when a file is still missing or fails its check; then it prints where to put each one."""
+    from engine.data import paper_files
+    from tanas_tui.common import console
+
+    if dataset != "paper":
+        raise CliError(f"unknown data set {dataset!r}; known: paper", ExitCode.NOT_FOUND)
+    mirrors = {}
+    for item in mirror:
+        source, sep, url = item.partition("=")
+        if not sep or not url:
+            raise CliError(f"--mirror must be SOURCE=URL, got {item!r}", ExitCode.USAGE)
+        mirrors[source.strip()] = url.strip()
+    try:
+        files = paper_files.with_mirrors(paper_files.PAPER_FILES, mirrors)
+    except ValueError as exc:
+        raise CliError(f"--mirror: {exc}", ExitCode.USAGE) from None
+    root = (data_dir if data_dir is not None else _config(config).data_dir).expanduser().resolve()
+
+    def progress(st) -> None:
+        how = " (downloaded)" if st.downloaded else ""
+        colour = {"ok": "green", "missing": "yellow", "bad": "red"}[st.status]
+        console.print(Text.assemble((f"{st.status:8s}", colour), f"{st.file.source:14s} {st.file.name}{how}"),
+                      soft_wrap=True)
+
+    results = paper_files.fetch_paper(root, files=files, download=not check_only, timeout=timeout, progress=progress)
+    todo = [r for r in results if r.status != "ok"]
+    if not todo:
+        console.print(f"all {len(results)} files of the paper's data are in {root} and pass their checks",
+                      soft_wrap=True)
+        return
+    lines = [f"{len(todo)} of {len(results)} files are missing or fail their checks"
+             + ("" if check_only else " and could not be downloaded") + ". Put each file at the path shown:"]
+    for r in todo:
+        f = r.file
+        expected = ", ".join(x for x in (f"{f.size} bytes" if f.size else "", f"md5 {f.md5}" if f.md5 else "",
+                                         f"sha256 {f.sha256}" if f.sha256 else "") if x) or f.note
+        lines += [f"  {r.path}", f"      from {' or '.join(f.urls)}", f"      expected: {expected}"]
+        if r.detail:
+            lines.append(f"      now: {r.detail}")
+    lines.append(f"Then run `tanas-tui data fetch paper --check-only --data-dir {root}`.")
+    raise CliError("\n".join(lines), ExitCode.DATA_UNAVAILABLE)
 
 
 def register(app: typer.Typer) -> None:

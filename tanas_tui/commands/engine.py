@@ -87,6 +87,8 @@ def status(config: Path = ConfigOption, store: Path = StoreOption) -> None:
     up = time.time() - st["started"]
     console.print(f"engine pid {st['pid']}, up {up:.0f} s, store {st['store']}, protocol v{st['protocol']}, "
                   f"{st['clients'] - 1} other client(s), event seq {st['seq']}")
+    if st.get("executor"):
+        console.print(f"executor {st['executor']}")
     job = st.get("job")
     if job:
         state = "paused" if job.get("paused") else "running"

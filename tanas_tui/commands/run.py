@@ -31,6 +31,10 @@ def run(
     config: Path = typer.Argument(None, help="Config file (default: ./tanas.toml, or $TANAS_CONFIG)."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run it in the engine (started if needed) and return."),
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
+    executor: str = typer.Option(None, "--executor", help="local | ray: where units of work run (overrides "
+                                 "\\[executor] kind; for a job run here, an engine uses its config's)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster: auto, host:6379 or ray://host:10001 "
+                                "(overrides \\[executor] address)."),
     store: Path = StoreOption,
 ) -> None:
     """Build or update the dictionary, search the target's task-aware space with FUSE, print the result table."""
@@ -42,9 +46,16 @@ def run(
     if config_path(config) is None:
         raise CliError(f"no tanas.toml in {Path.cwd()}: `tanas-tui init` writes a commented one to start from "
                        f"(or pass a config file, or set TANAS_CONFIG)", ExitCode.USAGE)
-    overrides = {"project.device": device} if device else None
-    cfg = load_cli_config(config, store, overrides)
+    overrides = {"project.device": device} if device else {}
+    if executor:
+        overrides["executor.kind"] = executor
+    if address is not None:
+        overrides["executor.address"] = address
+    cfg = load_cli_config(config, store, overrides or None)
     pid = engine_running(cfg.store_path)
+    if pid is not None and (executor or address is not None):
+        raise CliError(f"--executor / --address apply to a job run in this process; the engine (pid {pid}) serving "
+                       f"{cfg.store_path} uses its config's [executor] (set it there, or stop the engine)")
     if detach:
         if pid is None:
             from tanas_tui.client import EngineStartFailed
@@ -137,7 +148,7 @@ def _finish(done: P.JobDone | None, wall: float) -> None:
 def print_pipeline_result(result: dict[str, Any], console) -> None:
     """The nearest tasks of the target, the result table and the split of the time by stage."""
     from store.records import table_row
-    from tanas_tui.tables import comparison_table
+    from tanas_tui.tables import comparison_table, result_table, wide_console
 
     nearest = result.get("nearest") or []
     if nearest:
@@ -151,10 +162,17 @@ def print_pipeline_result(result: dict[str, Any], console) -> None:
                           f"{dist:.4f}" if isinstance(dist, (int, float)) else "–")
         console.print(table)
     rows = result.get("comparison")
-    if not rows and isinstance(result.get("search"), dict):
-        rows = [table_row(f"FUSE, {result.get('space')} space", result["search"])]
-    if rows:
-        console.print(comparison_table(rows, title=f"Result: {result.get('target')}"))
+    if isinstance(result.get("table"), dict):
+        table = result["table"]
+        wide_console(console).print(result_table(table, title=f"Result: {result.get('target')}"))
+        prov = table.get("provenance") or {}
+        console.print(f"config hash {prov.get('config_hash')}, seeds {prov.get('seeds')}; export with "
+                      f"`tanas-tui searches compare --markdown`", soft_wrap=True)
+    else:
+        if not rows and isinstance(result.get("search"), dict):
+            rows = [table_row(f"FUSE, {result.get('space')} space", result["search"])]
+        if rows:
+            console.print(comparison_table(rows, title=f"Result: {result.get('target')}"))
     timings = result.get("timings") or {}
     if timings:
         console.print("time by stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()), soft_wrap=True)

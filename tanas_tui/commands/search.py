@@ -7,6 +7,7 @@ stopped run from its last checkpoint, or prints the stored result of a finished 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,56 @@ def _print_rounds(console, attrs: dict[str, Any], rec) -> None:
                       _fmt(r.get("entropy"), 3), " ".join(f"{a:.3f}" for a in r.get("val_acc", [])),
                       _fmt(r.get("parameter_free_share"), 2))
     console.print(table)
+
+
+# -- searches compare ----------------------------------------------------------------------------------------------
+@searches_app.command("compare")
+@handle_errors
+def compare_searches(
+    target: str = typer.Option(None, "--target", "-t", help="Target task name or id (default: the store's only "
+                               "target with results)."),
+    as_json: bool = typer.Option(False, "--json", help="Write the table as JSON (every comparison detail)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Write the table as CSV (provenance in # lines)."),
+    as_markdown: bool = typer.Option(False, "--markdown", help="Write the table as Markdown, ready for a paper."),
+    output: Path = typer.Option(None, "--output", "-o", help="File to write (default: standard output)."),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
+) -> None:
+    """The arms' result table from the stored runs: test error mean ± std with 95 % intervals, params, cost, budget,
+    and each arm's paired difference from FUSE in the task-aware space (p-value; 'not distinguishable' when the
+    test does not separate them), with the settings that produced it (config hash, seeds, package versions)."""
+    from engine.results.collect import TableError, result_table
+    from engine.results.table import to_csv, to_json, to_markdown
+    from tanas_tui.common import console
+    from tanas_tui.tables import result_table as rich_table, wide_console
+
+    chosen = [name for name, on in (("json", as_json), ("csv", as_csv), ("markdown", as_markdown)) if on]
+    if len(chosen) > 1:
+        raise CliError(f"choose one output format, got {', '.join('--' + c for c in chosen)}", ExitCode.USAGE)
+    with _open_read(config, store) as st:
+        try:
+            table = result_table(st, target)
+        except TableError as exc:
+            raise CliError(str(exc), ExitCode.NOT_FOUND) from None
+    if not chosen:
+        if output is not None:
+            raise CliError("--output needs a format: --json, --csv or --markdown", ExitCode.USAGE)
+        name = table.provenance.get("target", "?")
+        wide_console(console).print(rich_table(table.to_dict(), title=f"Result: {name}"))
+        prov = table.provenance
+        console.print(f"config hash {prov.get('config_hash')}, seeds {prov.get('seeds')}, "
+                      + ", ".join(f"{k} {v}" for k, v in (prov.get("packages") or {}).items() if v), soft_wrap=True)
+        return
+    text = {"json": to_json, "csv": to_csv, "markdown": to_markdown}[chosen[0]](table)
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    try:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}", ExitCode.USAGE) from None
+    console.print(f"wrote the {chosen[0]} table of {table.provenance.get('target')} ({len(table.rows)} arms) to "
+                  f"{output}")
 
 
 # -- export --------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The status line: store path, engine connection, device and the current job."""
+"""The status line: store path, engine connection, device, executor (when the engine reports one) and the job."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -13,6 +13,7 @@ class StatusBar(Static):
     store = reactive("")
     engine = reactive("not running")
     device = reactive("")
+    executor = reactive("")
     job = reactive("")
     writer = reactive("")    # a headless run writing the store (no engine): the UI follows the store
 
@@ -28,6 +29,9 @@ class StatusBar(Static):
         if self.device:
             t.append("  device ", style="dim")
             t.append(self.device)
+        if self.executor:
+            t.append("  executor ", style="dim")
+            t.append(self.executor)
         t.append("  job ", style="dim")
         t.append(self.job or "idle", style="bold" if self.job else "dim")
         return t

@@ -1,0 +1,126 @@
+"""The default dictionary's build (tanas.toml's base tasks: probes, own Fishers, all distances) on the `local`
+executor vs `ray` with 1 and with 2 workers (a fresh local Ray per mode, `num_cpus` = workers), the ratios to local
+measured in the same run, and Ray's per-unit overhead: milliseconds to submit and collect a no-op unit.
+
+    .venv/bin/python benchmarks/bench_executor.py [--config tanas.toml] [--tasks N] [--units 200]
+
+Each mode runs in its own child process (a process joins one Ray cluster); the cluster's start is reported
+separately, the build time includes starting the workers (what a first job on a fresh cluster pays).
+Target: ray at 1 worker within 10 % of local.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _noop(x: int) -> int:
+    return x
+
+
+def child(args) -> dict:
+    import torch
+
+    from engine.config import ExecutorSection, load_config
+    from engine.service.executor import make_executor
+    from engine.similarity.dictionary import Dictionary
+    from store import Store
+
+    torch.set_num_threads(1)
+    cfg = load_config(args.config, {})
+    tasks = list(cfg.tasks)[: args.tasks] if args.tasks else list(cfg.tasks)
+    out: dict = {"mode": args.mode, "workers": args.workers, "tasks": len(tasks)}
+    executor = None
+    if args.mode == "ray":
+        import ray
+
+        t0 = time.perf_counter()
+        ray.init(address="local", num_cpus=args.workers, include_dashboard=False, logging_level="ERROR",
+                 log_to_driver=False)
+        out["cluster_start_s"] = time.perf_counter() - t0
+        section = ExecutorSection(kind="ray", cpus_per_job=1)
+        cfg = dataclasses.replace(cfg, executor=section)
+        executor = make_executor(section, None, threads=1)
+        executor.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        with Store.open(Path(tmp) / "s.zarr", "w", create=True) as st:
+            from engine.runtime.reporting import RecordingReporter
+
+            rep = RecordingReporter()
+            dic = Dictionary(st, cfg, "cpu", rep, executor=executor)
+            for t in tasks:  # data built before timing: both modes build it in the engine the same way
+                dic.task_for(t)
+            t0 = time.perf_counter()
+            dic.ensure(tasks)
+            out["build_s"] = time.perf_counter() - t0
+            m = st.distances(cfg.dictionary.method)
+            out["entries"] = int((m.value == m.value).sum())
+            out["units"] = len(tasks) * cfg.dictionary.seeds * 2
+            out["probe_s"] = sum(d["seconds"] for e, d in rep.events if e == "probe_done")
+            out["fisher_passes"] = (out["entries"] - len(tasks) + len(tasks)) * cfg.dictionary.seeds
+    if executor is not None and args.units:
+        from engine.runtime.reporting import SILENT
+
+        for _ in executor.completed([executor.submit(_noop, 0)], SILENT):  # a warm worker
+            pass
+        t0 = time.perf_counter()
+        refs = [executor.submit(_noop, i) for i in range(args.units)]
+        out["submit_ms"] = (time.perf_counter() - t0) * 1000 / args.units
+        for _ in executor.completed(refs, SILENT):
+            pass
+        out["unit_roundtrip_ms"] = (time.perf_counter() - t0) * 1000 / args.units
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", default=str(ROOT / "tanas.toml"))
+    ap.add_argument("--tasks", type=int, default=0, help="only the first N base tasks (0: all)")
+    ap.add_argument("--units", type=int, default=200, help="no-op units for the per-unit overhead")
+    ap.add_argument("--mode", choices=("local", "ray"), help=argparse.SUPPRESS)
+    ap.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.mode:
+        print(json.dumps(child(args)))
+        return
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    results = []
+    for mode, workers in (("local", 1), ("ray", 1), ("ray", 2)):
+        cmd = [sys.executable, __file__, "--mode", mode, "--workers", str(workers), "--config", args.config,
+               "--tasks", str(args.tasks), "--units", str(args.units)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            sys.exit(f"{mode} x{workers} failed:\n{proc.stderr[-3000:]}")
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        r = results[-1]
+        extra = f", cluster start {r['cluster_start_s']:.1f} s" if "cluster_start_s" in r else ""
+        print(f"{mode:5s} {workers} worker(s): build {r['build_s']:.1f} s ({r['tasks']} tasks, {r['entries']} "
+              f"entries){extra}", flush=True)
+    local = results[0]["build_s"]
+    one, two = results[1], results[2]
+    print(f"ray 1 worker / local: {one['build_s'] / local:.2f}  (overhead {100 * (one['build_s'] / local - 1):+.1f} %; "
+          f"target <= +10 %)")
+    print(f"ray 2 workers / local: {two['build_s'] / local:.2f}  (speed-up {local / two['build_s']:.2f}x on "
+          f"{os.cpu_count()} cores)")
+    print(f"per-unit overhead (2 workers): submit {two['submit_ms']:.2f} ms, submit + collect a no-op "
+          f"{two['unit_roundtrip_ms']:.2f} ms")
+    r = results[0]
+    probes = r["tasks"] * 1
+    print(f"measured costs (local, 1 thread): probe training {r['probe_s'] / probes:.2f} s per probe; Fisher pass "
+          f"{(r['build_s'] - r['probe_s']) / r['fisher_passes'] * 1000:.0f} ms per (probe, target) incl. the write "
+          f"({r['fisher_passes']} passes)")
+
+
+if __name__ == "__main__":
+    main()
