@@ -57,6 +57,14 @@ class DictionarySection:
     fisher_samples: int = 1000
     include_head: bool = False
     seeds: int = 1
+    # Where the Fisher is taken (docs/SIMILARITY.md): "per-task" trains one probe per task (METHOD 3a as published);
+    # "shared" trains one body on every class of the config's sources and fits only a linear head per task.
+    fisher_body: str = "per-task"
+    shared_epochs: int = 3        # epochs of the shared body on the broad task
+    # "pair": d(b, t) compares F(b, t) with F(t, t) (METHOD 3a); "embedding": F(b, b) with F(t, t) (Task2Vec).
+    fisher_form: str = "pair"
+    # "global": one unit trace over all included parameters (METHOD 3a); "layer": unit trace per layer.
+    fisher_norm: str = "global"
     k: int = 3
     # Budget of the search that gives each base task its best genotype (0 rounds = inherit from the nearest task).
     genotype_rounds: int = 1
@@ -193,6 +201,9 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dictionary", "probe"): ("cnn", "resnet18"),
     ("dictionary", "method"): DISTANCE_METHODS,
     ("dictionary", "fisher"): ("empirical", "model"),
+    ("dictionary", "fisher_body"): ("per-task", "shared"),
+    ("dictionary", "fisher_form"): ("pair", "embedding"),
+    ("dictionary", "fisher_norm"): ("global", "layer"),
     ("space", "kind"): SPACE_KINDS,
     ("executor", "kind"): EXECUTOR_KINDS,
 }
@@ -256,6 +267,9 @@ class _Loader:
         elif kind == "str":
             if isinstance(value, str):
                 return value
+        elif kind == "optional_str":
+            if value is None or isinstance(value, str):
+                return value
         elif kind == "optional_int":
             if value is None or (isinstance(value, int) and not isinstance(value, bool)):
                 return value
@@ -303,6 +317,7 @@ class _Loader:
             if f.name in ("lr", "w_lr", "alpha_lr") and not value > 0:
                 raise self.error(f"must be positive, got {value}", name, f.name)
             if f.name in ("max_epochs", "min_epochs", "batch_size", "fisher_samples", "seeds", "k", "rounds",
+                          "shared_epochs",
                           "candidates", "alternations", "w_epochs", "alpha_epochs", "final_epochs", "epochs", "max_samples",
                           "repeats") and value < 1:
                 raise self.error(f"must be at least 1, got {value}", name, f.name)
@@ -407,7 +422,7 @@ class _Loader:
 
 
 _KIND_WORDS = {
-    "bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
+    "bool": "true or false", "int": "an integer", "float": "a number", "str": "a string", "optional_str": "a string",
     "optional_int": "an integer", "tuple_int": "a list of integers", "tuple_str": "a list of strings",
     "optional_tuple_str": "a list of class names",
 }
@@ -416,7 +431,7 @@ _KIND_WORDS = {
 def _annotation_kind(annotation: Any) -> str:
     text = str(annotation).replace(" ", "")
     return {
-        "bool": "bool", "int": "int", "float": "float", "str": "str", "int|None": "optional_int",
+        "bool": "bool", "int": "int", "float": "float", "str": "str", "int|None": "optional_int", "str|None": "optional_str",
         "tuple[int,...]": "tuple_int", "tuple[str,...]": "tuple_str", "tuple[str,...]|None": "optional_tuple_str",
     }.get(text, text)
 

@@ -1,5 +1,9 @@
 """Task distance matrices: /distances/<method>/{value,std} float32 [N, N], NaN = not computed; ids in attrs.
 
+With `seeds >= 2` each seed's own matrix is kept too, as /distances/<method>/seed_<k> (same shape, grown with
+value and std; a task removal drops them), so the similarity check can ask whether a nearest task holds across seeds.
+The noise floor of a method (same-task distances, see `set_noise_floor`) is an attribute of the matrix's group.
+
 Adding a task grows both arrays by one row and column (new cells NaN) before the ids attribute names it, so a reader
 that cuts at len(ids) is always consistent. Removing a task rewrites the matrix; that rewrite is bracketed by an
 odd `generation` (a seqlock) so a reader retries instead of seeing a half-rewritten matrix, and it is journaled: the
@@ -35,6 +39,8 @@ class DistanceMatrix:
     std: np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
     method: str = ""
+    seed_values: np.ndarray | None = None       # [seeds, N, N] per-seed values when seeds >= 2 were stored
+    noise_floor: dict[str, Any] = field(default_factory=dict)   # see set_noise_floor; {} = not measured
 
     def index(self, task_id: str) -> int:
         try:
@@ -48,8 +54,21 @@ class DistanceMatrix:
         return float(self.value[i, j]), float(self.std[i, j])
 
 
+ATTR_NOISE_FLOOR = "noise_floor"
+SEED_PREFIX = "seed_"
+
+
 def methods(nodes: Nodes) -> list[str]:
     return nodes.child_groups(L.DISTANCES)
+
+
+def _seed_arrays(nodes: Nodes, path: str) -> list[str]:
+    names = [k for k in nodes.group(path).array_keys() if k.startswith(SEED_PREFIX)]
+    return sorted(names, key=lambda k: int(k[len(SEED_PREFIX):]))
+
+
+def _arrays(nodes: Nodes, path: str) -> list[str]:
+    return [L.DIST_VALUE, L.DIST_STD] + _seed_arrays(nodes, path)
 
 
 def read(nodes: Nodes, method: str) -> DistanceMatrix:
@@ -66,10 +85,14 @@ def read(nodes: Nodes, method: str) -> DistanceMatrix:
             n = len(ids)
             value = nodes.read(f"{path}/{L.DIST_VALUE}", (slice(0, n), slice(0, n)))
             std = nodes.read(f"{path}/{L.DIST_STD}", (slice(0, n), slice(0, n)))
+            seeds = [np.asarray(nodes.read(f"{path}/{k}", (slice(0, n), slice(0, n))))
+                     for k in _seed_arrays(nodes, path)]
             after = nodes.attrs(path)
-            if int(after.get(L.ATTR_GENERATION, 0)) == generation and value.shape == (n, n) and std.shape == (n, n):
+            if (int(after.get(L.ATTR_GENERATION, 0)) == generation and value.shape == (n, n) and std.shape == (n, n)
+                    and all(a.shape == (n, n) for a in seeds)):
                 params = dict(before.get(L.ATTR_PARAMS, {}))
-                return DistanceMatrix(ids, np.asarray(value), np.asarray(std), params, method)
+                return DistanceMatrix(ids, np.asarray(value), np.asarray(std), params, method,
+                                      np.stack(seeds) if seeds else None, dict(before.get(ATTR_NOISE_FLOOR, {})))
         time.sleep(_READ_RETRY_S)
     raise StoreError(
         f"the {method!r} distance matrix in store {nodes.path} stayed mid-rewrite for over "
@@ -98,7 +121,7 @@ def add_task(nodes: Nodes, method: str, task_id: str) -> None:
         if task_id in ids:
             return
         n = len(ids)
-        for name in (L.DIST_VALUE, L.DIST_STD):
+        for name in _arrays(nodes, path):
             arr = nodes.array(f"{path}/{name}")
             arr.resize((n + 1, n + 1))
             # boundary chunks may still hold values of a removed task: new cells must be NaN explicitly
@@ -107,7 +130,8 @@ def add_task(nodes: Nodes, method: str, task_id: str) -> None:
         nodes.update_attrs(path, {L.ATTR_IDS: ids + [task_id]})
 
 
-def set_value(nodes: Nodes, method: str, source_id: str, target_id: str, value: float, std: float) -> None:
+def set_value(nodes: Nodes, method: str, source_id: str, target_id: str, value: float, std: float,
+              seed_values: list[float] | None = None) -> None:
     path = L.distance_path(L.check_id("distance method", method))
     if not nodes.exists(path):
         raise NotFound(f"no {method!r} distance matrix in store {nodes.path}; add its tasks first")
@@ -121,6 +145,24 @@ def set_value(nodes: Nodes, method: str, source_id: str, target_id: str, value: 
     with nodes.write_lock:
         nodes.array(f"{path}/{L.DIST_VALUE}")[i, j] = np.float32(value)
         nodes.array(f"{path}/{L.DIST_STD}")[i, j] = np.float32(std)
+        if seed_values is not None and len(seed_values) >= 2:
+            group = nodes.group(path)
+            existing = set(group.array_keys())
+            for k, v in enumerate(seed_values):
+                name = f"{SEED_PREFIX}{k}"
+                if name not in existing:
+                    group.create_array(name, shape=(len(ids), len(ids)), chunks=(L.DIST_CHUNK, L.DIST_CHUNK),
+                                       dtype="float32", fill_value=np.nan)
+                nodes.array(f"{path}/{name}")[i, j] = np.float32(v)
+
+
+def set_noise_floor(nodes: Nodes, method: str, record: dict[str, Any]) -> None:
+    """Stores a method's noise floor: {"distances": {task_id: [same-task distances]}, "kind": what differed, ...}."""
+    path = L.distance_path(L.check_id("distance method", method))
+    if not nodes.exists(path):
+        raise NotFound(f"no {method!r} distance matrix in store {nodes.path}; add its tasks first")
+    with nodes.write_lock:
+        nodes.update_attrs(path, {ATTR_NOISE_FLOOR: plain(record, f"noise floor of {method!r}")})
 
 
 def set_params(nodes: Nodes, method: str, params: dict[str, Any]) -> None:
@@ -142,6 +184,13 @@ def drop_task(nodes: Nodes, method: str, task_id: str) -> None:
         ids = list(attrs.get(L.ATTR_IDS, []))
         if task_id not in ids:
             return
+        # per-seed arrays are not journaled: a removal drops them (mean and std stay; later pairs store them again)
+        for name in _seed_arrays(nodes, path):
+            nodes.delete(f"{path}/{name}")
+        floor = dict(attrs.get(ATTR_NOISE_FLOOR, {}))
+        if task_id in floor.get("distances", {}):
+            floor["distances"] = {k: v for k, v in floor["distances"].items() if k != task_id}
+            nodes.update_attrs(path, {ATTR_NOISE_FLOOR: floor})
         n = len(ids)
         value = np.asarray(nodes.array(f"{path}/{L.DIST_VALUE}")[:n, :n])
         std = np.asarray(nodes.array(f"{path}/{L.DIST_STD}")[:n, :n])
@@ -215,7 +264,7 @@ def repair(nodes: Nodes) -> list[str]:
             if generation % 2 == 0:
                 continue
             n = len(attrs.get(L.ATTR_IDS, []))
-            for name in (L.DIST_VALUE, L.DIST_STD):
+            for name in _arrays(nodes, path):
                 arr = nodes.array(f"{path}/{name}")
                 arr.resize((n, n))
                 arr[:, :] = np.nan

@@ -46,6 +46,7 @@ class TaskRecord(_Record):
     name: str = ""
     id: str = ""
     source: str | None = None
+    group: str | None = None          # the user's `group` for similarity checks; None = the source
     rule: str | None = None
     definition: dict[str, Any] = field(default_factory=dict)
     role: str = "base"

@@ -362,8 +362,14 @@ class Store:
         self._require_task(task_id)
         D.add_task(nodes, method, task_id)
 
-    def set_distance(self, method: str, source_id: str, target_id: str, value: float, std: float = 0.0) -> None:
-        D.set_value(self._writing("set a distance"), method, source_id, target_id, value, std)
+    def set_distance(self, method: str, source_id: str, target_id: str, value: float, std: float = 0.0,
+                     seed_values: list[float] | None = None) -> None:
+        """Stores d(source, target) as mean `value` and `std` over seeds (and each seed's value when 2 or more)."""
+        D.set_value(self._writing("set a distance"), method, source_id, target_id, value, std, seed_values)
+
+    def set_noise_floor(self, method: str, record: dict[str, Any]) -> None:
+        """The method's noise floor (same-task distances); read back as `distances(method).noise_floor`."""
+        D.set_noise_floor(self._writing("store a noise floor"), method, record)
 
     def set_distance_params(self, method: str, params: dict[str, Any]) -> None:
         D.set_params(self._writing("set distance parameters"), method, params)

@@ -11,10 +11,11 @@ class ExitCode(enum.IntEnum):
     STORE = 4            # store locked by another process, missing, or written by an incompatible version
     JOB_FAILED = 5       # a job (training, distances, search) failed
     NOT_FOUND = 6        # no such task, run or source in the store / config
+    NO_STRUCTURE = 7     # `distances --check`: the distances do not put same-group tasks together
     INTERRUPTED = 130    # Ctrl-C or a stop request
 
 
 EXIT_CODE_HELP = (
     "Exit codes: 0 ok; 2 usage or configuration error; 3 data unavailable; 4 store locked, missing or "
-    "incompatible; 5 job failed; 6 not found; 130 interrupted."
+    "incompatible; 5 job failed; 6 not found; 7 distances --check found no group structure; 130 interrupted."
 )

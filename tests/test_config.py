@@ -101,6 +101,12 @@ def test_bad_choice_and_range(tmp_path):
     assert err.key == "dictionary.epsilon"
     err = error_of(tmp_path, BASE + "\n[space]\nchannels = [7]\n")
     assert err.key == "space.channels"
+    err = error_of(tmp_path, BASE + '\n[dictionary]\nfisher_body = "frozen"\n')
+    assert err.key == "dictionary.fisher_body" and "shared" in err.message
+    err = error_of(tmp_path, BASE + '\n[dictionary]\nfisher_form = "cosine"\n')
+    assert err.key == "dictionary.fisher_form" and "embedding" in err.message
+    err = error_of(tmp_path, BASE + "\n[dictionary]\nshared_epochs = 0\n")
+    assert err.key == "dictionary.shared_epochs"
 
 
 def test_missing_required_task_values(tmp_path):

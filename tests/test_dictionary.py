@@ -261,3 +261,42 @@ def test_probe_protocol_is_part_of_the_distance_definition(store):
     changed = dataclasses.replace(_cfg(), dictionary=dataclasses.replace(_cfg().dictionary, min_epochs=2))
     with pytest.raises(ConfigError, match="min_epochs"):
         Dictionary(store, changed, "cpu", RecordingReporter(), task_builder=_builder).ensure(TASKS[:2])
+
+
+def test_shared_body_probes_share_one_body_and_the_embedding_form_is_symmetric(store):
+    cfg = dataclasses.replace(_cfg(fisher_body="shared", shared_epochs=1, fisher_form="embedding"), tasks=tuple(TASKS))
+    dic = Dictionary(store, cfg, "cpu", task_builder=_builder, source_loader=SOURCES.__getitem__)
+    ids = dic.ensure(TASKS)
+    bodies = [{k: v for k, v in store.load_probe(t, 0).items() if k.startswith("body.")} for t in ids]
+    for other in bodies[1:]:
+        assert all(np.array_equal(bodies[0][k], other[k]) for k in bodies[0])
+    heads = [store.load_probe(t, 0)["head.weight"] for t in ids]
+    assert not np.array_equal(heads[0], heads[1])
+    m = store.distances("fisher")
+    off = ~np.eye(len(ids), dtype=bool)
+    assert np.all(m.value[off] > 0)
+    np.testing.assert_allclose(m.value, m.value.T, atol=1e-6)
+    assert store.distances("fisher").params["fisher_body"] == "shared"
+    # A second dictionary on the same store recovers the body from a stored probe instead of training another.
+    again = Dictionary(store, cfg, "cpu", task_builder=_builder, source_loader=lambda name: pytest.fail("retrained"))
+    extra = TaskDef(name="alpha-c", source="alpha", positive=("c",))
+    tid = again.add_task(extra)
+    body = {k: v for k, v in store.load_probe(tid, 0).items() if k.startswith("body.")}
+    assert all(np.array_equal(bodies[0][k], body[k]) for k in body)
+
+
+def test_published_fisher_settings_are_not_recorded_as_new_keys(store):
+    params = Dictionary(store, _cfg(), "cpu", task_builder=_builder).method_params("fisher")
+    assert "fisher_body" not in params and "fisher_form" not in params
+
+
+def test_per_layer_normalisation_is_recorded_and_changes_the_distances(tmp_path):
+    values = {}
+    for norm in ("global", "layer"):
+        with Store.open(tmp_path / f"{norm}.zarr", "w", create=True) as st:
+            dic = Dictionary(st, _cfg(fisher_norm=norm), "cpu", task_builder=_builder)
+            dic.ensure(TASKS[:3])
+            values[norm] = st.distances("fisher").value.copy()
+            assert ("fisher_norm" in st.distances("fisher").params) == (norm == "layer")
+    off = ~np.eye(3, dtype=bool)
+    assert np.all(values["layer"][off] > 0) and not np.allclose(values["layer"], values["global"])

@@ -61,3 +61,21 @@ def test_mean_std_over_seeds():
     assert mean_std([0.25]) == (0.25, 0.0)
     m, s = mean_std([0.1, 0.2, 0.3])
     assert m == pytest.approx(0.2) and s == pytest.approx(0.1)
+
+
+def test_per_layer_unit_trace_gives_every_layer_an_equal_share():
+    from engine.similarity.distance import per_layer_unit_trace
+
+    layout = [("body.0.weight", 3), ("body.1.weight", 1), ("body.1.bias", 1), ("body.4.weight", 2)]
+    f = np.array([1.0, 1.0, 2.0, 3.0, 1.0, 100.0, 300.0])
+    out = per_layer_unit_trace(f, layout)
+    np.testing.assert_allclose(out, [1 / 12, 1 / 12, 2 / 12, 3 / 12, 1 / 12, 1 / 12, 3 / 12])
+    # A layer without Fisher mass gets no share; the rest still sum to 1.
+    zero = per_layer_unit_trace(np.array([0, 0, 0, 1.0, 1.0, 1.0, 1.0]), layout)
+    assert zero[:3].sum() == 0 and zero.sum() == pytest.approx(1.0)
+    # Global normalisation lets the big last layer dominate; per layer, a change in the small first layer counts.
+    g = f.copy()
+    g[:3] = [3.0, 1.0, 0.0]
+    assert fisher_distance(per_layer_unit_trace(f, layout), per_layer_unit_trace(g, layout)) > 2 * fisher_distance(f, g)
+    with pytest.raises(ValueError, match="layout"):
+        per_layer_unit_trace(f[:-1], layout)

@@ -17,6 +17,8 @@ FRONT_END_ALLOWED = {
     "engine.service.protocol", "engine.service.jobs", "engine.config", "engine.choices", "engine.space.genotype",
     "engine.data", "engine.data.tasks", "engine.data.paper_files",
     "engine.results", "engine.results.stats", "engine.results.table", "engine.results.collect",
+    # similarity quality measures (hit rate, contrast, ties) on stored matrices: numpy only, checked below
+    "engine.similarity.quality",
 }
 # The in-process half of the one door: only the runner builds a job context and a reporter.
 RUNNER_ONLY = {"engine.service.context", "engine.runtime.reporting"}
@@ -162,6 +164,11 @@ def test_genotype_is_plain_data():
     assert not names & {"torch", "numpy", "engine"}
 
 
+def test_similarity_quality_is_plain_numpy():
+    tree = ast.parse((ROOT / "engine" / "similarity" / "quality.py").read_text(encoding="utf-8"))
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert names <= {"__future__", "dataclasses", "itertools", "typing", "numpy", "math"}
 def test_results_is_plain_numpy():
     """engine.results is what the front end computes the result table with: no torch, no compute packages."""
     graph = import_graph()

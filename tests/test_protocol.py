@@ -19,6 +19,7 @@ SAMPLES: dict[str, dict] = {
     "remove_task": {"task": "mnist-3"},
     "remove_search": {"run": "moon-task-aware-0"},
     "compute_distances": {"method": "transfer"},
+    "noise_floor": {"method": "fisher"},
     "build_space": {"target": "uci-3", "kind": "standard"},
     "start_search": {"target": "uci-3", "space": "task-aware", "run_id": "r1", "seed": 7},
     "run_pipeline": {"config": "/x/tanas.toml", "device": "cpu"},

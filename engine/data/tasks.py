@@ -36,12 +36,16 @@ class TaskDef:
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     seed: int = 0
+    # A label for similarity checks (`distances --check`: is a task's nearest task in its group?); the source when
+    # None. Not part of the task's data, so it stays out of the task id.
+    group: str | None = None
 
 
 class TaskError(ValueError):
     """A task definition that cannot be built from its source."""
 
 
+LABEL_FIELDS = ("group",)   # fields that label a task without changing its data: not hashed into its id
 MIN_LIMIT = 10   # fewer samples leave the splits (10 % validation, 20 % test) empty or a single sample
 MAX_NAME = 100  # characters; a task name is shown in tables and becomes part of run ids
 
@@ -75,6 +79,9 @@ def definition_problems(fields: Any) -> list[tuple[str | None, str]]:
         value = get(key)
         if value is not None and not 0.0 < value < 1.0:
             problems.append((key, f"must be between 0 and 1, got {value}"))
+    group = get("group")
+    if group is not None and (not isinstance(group, str) or not group.strip()):
+        problems.append(("group", "must be a non-empty string when given"))
     limit = get("limit")
     if limit is not None and limit < MIN_LIMIT:
         problems.append(("limit", f"must be at least {MIN_LIMIT}, got {limit}"))
@@ -83,7 +90,8 @@ def definition_problems(fields: Any) -> list[tuple[str | None, str]]:
 
 def task_id(taskdef: TaskDef) -> str:
     """A stable 12-hex-digit hash of the whole definition (sha256 of its canonical JSON)."""
-    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(taskdef).items()}
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(taskdef).items()
+             if k not in LABEL_FIELDS}
     text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 

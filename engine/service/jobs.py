@@ -142,6 +142,15 @@ def compute_distances(ctx: JobContext, *, method: str | None = None) -> dict[str
     return {"method": method, "computed": computed}
 
 
+def noise_floor(ctx: JobContext, *, method: str | None = None) -> dict[str, Any]:
+    """Measures and stores the method's noise floor (Dictionary.noise_floor)."""
+    method = method or ctx.config.dictionary.method
+    record = ctx.dictionary.noise_floor(method)
+    values = [v for vs in record["distances"].values() for v in vs]
+    return {"method": method, "tasks": len(record["distances"]), "kind": record["kind"],
+            "mean": sum(values) / len(values), "max": max(values), "seconds": record["seconds"]}
+
+
 def build_space(ctx: JobContext, *, target: str | None = None, kind: str | None = None) -> dict[str, Any]:
     from engine.search import searching
 
@@ -183,8 +192,8 @@ def sleep(ctx: JobContext, *, steps: int = 1, seconds: float = 0.0) -> dict[str,
 
 JOBS: dict[str, JobFn] = {
     "run_pipeline": run_pipeline, "add_task": add_task, "remove_task": remove_task,
-    "compute_distances": compute_distances, "build_space": build_space, "start_search": start_search,
-    "export": export, "sleep": sleep, "remove_search": remove_search,
+    "compute_distances": compute_distances, "noise_floor": noise_floor, "build_space": build_space,
+    "start_search": start_search, "export": export, "sleep": sleep, "remove_search": remove_search,
 }
 NEEDS_NO_CONFIG = {"sleep", "export", "remove_search"}   # no training: neither the device nor torch's thread count matters
 

@@ -158,6 +158,17 @@ class ComputeDistances(JobCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MeasureNoiseFloor(JobCommand):
+    """Same-task distances of every task of a method's matrix, stored with the matrix (`distances --check`)."""
+    TYPE: ClassVar[str] = "noise_floor"
+    method: str | None = None      # None: the config's dictionary.method
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _choices("method", self.method, METHODS)
+
+
+@dataclass(frozen=True, kw_only=True)
 class BuildSpace(JobCommand):
     TYPE: ClassVar[str] = "build_space"
     target: str | None = None      # task name; None: the config's target
@@ -450,7 +461,8 @@ class Dropped(Event):
 
 
 COMMANDS: dict[str, type[Command]] = {
-    c.TYPE: c for c in (Status, Subscribe, AddTask, RemoveTask, RemoveSearch, ComputeDistances, BuildSpace, StartSearch,
+    c.TYPE: c for c in (Status, Subscribe, AddTask, RemoveTask, RemoveSearch, ComputeDistances, MeasureNoiseFloor,
+                        BuildSpace, StartSearch,
                         RunPipeline, Sleep, Pause, Resume, Stop, Shutdown)
 }
 EVENTS: dict[str, type[Event]] = {

@@ -21,8 +21,8 @@ import torch
 
 from engine.choices import DISTANCE_METHODS
 from engine.config import Config, ConfigError
-from engine.similarity.distance import fisher_distance, mean_std
-from engine.similarity.fisher import fisher_layout, fisher_sample_index, task_fisher  # noqa: F401 (re-exported)
+from engine.similarity.distance import fisher_distance, mean_std, per_layer_unit_trace
+from engine.similarity.fisher import diagonal_fisher, fisher_layout, fisher_sample_index, task_fisher  # noqa: F401
 from engine.similarity.probe import load_probe, probe_state, train_probe
 from engine.runtime.reporting import SILENT, Reporter
 from store.queries import Neighbor, farthest, nearest
@@ -64,7 +64,7 @@ class Dictionary:
 
     def __init__(self, store, cfg: Config, device: torch.device | str = "cpu", reporter: Reporter = SILENT, *,
                  job: str = "dictionary", task_builder: Callable[[TaskDef], TaskData] | None = None,
-                 executor: Any = None):
+                 source_loader: Callable[[str], Any] | None = None, executor: Any = None):
         if cfg.dictionary.method not in METHODS:
             raise ConfigError(f"unknown method {cfg.dictionary.method!r} (use {' or '.join(METHODS)})",
                               file=cfg.file, key="dictionary.method")
@@ -79,6 +79,8 @@ class Dictionary:
             device = resolve_device(device)
         self.device = torch.device(device)
         self._builder = task_builder or self._build_from_source
+        self._source_loader = source_loader     # name -> Dataset, for the shared body's broad task
+        self._shared = None
         # None or a local executor: everything runs here, in order. A remote one (`executor.remote`): probe trainings
         # and Fisher passes are submitted as units (engine.similarity.units) and this object writes their results.
         self.executor = executor
@@ -137,7 +139,15 @@ class Dictionary:
                   "probe_training": {"epsilon": d.epsilon, "min_epochs": d.min_epochs, "max_epochs": d.max_epochs,
                                      "lr": d.lr, "batch_size": d.batch_size}}
         if method == "fisher":
-            return {**common, "fisher": d.fisher, "fisher_samples": d.fisher_samples, "include_head": d.include_head}
+            params = {**common, "fisher": d.fisher, "fisher_samples": d.fisher_samples, "include_head": d.include_head}
+            # Recorded only when not the published setting, so stores built before these options stay valid.
+            if d.fisher_body != "per-task":
+                params.update(fisher_body=d.fisher_body, shared_epochs=d.shared_epochs)
+            if d.fisher_form != "pair":
+                params["fisher_form"] = d.fisher_form
+            if d.fisher_norm != "global":
+                params["fisher_norm"] = d.fisher_norm
+            return params
         if method == "transfer":
             return {**common, "transfer": dataclasses.asdict(self.cfg.transfer)}
         raise ValueError(f"unknown distance method {method!r} (use {' or '.join(METHODS)})")
@@ -189,7 +199,7 @@ class Dictionary:
         d = task.definition
         sizes = task.sizes
         return TaskRecord(
-            name=d.name, source=d.source, rule=task_rule(d), definition=taskdef_to_dict(d),
+            name=d.name, source=d.source, group=d.group, rule=task_rule(d), definition=taskdef_to_dict(d),
             role=role, seed=d.seed, n_train=sizes["train"], n_val=sizes["val"], n_test=sizes["test"],
             num_classes=task.num_classes, class_names=list(task.class_names),
             probe_arch=self.cfg.dictionary.probe, status="training",
@@ -223,8 +233,11 @@ class Dictionary:
         self.reporter.emit("task_status", task_id=task_id, name=name, status="training")
         for s in seed_indices:
             self.reporter.emit("job_progress", job=self.job, stage=f"probe {name}", done=s, total=self.seeds)
-            result = train_probe(task, self.cfg.dictionary, seed=probe_seed(self.cfg, task.definition, s),
-                                 device=self.device, reporter=self.reporter, seed_index=s)
+            if self.cfg.dictionary.fisher_body == "shared":
+                result = self._shared_bodies().task_probe(task, s)
+            else:
+                result = train_probe(task, self.cfg.dictionary, seed=probe_seed(self.cfg, task.definition, s),
+                                     device=self.device, reporter=self.reporter, seed_index=s)
             self.store.save_probe(task_id, probe_state(result.model), s)
             self._models[(task_id, s)] = result.model
             accs = list(self.store.task(task_id).get("val_accs") or [])
@@ -301,8 +314,9 @@ class Dictionary:
             self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=done,
                                total=len(todo))
             self.reporter.check()
-            value, std = (0.0, 0.0) if b == t else self.pair(method, b, t)
-            self.store.set_distance(method, b, t, value, std)
+            values = [0.0] * self.seeds if b == t else self.pair_values(method, b, t)
+            value, std = mean_std(values)
+            self.store.set_distance(method, b, t, value, std, values if self.seeds > 1 else None)
             fault_point("distance-set")
             self.reporter.emit("distance", method=method, source=b, target=t, value=value, std=std)
         if todo:
@@ -312,6 +326,10 @@ class Dictionary:
 
     def pair(self, method: str, source_id: str, target_id: str) -> tuple[float, float]:
         """(mean, std) over seeds of d(source, target), computed now (not read from the store)."""
+        return mean_std(self.pair_values(method, source_id, target_id))
+
+    def pair_values(self, method: str, source_id: str, target_id: str) -> list[float]:
+        """d(source, target) under each seed index, computed now."""
         values = []
         for s in range(self.seeds):
             if method == "fisher":
@@ -320,9 +338,82 @@ class Dictionary:
                 values.append(self._transfer_pair(source_id, target_id, s))
             else:
                 raise ValueError(f"unknown distance method {method!r} (use {' or '.join(METHODS)})")
-        return mean_std(values)
+        return values
+
+    # ------------------------------------------------------------------ noise floor
+
+    def noise_floor(self, method: str | None = None) -> dict[str, Any]:
+        """Measures and stores `method`'s noise floor: per task of the matrix, the distance between two versions of
+        the task's probe (seed index 0) that differ only in what the distance should ignore. Shared body: heads
+        fitted on the two halves of the train split. Per-task probes: a second probe with the same initialisation
+        and another data order. Returns the stored record."""
+        import time
+
+        method = method or self.cfg.dictionary.method
+        if method not in METHODS:
+            raise ValueError(f"unknown distance method {method!r} (use {' or '.join(METHODS)})")
+        ids = self.store.distances(method).ids
+        if not ids:
+            raise ValueError(f"no {method!r} distance matrix in the store: compute the distances first")
+        start = time.perf_counter()
+        shared = method == "fisher" and self.cfg.dictionary.fisher_body == "shared"
+        out: dict[str, list[float]] = {}
+        for done, tid in enumerate(ids):
+            self.reporter.emit("job_progress", job=self.job, stage=f"{method} noise floor", done=done, total=len(ids))
+            self.reporter.check()
+            self.complete_task(tid)
+            out[tid] = [self._same_task_distance(method, tid, shared)]
+        self.reporter.emit("job_progress", job=self.job, stage=f"{method} noise floor", done=len(ids),
+                           total=len(ids))
+        kind = ("heads fitted on the two halves of the train split (shared body)" if shared
+                else "two probes with the same initialisation and another data order")
+        record = {"distances": out, "kind": kind, "seed_index": 0, "seconds": round(time.perf_counter() - start, 3),
+                  "params": self.method_params(method)}
+        self.store.set_noise_floor(method, record)
+        return record
+
+    def _same_task_distance(self, method: str, tid: str, shared: bool) -> float:
+        task = self.task_data(tid)
+        if shared:
+            from engine.similarity.shared_probe import task_view
+
+            m = len(task.train_y)
+            perm = torch.randperm(m, generator=torch.Generator().manual_seed(5 + task.definition.seed))
+            body = self._shared_bodies().body(0)
+            a, b = (task_view(body, task, rows=perm[: m // 2]), task_view(body, task, rows=perm[m // 2:]))
+            return self._distance(self._fisher(a, task, 0), self._fisher(b, task, 0), a, None)
+        seed = probe_seed(self.cfg, task.definition, 0)
+        other = train_probe(task, self.cfg.dictionary, seed=seed, device=self.device, order_seed=seed + 7_919).model
+        net = self._probe(tid, 0)
+        if method == "transfer":
+            from engine.similarity.transfer import transfer_distance
+
+            return float(transfer_distance(other, net, task, self.cfg.transfer, device=self.device,
+                                           seed=self.cfg.project.seed * 1000, reporter=self.reporter).distance)
+        head_classes = net.head.out_features if self.cfg.dictionary.include_head else None
+        if self.cfg.dictionary.fisher_form == "embedding":
+            return self._distance(self._fisher(other, task, 0, head_classes), self._fisher(net, task, 0, head_classes),
+                                  net, head_classes)
+        f_tt = self.store.load_fisher(tid, 0)
+        if f_tt is None:
+            raise ValueError(f"task {task.definition.name!r} has no stored Fisher for seed 0")
+        f_tt = torch.from_numpy(f_tt)
+        if head_classes is not None:
+            f_tt = pad_head(f_tt, net, head_classes)
+        return self._distance(self._fisher(other, task, 0, head_classes), f_tt, net, head_classes)
+
+    def _shared_bodies(self):
+        from engine.similarity.shared_probe import SharedBodies
+
+        if self._shared is None:
+            # The tasks' test images are only used to keep them out of the body's training set (not a test read).
+            self._shared = SharedBodies(self.cfg, self.store, self.device, self._source_loader,
+                                        lambda: [self._builder(t)._test_x for t in self.cfg.all_tasks()])
+        return self._shared
 
     def _fisher_pair(self, b: str, t: str, s: int) -> float:
+        if self.cfg.dictionary.fisher_form == "embedding":
+            return self._fisher_embedding_pair(b, t, s)
         task_t = self.task_data(t)
         net_b, net_t = self._probe(b, s), self._probe(t, s)
         head_classes = None
@@ -334,7 +425,28 @@ class Dictionary:
             raise ValueError(f"task {self.store.task(t)['name']!r} has no stored Fisher for seed {s}")
         if head_classes is not None:
             f_tt = pad_head(torch.from_numpy(f_tt), net_t, head_classes)
-        return fisher_distance(f_bt, f_tt)
+        return self._distance(f_bt, f_tt, net_t, head_classes)
+
+    def _distance(self, f_a, f_b, net: torch.nn.Module, head_classes: int | None) -> float:
+        if self.cfg.dictionary.fisher_norm == "layer":
+            layout = fisher_layout(net, self.cfg.dictionary.include_head, head_classes)
+            f_a, f_b = per_layer_unit_trace(f_a, layout), per_layer_unit_trace(f_b, layout)
+        return fisher_distance(f_a, f_b)
+
+    def _fisher_embedding_pair(self, b: str, t: str, s: int) -> float:
+        """Task2Vec's form: each task's own Fisher on its own data, d = H(F(b, b), F(t, t))."""
+        vecs = []
+        for tid in (b, t):
+            f = self.store.load_fisher(tid, s)
+            if f is None:
+                raise ValueError(f"task {self.store.task(tid)['name']!r} has no stored Fisher for seed {s}")
+            vecs.append(torch.from_numpy(f))
+        nets = [self._probe(b, s), self._probe(t, s)]
+        classes = None
+        if self.cfg.dictionary.include_head:
+            classes = max(n.head.out_features for n in nets)
+            vecs = [pad_head(v, n, classes) for v, n in zip(vecs, nets)]
+        return self._distance(vecs[0], vecs[1], nets[1], classes)
 
     def _fisher(self, net: torch.nn.Module, task: TaskData, s: int, head_classes: int | None = None) -> torch.Tensor:
         return task_fisher(net, task, s, self.cfg.dictionary, head_classes)

@@ -39,6 +39,33 @@ def fisher_distance(f_bt, f_tt) -> float:
     return min(max(d, 0.0), 1.0)
 
 
+def per_layer_unit_trace(f, layout: list[tuple[str, int]]):
+    """Each layer's block (a module's parameters, e.g. one conv or one batch-norm) scaled to sum 1 / #layers.
+
+    With one unit trace over all parameters the largest layers dominate the distance; this gives every layer an
+    equal say (`[dictionary] fisher_norm = "layer"`, docs/SIMILARITY.md). Returns a float64 numpy vector summing to
+    1 over the layers that carry any Fisher mass."""
+    a = np.asarray(f.detach().cpu().numpy() if isinstance(f, torch.Tensor) else f, dtype=np.float64).reshape(-1)
+    if sum(n for _, n in layout) != a.size:
+        raise ValueError(f"Fisher vector has {a.size} entries, the layout {sum(n for _, n in layout)}")
+    blocks: list[list[int]] = []
+    modules: list[str] = []
+    start = 0
+    for name, n in layout:
+        module = name.rsplit(".", 1)[0]
+        if modules and modules[-1] == module:
+            blocks[-1][1] = start + n
+        else:
+            modules.append(module)
+            blocks.append([start, start + n])
+        start += n
+    out = np.zeros_like(a)
+    live = [(s, e) for s, e in blocks if a[s:e].sum() > 0]
+    for s, e in live:
+        out[s:e] = a[s:e] / a[s:e].sum() / len(live)
+    return out
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof=1) over seeds; std 0 for a single seed."""
     if not values:

@@ -12,7 +12,8 @@ eval mode the samples do not interact, so g[i] is exactly sample i's gradient. F
 
 Parameters are never asked for gradients (they are switched off for the pass), so backward only propagates input
 gradients. Models with other parameterised layers, shared modules or grouped convolutions go through the generic
-`torch.func.vmap(grad(...))` path. `fisher_reference` is the explicit per-sample loop used to check both.
+`torch.func.vmap(grad(...))` path, and so do models with convolutions by default: there vmap's grouped-convolution
+weight gradient is faster on the CPU than the nine strided copies + batched matmuls per 3x3 kernel of the hooks. `fisher_reference` is the explicit per-sample loop used to check both.
 
 Vector layout: the included parameters in `named_parameters()` order, each flattened. With `include_head=True` the
 classifier head (`model.head`) is included and its weight rows / bias entries are zero-padded to `head_classes`
@@ -259,8 +260,9 @@ def diagonal_fisher(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor | N
     """Diagonal Fisher of `model` on uint8 images `x_uint8` [M, 1, H, W]: a flat float32 CPU tensor, unnormalised.
 
     `mode="empirical"` uses the labels `y`; `mode="model"` draws labels from the network's predictive distribution
-    with `generator` (a CPU generator; `y` is ignored). `method` is "auto" (hooks when every parameterised layer has a
-    per-sample trick, else vmap), "hooks" or "vmap".
+    with `generator` (a CPU generator; `y` is ignored). `method` is "auto", "hooks" or "vmap". "auto" takes vmap for
+    models with convolutions (benchmarks/bench_fisher.py: 0.81-0.88x the hooks' time on the CNN probe, equal within
+    1e-7) and for layers without a per-sample trick, the hooks otherwise.
     """
     if len(x_uint8) == 0:
         raise ValueError("the Fisher needs at least one sample")
@@ -276,7 +278,8 @@ def diagonal_fisher(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor | N
         supported = _supports_hooks(model, params)
         if method == "hooks" and not supported:
             raise ValueError("the model has a parameterised layer without a per-sample trick: use method='vmap'")
-        use_hooks = supported and method in ("auto", "hooks")
+        has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+        use_hooks = supported and (method == "hooks" or (method == "auto" and not has_conv))
         sums = None
         if use_hooks:
             try:

@@ -140,14 +140,15 @@ class ProbeResult:
 
 
 def train_probe(task, cfg: "DictionarySection", *, seed: int, device: torch.device | str = "cpu",
-                reporter: Reporter = SILENT, seed_index: int = 0) -> ProbeResult:
+                reporter: Reporter = SILENT, seed_index: int = 0, order_seed: int | None = None) -> ProbeResult:
     """Train the dictionary's probe on `task` (a TaskData) with Adam until val accuracy ≥ 1 − ε or `max_epochs`.
 
     The 1 − ε stop is only checked from epoch `min_epochs` on, and the kept best-validation weights are chosen among
     those epochs, so every probe of a dictionary has at least the same training budget.
 
     Returns the best-validation weights in eval mode. Deterministic on the CPU for a fixed seed: initialisation and
-    shuffling draw from generators seeded by `seed`, leaving the global RNG untouched.
+    shuffling draw from generators seeded by `seed`, leaving the global RNG untouched. `order_seed` (default `seed`)
+    seeds the shuffling alone, so two probes can share an initialisation and differ only in data order.
     """
     device = torch.device(device)
     if len(task.train_x) == 0 or len(task.val_x) == 0:
@@ -163,7 +164,7 @@ def train_probe(task, cfg: "DictionarySection", *, seed: int, device: torch.devi
         model = make_probe(cfg.probe, task.num_classes)
     model = prepare_model(model, device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed if order_seed is None else order_seed)
     train_x, train_y = task.train_x.to(device), task.train_y.to(device)
     target = 1.0 - cfg.epsilon
     best_acc, best_state, epochs = -1.0, None, 0

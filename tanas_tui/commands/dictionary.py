@@ -180,14 +180,22 @@ def _read(config: Path | None, store: Path | None):
 
 @handle_errors
 def distances_command(
-    method: str = typer.Option(None, "--method", "-m", help=" | ".join(DISTANCE_METHODS) + " (default \\[dictionary] method)."),
+    method: str = typer.Option(None, "--method", "-m", help=" | ".join(DISTANCE_METHODS) + " (default \\[dictionary] method; with --check: every stored method)."),
     csv_file: Path = typer.Option(None, "--csv", help="Also write the matrix to this CSV file."),
+    check: bool = typer.Option(False, "--check", help="Check that the distances put same-group tasks together (exit 7 when not)."),
+    as_json: bool = typer.Option(False, "--json", help="With --check: print the report as JSON."),
+    noise_floor: bool = typer.Option(False, "--noise-floor", help="With --check: measure the noise floor when it is missing (trains)."),
+    permutations: int = typer.Option(1000, "--permutations", help="With --check: label permutations for the p-value."),
     config: Path = ConfigOption,
     store: Path = StoreOption,
 ) -> None:
     """The distance matrix: rows = source task b, columns = target task t, cells d(b, t); · = not computed."""
     from tanas_tui.common import console
 
+    if check:
+        return check_command(method, as_json, noise_floor, permutations, config, store)
+    if as_json or noise_floor:
+        raise CliError("--json and --noise-floor go with --check")
     cfg, st = _read(config, store)
     method = method or cfg.dictionary.method
     if method not in DISTANCE_METHODS:
@@ -214,6 +222,81 @@ def distances_command(
         console.print(f"wrote {csv_file}")
 
 
+def check_command(method: str | None, as_json: bool, measure_floor: bool, permutations: int, config: Path | None,
+                  store: Path | None) -> None:
+    """`distances --check`: the similarity-quality report per method (tanas_tui/similarity_check.py)."""
+    import json
+
+    from tanas_tui.common import console
+    from tanas_tui.similarity_check import THRESHOLDS, check_matrix, task_groups
+
+    if permutations < 1:
+        raise CliError(f"--permutations must be at least 1, got {permutations}")
+    if method is not None and method not in DISTANCE_METHODS:
+        raise CliError(f"--method must be {' or '.join(DISTANCE_METHODS)}, got {method!r}")
+    cfg, st = _read(config, store)
+    with st:
+        stored = [m for m in st.distance_methods() if st.distances(m).ids]
+    methods = [method] if method else stored
+    absent = [m for m in methods if m not in stored]
+    if not methods or absent:
+        raise CliError(f"no {(absent or [method or 'distance'])[0]!r} distances in store {cfg.store_path}: add tasks "
+                       "with `tanas-tui tasks add` or build the dictionary with `tanas-tui run`", ExitCode.NOT_FOUND)
+    notes = []
+    if measure_floor:
+        with _read(config, store)[1] as again:
+            todo = [m for m in methods if not again.distances(m).noise_floor]
+        for m in todo:
+            if not as_json:
+                console.print(f"measuring the {m} noise floor (one extra probe or head pair per task)…")
+            job_result(run_job("noise_floor", cfg, on_event=_quiet if as_json else None,
+                               announce="measuring the noise floor there", method=m))
+            notes.append(f"measured the {m} noise floor now")
+    cfg, st = _read(config, store)
+    with st:
+        tasks = st.list_tasks()
+        names = {t["id"]: t.get("name", t["id"]) for t in tasks}
+        groups = task_groups(tasks, cfg)
+        reports = [check_matrix(st.distances(m), groups, names, permutations=permutations) for m in methods]
+    detected = all(r.detected for r in reports)
+    if as_json:
+        typer.echo(json.dumps({"detected": detected, "thresholds": THRESHOLDS, "notes": notes,
+                               "methods": {r.method: r.to_dict() for r in reports}}, indent=2))
+    else:
+        for r in reports:
+            _print_check(console, r)
+        console.print(THRESHOLDS, highlight=False)
+    if not detected:
+        raise typer.Exit(int(ExitCode.NO_STRUCTURE))
+
+
+def _print_check(console, r) -> None:
+    console.print(f"{r.method}: {r.tasks} tasks in {len(r.groups)} groups "
+                  f"({', '.join(f'{g} {n}' for g, n in r.groups.items())})", highlight=False)
+    if r.left_out:
+        console.print(f"  left out (distances not computed yet): {', '.join(r.left_out)}", highlight=False)
+    if r.hit_rate is None:
+        console.print(f"  not checked: {r.reason}", highlight=False)
+        return
+    lines = [f"nearest task in the same group: {r.hits}/{r.counted} ({r.hit_rate:.2f})",
+             f"contrast {r.contrast:.2f} pooled std (same-group mean {r.same_mean:.4g}, cross-group mean "
+             f"{r.cross_mean:.4g}), permutation p {r.p_value:.3f}"]
+    if r.seeds > 1:
+        lines.append(f"{r.seeds} seeds: per-cell std {r.std_mean:.3g} on average; " + (
+            f"nearest task the same under every seed for {r.nearest_unchanged:.0%} of the tasks, seed r "
+            f"{r.seed_r:.2f}" if r.nearest_unchanged is not None else
+            "per-seed values not stored (matrix built before they were kept): nearest-task stability unknown"))
+    if r.noise_floor:
+        nf = r.noise_floor
+        lines.append(f"noise floor ({nf['kind']}, {nf['tasks']} tasks): mean {nf['mean']:.4g}, max {nf['max']:.4g} "
+                     f"{'<' if nf['below'] else '≥'} smallest between-group distance {nf['min_between']:.4g}")
+    else:
+        lines.append("noise floor: not measured (run with --noise-floor to measure it)")
+    lines.append("structure detected" if r.detected else f"structure NOT detected: {r.reason}")
+    for line in lines:
+        console.print("  " + line, highlight=False)
+
+
 @handle_errors
 def nearest_command(
     target: str = typer.Argument(..., help="Target task name or id."),
@@ -230,9 +313,12 @@ def nearest_command(
         raise CliError(f"-k must be at least 1, got {k}")
     cfg, st = _read(config, store)
     method = method or cfg.dictionary.method
+    from tanas_tui.similarity_check import noise_level
+
     with st:
         rows = nearest(st, target, k, method)
-        seeds = int(st.distances(method).params.get("seeds", 1) or 1)
+        matrix = st.distances(method)
+        seeds = int(matrix.params.get("seeds", 1) or 1)
     if not rows:
         raise CliError(f"no dictionary task has a computed {method!r} distance to {target!r}", ExitCode.NOT_FOUND)
     table = Table(title=f"nearest tasks to {target} ({method})")
@@ -240,8 +326,31 @@ def nearest_command(
     table.add_column("task", no_wrap=True)
     table.add_column("id", no_wrap=True)
     table.add_column("d(task, target)", justify="right")
+    from engine.similarity.quality import nearest_with_ties
+
+    dist = [n.distance for n in rows]
+    if seeds > 1:
+        spread_note, ties = f"std over {seeds} seeds", nearest_with_ties(dist, [n.std for n in rows])
+    else:
+        label, level = noise_level(matrix)
+        spread_note = f"the noise floor (mean same-task distance {level:.4g})" if level is not None else ""
+        ties = nearest_with_ties(dist, noise=level) if level is not None else None
+    if ties is not None:
+        table.add_column("")
     fmt = ".1f" if method == "transfer" else ".3f"
+    tied_any = False
     for rank, n in enumerate(rows, 1):
         value = format(n.distance, fmt) + (f" ± {format(n.std, fmt)}" if seeds > 1 else "")
-        table.add_row(str(rank), n.name, n.task_id, value)
+        cells = [str(rank), n.name, n.task_id, value]
+        if ties is not None:
+            tied = ties[rank - 1].tied
+            tied_any |= tied
+            cells.append("tied within noise" if tied else "")
+        table.add_row(*cells)
     console.print(table)
+    if ties is None:
+        console.print("ties within noise: unknown (one seed and no noise floor; measure it with "
+                      "`tanas-tui distances --check --noise-floor`)", highlight=False)
+    else:
+        console.print(f"a neighbour is tied within noise when it lies within one std of the one ranked before it; "
+                      f"std from {spread_note}", highlight=False)

@@ -28,7 +28,7 @@ tasks_app = typer.Typer(help="The task dictionary: list stored tasks, show one t
 DASH = "–"
 # `show` prints these first, in this order; any other attribute follows alphabetically
 _SHOW_ORDER = (
-    "name", "id", "role", "source", "rule", "status", "seed", "n_train", "n_val", "n_test", "num_classes",
+    "name", "id", "role", "source", "group", "rule", "status", "seed", "n_train", "n_val", "n_test", "num_classes",
     "class_names", "probe_arch", "val_acc", "epochs", "representative", "genotype_hash", "best_genotype",
 )
 
@@ -95,7 +95,7 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
 
     wide = width >= 100
     columns = [  # (header, justify, min width; None = fixed format: never wraps)
-        ("name", "left", 8), ("id", "left", None), ("source", "left", 6), ("rule", "left", 6),
+        ("name", "left", 8), ("id", "left", None), ("source", "left", 6), ("group", "left", 5), ("rule", "left", 6),
         ("samples", "right", None), ("val acc", "right", None), ("ε-repr.", "left", None),
         ("genotype", "left", None), ("status", "left", 6),
     ]
@@ -107,12 +107,12 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
                              overflow="ellipsis" if fixed else "fold")
     for t in map(TaskRecord.from_attrs, tasks):
         cells: list[Any] = [
-            _text(t.name), str(t.id)[:8], _text(t.source), _text(t.rule),
+            _text(t.name), str(t.id)[:8], _text(t.source), _text(t.group or t.source), _text(t.rule),
             _samples(t), _accuracy(t.val_acc), _epsilon_flag(t.representative),
             _genotype_hash(t), _status(t.status),
         ]
         if not wide:
-            del cells[7], cells[1]
+            del cells[8], cells[1]
         table.add_row(*cells)
     return table
 

@@ -18,6 +18,7 @@ from textual.widgets import DataTable
 
 from tanas_tui.components.heat import Scale, glyph, heat_style
 from tanas_tui.components.line import Line
+from tanas_tui.components.similarity_summary import SimilaritySummary
 from tanas_tui.ui_state import DISTANCES, METHODS, TASKS, Matrix, UiState
 
 LABEL_WIDTH = 7
@@ -62,6 +63,7 @@ class DistancesPanel(Vertical):
         yield Line("", id="dist-legend")
         yield DataTable(id="distance-table", cursor_type="cell", zebra_stripes=False)
         yield Line("", id="dist-detail")
+        yield SimilaritySummary(id="dist-quality")
 
     def on_mount(self) -> None:
         table = self.query_one("#distance-table", DataTable)
@@ -147,6 +149,7 @@ class DistancesPanel(Vertical):
         self._update_header(m)
         self.query_one("#dist-legend", Line).set(scale.legend(self._fmt))
         self._update_detail()
+        self.query_one(SimilaritySummary).show(self.state, self.method)
 
     def _update_header(self, m: Matrix) -> None:
         n = len(m.ids)
