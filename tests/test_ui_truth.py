@@ -188,7 +188,7 @@ async def test_a_new_round_shows_real_hashes_params_and_the_carried_incumbent(tm
                                            "candidates": [incumbent, "n70hash", "n71hash"], "genotypes": genos})])
         await settle(app, pilot, 0.5)
         table = app.query_one("#candidates", DataTable)
-        assert table.border_title == "round 2 candidates"
+        assert table.border_title == "round 2/2 candidates"
         rows = [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
         assert rows == [f"0:{incumbent}", "1:n70hash", "2:n71hash"]
         assert "↻" in cell_text(table, f"0:{incumbent}", "#")
