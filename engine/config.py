@@ -61,7 +61,9 @@ class DictionarySection:
     # "shared" trains one body on every class of the config's sources and fits only a linear head per task.
     fisher_body: str = "per-task"
     shared_epochs: int = 3        # epochs of the shared body on the broad task
-    # "pair": d(b, t) compares F(b, t) with F(t, t) (METHOD 3a); "embedding": F(b, b) with F(t, t) (Task2Vec).
+    # "pair": d(b, t) compares F(b, t) with F(t, t) (METHOD 3a); "embedding": F(b, b) with F(t, t) (Task2Vec);
+    # "domain": like "embedding", each task's Fisher of the shared body's features on its own inputs, no head
+    # (label-free; needs fisher_body = "shared"; docs/SIMILARITY.md).
     fisher_form: str = "pair"
     # "global": one unit trace over all included parameters (METHOD 3a); "layer": unit trace per layer.
     fisher_norm: str = "global"
@@ -202,7 +204,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("dictionary", "method"): DISTANCE_METHODS,
     ("dictionary", "fisher"): ("empirical", "model"),
     ("dictionary", "fisher_body"): ("per-task", "shared"),
-    ("dictionary", "fisher_form"): ("pair", "embedding"),
+    ("dictionary", "fisher_form"): ("pair", "embedding", "domain"),
     ("dictionary", "fisher_norm"): ("global", "layer"),
     ("space", "kind"): SPACE_KINDS,
     ("executor", "kind"): EXECUTOR_KINDS,
@@ -330,6 +332,12 @@ class _Loader:
                 bad = [v for v in value if v not in SPACE_CHOICES[f.name]]
                 if bad:
                     raise self.error(f"unsupported value(s) {bad}; allowed: {list(SPACE_CHOICES[f.name])}", name, f.name)
+        if name == "dictionary" and section.fisher_form == "domain" and section.fisher_body != "shared":
+            raise self.error('"domain" compares Fishers of one shared body: it needs fisher_body = "shared", got '
+                             f'{section.fisher_body!r}', name, "fisher_form")
+        if name == "dictionary" and section.fisher_form == "domain" and section.include_head:
+            raise self.error('"domain" takes no head into its Fisher: it needs include_head = false', name,
+                             "include_head")
         if name == "dictionary" and section.min_epochs > section.max_epochs:
             raise self.error(f"must not exceed max_epochs ({section.max_epochs}), got {section.min_epochs}", name,
                              "min_epochs")

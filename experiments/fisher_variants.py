@@ -32,7 +32,10 @@ from engine.data import get_source  # noqa: E402
 from engine.data.tasks import to_input  # noqa: E402
 from engine.similarity import quality as sq  # noqa: E402
 from engine.similarity.dictionary import fisher_sample_index  # noqa: E402
-from engine.similarity.shared_probe import broad_task, task_view, train_shared_body  # noqa: E402
+from engine.runtime.batchnorm import recalibrate_batchnorm  # noqa: E402
+from engine.similarity.fisher import diagonal_fisher  # noqa: E402
+from engine.similarity.probe import make_probe  # noqa: E402
+from engine.similarity.shared_probe import SharedBody, broad_task, task_view, train_shared_body  # noqa: E402
 
 TEMPS = {"emp-T1": 1.0, "emp-T4": 4.0, "uniform": math.inf}
 
@@ -85,38 +88,97 @@ def hellinger(p: np.ndarray, q: np.ndarray) -> float:
     return math.sqrt(0.5) * float(np.linalg.norm(np.sqrt(p) - np.sqrt(q)))
 
 
-VARIANTS = [(k, n, a) for k in TEMPS for n in ("global", "layer") for a in ("weight", "filter")]
+KINDS = (*TEMPS, "data", "feat", "mix-emp-T1", "mix-uniform")
+LABEL_FREE = ("data", "feat")
+VARIANTS = [(k, n, "weight") for k in KINDS for n in ("global", "layer")]
 
 
-def compute(seed: int, out: Path, epochs: int, samples: int) -> None:
+def feature_fisher(model, x: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
+    """Label- and head-free: the Fisher of an isotropic Gaussian model of the body's pooled features, i.e. the
+    diagonal of E[J^T J] with J = d features / d theta, estimated with one random direction v per sample:
+    E_v[(v . J)^2] = diag(J^T J) for v ~ N(0, I)."""
+    params = {n: p.detach() for n, p in model.named_parameters() if not n.startswith("head")}
+    fixed = {n: b for n, b in model.named_buffers()}
+    gen = torch.Generator().manual_seed(seed)
+    v = torch.randn(len(x), model.head.in_features, generator=gen)
+
+    def proj(theta, xi, vi):
+        feats = torch.flatten(model.pool(torch.func.functional_call(model.body, {k[5:]: t for k, t in theta.items()}
+                                                                    | {k[5:]: b for k, b in fixed.items()
+                                                                       if k.startswith("body.")}, (xi[None],))), 1)
+        return (feats[0] * vi).sum()
+
+    per = vmap(torch.func.grad(proj), in_dims=(None, 0, 0))
+    sums = {n: torch.zeros_like(p) for n, p in params.items()}
+    for s in range(0, len(x), 64):
+        g = per(params, to_input(x[s:s + 64], "cpu"), v[s:s + 64])
+        for n in sums:
+            sums[n] += g[n].pow(2).sum(0)
+    return {n: t.numpy().astype(np.float64) for n, t in sums.items()}
+
+
+def data_fisher(model, x: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
+    """Label-free: the body's Fisher under its own broad head's predictive distribution (labels drawn from it)."""
+    flat = diagonal_fisher(model, x, None, mode="model", generator=torch.Generator().manual_seed(seed)).numpy()
+    out, start = {}, 0
+    for name, p in model.named_parameters():
+        if name.startswith("head"):
+            continue
+        out[name] = flat[start:start + p.numel()].astype(np.float64).reshape(p.shape)
+        start += p.numel()
+    return out
+
+
+def vector(f: dict, kind: str, norm: str, agg: str) -> np.ndarray:
+    if kind.startswith("mix-"):
+        return 0.5 * np.concatenate([embed(f["data"], norm, agg), embed(f[kind[4:]], norm, agg)])
+    return embed(f[kind], norm, agg)
+
+
+def compute(seed: int, out: Path, epochs: int, samples: int, label_free_only: bool = False) -> None:
+    variants = [v for v in VARIANTS if not label_free_only or v[0] in LABEL_FREE]
     t0 = time.perf_counter()
     cfg = bs.config(seed)
     d = cfg.dictionary
     tasks = bs.build(cfg, [t.name for t in bs.ALL])
     x, y, classes = broad_task([get_source(s, cfg.sources, cfg.data_dir, base_dir=cfg.root).load()
                                 for s in bs.BODY_SOURCES], [t._test_x for t in tasks.values()])
-    body = train_shared_body(x, y, classes, arch=d.probe, seed=seed * 1_000_003 + 424_242, epochs=epochs,
-                             lr=d.lr, batch_size=d.batch_size)
+    if epochs == 0:          # an untrained body: random filters, batch-norm statistics of the broad data
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed * 1_000_003 + 424_242)
+            model = make_probe(d.probe, len(classes))
+        recalibrate_batchnorm(model, x)
+        body = SharedBody(model.eval(), tuple(classes), 0.0, float("nan"))
+    else:
+        body = train_shared_body(x, y, classes, arch=d.probe, seed=seed * 1_000_003 + 424_242, epochs=epochs,
+                                 lr=d.lr, batch_size=d.batch_size)
     bs.log(f"seed {seed}: body {body.seconds:.0f}s acc {body.train_acc:.3f}")
-    own = [fishers(task_view(body.model, tasks[t.name]), tasks[t.name], samples) for t in bs.ALL]
+    def all_fishers(task, rows=None):
+        f = {} if label_free_only else fishers(task_view(body.model, task, rows=rows), task, samples)
+        idx = fisher_sample_index(task, samples) if rows is None else rows[:samples]
+        f["data"] = data_fisher(body.model, task.train_x[idx], 7 + task.definition.seed)
+        f["feat"] = feature_fisher(body.model, task.train_x[idx], 11 + task.definition.seed)
+        return f
+
+    own = [all_fishers(tasks[t.name]) for t in bs.ALL]
     bs.log(f"seed {seed}: own Fishers {time.perf_counter() - t0:.0f}s")
     n = len(bs.ALL)
     res = {}
-    for kind, norm, agg in VARIANTS:
-        emb = [embed(f[kind], norm, agg) for f in own]
+    for kind, norm, agg in variants:
+        emb = [vector(f, kind, norm, agg) for f in own]
         m = np.zeros((n, n))
         for i in range(n):
             for j in range(i + 1, n):
                 m[i, j] = m[j, i] = hellinger(emb[i], emb[j])
         res[f"m|{kind}|{norm}|{agg}"] = m
-    floor = {v: [] for v in VARIANTS}
+    floor = {v: [] for v in variants}
     for k, name in enumerate(bs.FLOOR_TASKS):
         task = tasks[name]
         mm = len(task.train_y)
         perm = torch.randperm(mm, generator=torch.Generator().manual_seed(5 + k))
-        fa, fb = (fishers(task_view(body.model, task, rows=r), task, samples) for r in (perm[: mm // 2], perm[mm // 2:]))
-        for kind, norm, agg in VARIANTS:
-            floor[(kind, norm, agg)].append(hellinger(embed(fa[kind], norm, agg), embed(fb[kind], norm, agg)))
+        fa, fb = (all_fishers(task, rows=r) for r in (perm[: mm // 2], perm[mm // 2:]))
+        for kind, norm, agg in variants:
+            floor[(kind, norm, agg)].append(hellinger(vector(fa, kind, norm, agg), vector(fb, kind, norm, agg)))
     for (kind, norm, agg), v in floor.items():
         res[f"f|{kind}|{norm}|{agg}"] = np.array(v)
     np.savez_compressed(out, seconds=np.array(time.perf_counter() - t0), **res)
@@ -128,6 +190,8 @@ def report(paths: list[str]) -> None:
     print("variant | dict | hit per seed | contrast per seed (max p) | seed r | floor below (seeds) | held-out")
     for kind, norm, agg in VARIANTS:
         key = f"{kind}|{norm}|{agg}"
+        if f"m|{key}" not in runs[0]:
+            continue
         for dname in ("D1", "D2", "D3"):
             names = bs.DICTS[dname]
             groups = [bs.group_of(n) for n in names]
@@ -154,11 +218,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--report", nargs="+")
+    ap.add_argument("--label-free-only", action="store_true")
     args = ap.parse_args()
     if args.report:
         report(args.report)
     else:
-        compute(args.seed, Path(args.out), args.epochs, args.samples)
+        compute(args.seed, Path(args.out), args.epochs, args.samples, args.label_free_only)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,11 @@ def test_bad_choice_and_range(tmp_path):
     assert err.key == "dictionary.fisher_body" and "shared" in err.message
     err = error_of(tmp_path, BASE + '\n[dictionary]\nfisher_form = "cosine"\n')
     assert err.key == "dictionary.fisher_form" and "embedding" in err.message
+    err = error_of(tmp_path, BASE + '\n[dictionary]\nfisher_form = "domain"\nfisher_body = "per-task"\n')
+    assert err.key == "dictionary.fisher_form" and 'fisher_body = "shared"' in err.message
+    err = error_of(tmp_path, BASE + '\n[dictionary]\nfisher_form = "domain"\nfisher_body = "shared"\n'
+                   'include_head = true\n')
+    assert err.key == "dictionary.include_head"
     err = error_of(tmp_path, BASE + "\n[dictionary]\nshared_epochs = 0\n")
     assert err.key == "dictionary.shared_epochs"
 

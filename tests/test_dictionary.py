@@ -300,3 +300,26 @@ def test_per_layer_normalisation_is_recorded_and_changes_the_distances(tmp_path)
             assert ("fisher_norm" in st.distances("fisher").params) == (norm == "layer")
     off = ~np.eye(3, dtype=bool)
     assert np.all(values["layer"][off] > 0) and not np.allclose(values["layer"], values["global"])
+
+
+def test_domain_form_separates_sources_is_symmetric_and_label_free(tmp_path):
+    """fisher_form = "domain": each task's head-free Fisher of the shared body on its inputs. Tasks of one source share
+    their inputs' distribution, so each task's nearest is its source-mate; relabelling a task's classes moves nothing."""
+    cfg = dataclasses.replace(_cfg(fisher_body="shared", shared_epochs=1, fisher_form="domain"), tasks=tuple(TASKS))
+    with Store.open(tmp_path / "d.zarr", "w", create=True) as st:
+        dic = Dictionary(st, cfg, "cpu", task_builder=_builder, source_loader=SOURCES.__getitem__)
+        ids = dic.ensure(TASKS)
+        m = st.distances("fisher")
+        assert m.params["fisher_form"] == "domain"
+        np.testing.assert_allclose(m.value, m.value.T, atol=1e-6)
+        for tid in ids:
+            near = nearest(st, tid, k=1)[0]
+            assert near.name.split("-")[0] == st.task(tid)["name"].split("-")[0]
+        floor = dic.noise_floor("fisher")
+        assert "halves" in floor["kind"] and "domain" in floor["kind"]
+        cross = [m.value[i, j] for i in range(4) for j in range(4)
+                 if st.task(m.ids[i])["source"] != st.task(m.ids[j])["source"]]
+        assert max(v[0] for v in floor["distances"].values()) < min(cross)
+        # another labelling of alpha's inputs (3-way instead of one-vs-rest) lands next to alpha's tasks
+        fid = dic.add_task(TaskDef(name="alpha-abc", source="alpha", classes=("a", "b", "c")))
+        assert nearest(st, fid, k=1)[0].name.startswith("alpha")

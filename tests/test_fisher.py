@@ -157,3 +157,28 @@ def test_bad_input_is_named(net):
         diagonal_fisher(net, x[:0], y[:0])
     with pytest.raises(ValueError, match="4 samples but y has 3"):
         diagonal_fisher(net, x, y[:3])
+
+
+def test_domain_fisher_equals_its_per_sample_definition_and_ignores_the_head(net):
+    """feature_fisher: mean over samples of (∂(vᵢ·φ(xᵢ))/∂θ)², vᵢ drawn from the generator; the head never enters."""
+    from engine.similarity.fisher import feature_fisher
+    from engine.data.tasks import to_input
+
+    x, _ = _data(n=10)
+    fast = feature_fisher(net, x, generator=torch.Generator().manual_seed(3), batch_size=4)
+    v = torch.randn(len(x), 8, generator=torch.Generator().manual_seed(3))
+    params = fisher_parameters(net)
+    ref = [torch.zeros_like(p) for _, p in params]
+    for i in range(len(x)):
+        net.zero_grad()
+        (net.features(to_input(x[i:i + 1], "cpu"))[0] * v[i]).sum().backward()
+        for r, (_, p) in zip(ref, params):
+            r += p.grad.detach() ** 2
+    ref = torch.cat([r.reshape(-1) for r in ref]) / len(x)
+    assert fast.shape == (sum(n for _, n in fisher_layout(net)),)
+    assert _rel(fast, ref) < 1e-5
+    with torch.no_grad():
+        net.head.weight.mul_(-3.0)
+    again = feature_fisher(net, x, generator=torch.Generator().manual_seed(3), batch_size=7)
+    assert _rel(again, fast) < 1e-5
+    assert net.training is False

@@ -365,7 +365,9 @@ class Dictionary:
             out[tid] = [self._same_task_distance(method, tid, shared)]
         self.reporter.emit("job_progress", job=self.job, stage=f"{method} noise floor", done=len(ids),
                            total=len(ids))
-        kind = ("heads fitted on the two halves of the train split (shared body)" if shared
+        kind = ("the two halves of the train split (shared body, domain form)"
+                if shared and self.cfg.dictionary.fisher_form == "domain"
+                else "heads fitted on the two halves of the train split (shared body)" if shared
                 else "two probes with the same initialisation and another data order")
         record = {"distances": out, "kind": kind, "seed_index": 0, "seconds": round(time.perf_counter() - start, 3),
                   "params": self.method_params(method)}
@@ -379,6 +381,13 @@ class Dictionary:
 
             m = len(task.train_y)
             perm = torch.randperm(m, generator=torch.Generator().manual_seed(5 + task.definition.seed))
+            if self.cfg.dictionary.fisher_form == "domain":   # label-free: the two halves' own inputs
+                from engine.similarity.fisher import feature_fisher
+
+                net, n = self._probe(tid, 0), self.cfg.dictionary.fisher_samples
+                halves = [task.train_x[perm[: m // 2][:n]], task.train_x[perm[m // 2:][:n]]]
+                vecs = [feature_fisher(net, h, generator=torch.Generator().manual_seed(31_337)) for h in halves]
+                return self._distance(vecs[0], vecs[1], net, None)
             body = self._shared_bodies().body(0)
             a, b = (task_view(body, task, rows=perm[: m // 2]), task_view(body, task, rows=perm[m // 2:]))
             return self._distance(self._fisher(a, task, 0), self._fisher(b, task, 0), a, None)
@@ -412,7 +421,7 @@ class Dictionary:
         return self._shared
 
     def _fisher_pair(self, b: str, t: str, s: int) -> float:
-        if self.cfg.dictionary.fisher_form == "embedding":
+        if self.cfg.dictionary.fisher_form in ("embedding", "domain"):
             return self._fisher_embedding_pair(b, t, s)
         task_t = self.task_data(t)
         net_b, net_t = self._probe(b, s), self._probe(t, s)
@@ -434,7 +443,7 @@ class Dictionary:
         return fisher_distance(f_a, f_b)
 
     def _fisher_embedding_pair(self, b: str, t: str, s: int) -> float:
-        """Task2Vec's form: each task's own Fisher on its own data, d = H(F(b, b), F(t, t))."""
+        """Task2Vec's form: each task's own Fisher on its own data, d = H(F(b, b), F(t, t)) (also "domain")."""
         vecs = []
         for tid in (b, t):
             f = self.store.load_fisher(tid, s)

@@ -332,6 +332,58 @@ def fisher_layout(model: nn.Module, include_head: bool = False,
 
 # ---------------------------------------------------------------- a task's Fisher in the dictionary
 
+class _Features(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x)
+
+
+def feature_fisher(model: nn.Module, x_uint8: torch.Tensor, *, generator: torch.Generator | None = None,
+                   batch_size: int = 64) -> torch.Tensor:
+    """The label-free "domain" Fisher of a probe's body on uint8 images: a flat float32 CPU tensor, unnormalised,
+    laid out as `fisher_layout(model)` (head excluded).
+
+    It is the Fisher of an isotropic Gaussian model of the body's features φ(x) (`model.features`), diag E_x[JᵀJ]
+    with J = ∂φ(x)/∂θ: which filters the task's inputs move, whatever the labels. Estimated with one random
+    direction v ~ N(0, I) per sample, E_v[(vᵀJ)²] = diag(JᵀJ), so a pass costs one per-sample gradient like the
+    classifier Fisher. Deterministic for a generator state."""
+    from torch.func import functional_call, grad, vmap
+
+    params = fisher_parameters(model, include_head=False)
+    if not params:
+        raise ValueError("the model has no body parameters to compute a Fisher over")
+    if len(x_uint8) == 0:
+        raise ValueError("cannot compute a Fisher on no samples")
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        wrapper = _Features(model)
+        names = [n for n, _ in params]
+        theta = {f"model.{n}": p.detach() for n, p in params}
+        fixed = {f"model.{n}": p.detach() for n, p in model.named_parameters() if n not in set(names)}
+        fixed.update({f"model.{n}": b for n, b in model.named_buffers()})
+        with torch.no_grad():
+            width = wrapper(to_input(x_uint8[:1], device)).shape[1]
+        v = torch.randn(len(x_uint8), width, generator=generator).to(device)
+
+        def projected(th: dict, xi: torch.Tensor, vi: torch.Tensor) -> torch.Tensor:
+            return (functional_call(wrapper, {**fixed, **th}, (xi[None],))[0].float() * vi).sum()
+
+        per_sample = vmap(grad(projected), in_dims=(None, 0, 0))
+        sums = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params}
+        for idx in slices(len(x_uint8), batch_size):
+            grads = per_sample(theta, to_input(x_uint8[idx], device), v[idx])
+            for n in names:
+                sums[n] += grads[f"model.{n}"].float().pow(2).sum(0)
+        return _flatten(model, params, sums, len(x_uint8), False, None)
+    finally:
+        model.train(was_training)
+
+
 def fisher_sample_index(task: TaskData, samples: int) -> torch.Tensor:
     """The M train-split rows that represent task t in every Fisher on t's data; fixed by t's seed."""
     gen = torch.Generator().manual_seed(9_176 + task.definition.seed)
@@ -351,6 +403,10 @@ def samples_fisher(net: torch.nn.Module, samples: tuple[torch.Tensor, torch.Tens
     """`net`'s diagonal Fisher on a task's `fisher_samples` (seed index s), under [dictionary] settings `d`."""
     x, y, task_seed = samples
     gen = torch.Generator().manual_seed(31_337 + 1000 * task_seed + s)
+    if getattr(d, "fisher_form", "pair") == "domain":
+        # one sequence of random directions for every task (common random numbers): the estimator's noise is shared,
+        # so it largely cancels in the distance between two tasks
+        return feature_fisher(net, x, generator=torch.Generator().manual_seed(31_337 + s))
     return diagonal_fisher(net, x, y, mode=d.fisher, include_head=d.include_head, head_classes=head_classes,
                            generator=gen)
 

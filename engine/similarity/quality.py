@@ -17,6 +17,7 @@ Groups are any hashable labels per task (the data source unless the user names g
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from itertools import combinations
 from typing import Hashable, Sequence
 
@@ -87,13 +88,15 @@ class Contrast:
     same_mean: float
     cross_mean: float
     permutations: int
+    exact: bool = False           # every distinct relabelling enumerated (when there are at most `permutations`)
 
 
 def contrast(d, groups: Sequence[Hashable], permutations: int = 2000, seed: int = 0) -> Contrast:
     """Cross − same mean off-diagonal distance in pooled standard deviations, with a permutation p-value.
 
-    The p-value is one-sided (is same-group closer than chance?): (1 + #{permuted ≥ observed}) / (1 + N), labels
-    permuted over tasks with a generator fixed by `seed`.
+    The p-value is one-sided (is same-group closer than chance?). When the distinct relabellings of the tasks number
+    at most `permutations` (two groups of five: 252) it is exact, #{relabellings ≥ observed} / #relabellings;
+    otherwise (1 + #{permuted ≥ observed}) / (1 + N) over N random permutations from a generator fixed by `seed`.
     """
     a = _square(d)
     g = _groups(groups, len(a))
@@ -105,14 +108,45 @@ def contrast(d, groups: Sequence[Hashable], permutations: int = 2000, seed: int 
         raise ValueError(f"permutations must be at least 1, got {permutations}")
     off = ~np.eye(len(a), dtype=bool)
     observed = _contrast(a, off, g)
+    same = _same_mask(g) & off
+    stats = dict(same_mean=float(a[same].mean()), cross_mean=float(a[~_same_mask(g) & off].mean()))
+    if _labelings(g) <= permutations:     # few enough to enumerate: the exact p-value, no Monte Carlo floor
+        values = [_contrast(a, off, h) for h in _distinct_relabelings(g)]
+        exceed = sum(v >= observed - 1e-12 for v in values)
+        return Contrast(observed, exceed / len(values), permutations=len(values), exact=True, **stats)
     rng = np.random.default_rng(seed)
     exceed = 0
     for _ in range(permutations):
         if _contrast(a, off, rng.permutation(g)) >= observed:
             exceed += 1
-    same = _same_mask(g) & off
-    return Contrast(observed, (1 + exceed) / (1 + permutations), float(a[same].mean()),
-                    float(a[~_same_mask(g) & off].mean()), permutations)
+    return Contrast(observed, (1 + exceed) / (1 + permutations), permutations=permutations, **stats)
+
+
+def _labelings(g: np.ndarray) -> int:
+    """How many distinct ways the group labels can be assigned to the tasks (a multinomial coefficient)."""
+    _, counts = np.unique(g, return_counts=True)
+    total, left = 1, len(g)
+    for c in counts:
+        total *= math.comb(left, int(c))
+        left -= int(c)
+    return total
+
+
+def _distinct_relabelings(g: np.ndarray):
+    """Every distinct assignment of g's labels (with their counts) to positions, the observed one included."""
+    labels, counts = np.unique(g, return_counts=True)
+
+    def place(free: tuple[int, ...], k: int, out: np.ndarray):
+        if k == len(labels) - 1:
+            out[list(free)] = k
+            yield labels[out]
+            return
+        for chosen in combinations(free, int(counts[k])):
+            out[list(chosen)] = k
+            rest = tuple(i for i in free if i not in chosen)
+            yield from place(rest, k + 1, out)
+
+    yield from place(tuple(range(len(g))), 0, np.zeros(len(g), dtype=int))
 
 
 @dataclass(frozen=True)
