@@ -8,11 +8,12 @@ Held-out targets: mnist-5k "is 7" (D1, D2), uci-digits "is 3" (D2), mnist-5k "5|
 
 Distances:
   fisher    the default of tanas.toml: one shared body per seed (every class of the three sources, the tasks' test
-            images left out), a head per task, each task's own empirical Fisher of the body, Hellinger (embedding form)
+            images left out) and each task's own Fisher of the body in the form the config names (fisher_form:
+            "domain", the default: head-free, label-free; "embedding": through a fitted head), Hellinger
   transfer  the transform network's best variant of the research (docs/SIMILARITY.md): 1 - R^2 of the unpruned
             N_t mapping A's probe features onto B's (per-task probes as the dictionary trains them). Run on D1 and D3.
-Noise floor (fisher): heads fitted on the two halves of a task's train split, Fisher as above; against the smallest
-between-group distance.
+Noise floor (fisher): the two halves of a task's train split (domain: their inputs; embedding: heads fitted on
+them), Fisher as above; against the smallest between-group distance.
 
 Each seed's work is cached in --cache (one npz per seed and stage), so seeds can run as separate processes:
     OMP_NUM_THREADS=1 python benchmarks/bench_similarity.py --seeds 0 --compute-only &   (and 1, 2)
@@ -41,9 +42,8 @@ from engine.config import load_config  # noqa: E402
 from engine.data import get_source  # noqa: E402
 from engine.data.tasks import TaskDef, build_task  # noqa: E402
 from engine.similarity import quality as sq  # noqa: E402
-from engine.similarity.dictionary import fisher_sample_index  # noqa: E402
 from engine.similarity.distance import fisher_distance  # noqa: E402
-from engine.similarity.fisher import diagonal_fisher  # noqa: E402
+from engine.similarity.fisher import feature_fisher, fisher_samples, samples_fisher  # noqa: E402
 from engine.similarity.probe import train_probe  # noqa: E402
 from engine.similarity.shared_probe import broad_task, task_view, train_shared_body  # noqa: E402
 from engine.similarity.transfer import (compute_pair_features, standardize, train_epochs,  # noqa: E402
@@ -96,7 +96,7 @@ def log(msg: str) -> None:
 # ---------------------------------------------------------------------------------------------------- computing
 
 def fisher_stage(seed: int, path: Path) -> None:
-    """The default Fisher distance (shared body, embedding form) for every task of ALL, plus the noise floor."""
+    """The default Fisher distance (shared body, the config's form) for every task of ALL, plus the noise floor."""
     cfg = config(seed)
     d = cfg.dictionary
     start = time.perf_counter()
@@ -108,11 +108,8 @@ def fisher_stage(seed: int, path: Path) -> None:
                              lr=d.lr, batch_size=d.batch_size)
     log(f"seed {seed}: body {len(x)} images, {len(classes)} classes, {body.seconds:.0f}s")
 
-    def own_fisher(net, task):
-        idx = fisher_sample_index(task, d.fisher_samples)
-        gen = torch.Generator().manual_seed(31_337 + 1000 * task.definition.seed)
-        return diagonal_fisher(net, task.train_x[idx], task.train_y[idx], mode=d.fisher, include_head=d.include_head,
-                               generator=gen)
+    def own_fisher(net, task):            # what the dictionary stores as the task's own Fisher
+        return samples_fisher(net, fisher_samples(task, d.fisher_samples), 0, d)
 
     fishers = [own_fisher(task_view(body.model, tasks[t.name]), tasks[t.name]) for t in ALL]
     n = len(ALL)
@@ -122,12 +119,18 @@ def fisher_stage(seed: int, path: Path) -> None:
             matrix[i, j] = matrix[j, i] = fisher_distance(fishers[i], fishers[j])
     log(f"seed {seed}: {n} own Fishers and distances")
     floor = []
-    for k, name in enumerate(FLOOR_TASKS):
+    for k, name in enumerate(FLOOR_TASKS):   # as `Dictionary.noise_floor` measures it
         task = tasks[name]
         m = len(task.train_y)
         perm = torch.randperm(m, generator=torch.Generator().manual_seed(5 + k))
-        halves = [task_view(body.model, task, rows=perm[: m // 2]), task_view(body.model, task, rows=perm[m // 2:])]
-        floor.append(fisher_distance(own_fisher(halves[0], task), own_fisher(halves[1], task)))
+        halves = [perm[: m // 2], perm[m // 2:]]
+        if d.fisher_form == "domain":      # label-free: the two halves' own inputs
+            view = task_view(body.model, task)
+            pair = [feature_fisher(view, task.train_x[h[:d.fisher_samples]], generator=torch.Generator().manual_seed(31_337))
+                    for h in halves]
+        else:                              # heads fitted on the two halves
+            pair = [own_fisher(task_view(body.model, task, rows=h), task) for h in halves]
+        floor.append(fisher_distance(*pair))
     log(f"seed {seed}: noise floor of {len(floor)} tasks")
     np.savez_compressed(path, matrix=matrix, floor=np.array(floor), seconds=np.array(time.perf_counter() - start),
                         names=np.array([t.name for t in ALL]))
@@ -283,7 +286,7 @@ def main() -> None:
         return
     fisher = {s: np.load(cache / f"fisher_seed{s}.npz") for s in args.seeds if (cache / f"fisher_seed{s}.npz").exists()}
     print(f"\ncompute seconds per seed (fisher): {seconds(fisher)}")
-    report("fisher (default: shared body, embedding form, empirical, "
+    report(f"fisher (default: shared body, {config(0).dictionary.fisher_form} form, "
            f"{config(0).dictionary.fisher_samples} samples)",
            {s: z["matrix"] for s, z in fisher.items()}, {s: z["floor"] for s, z in fisher.items()}, ["D1", "D2", "D3"])
     if not args.no_transfer:

@@ -43,10 +43,11 @@ def error_of(tmp_path, text, env=None, overrides=None) -> ConfigError:
     return info.value
 
 
-def test_default_config_loads_with_ten_base_tasks_and_a_target():
+def test_default_config_loads_with_fifteen_base_tasks_of_three_sources_and_a_target():
     cfg = load_config(ROOT / "tanas.toml", {})
-    assert len(cfg.tasks) == 10
-    assert {t.source for t in cfg.tasks} == {"mnist-5k", "sketches"}
+    assert len(cfg.tasks) == 15
+    assert {t.source for t in cfg.tasks} == {"mnist-5k", "sketches", "uci-digits"}
+    assert cfg.dictionary.fisher_body == "shared" and cfg.dictionary.fisher_form == "domain"
     assert cfg.target is not None and cfg.target.source == "uci-digits"
     assert cfg.store_path == ROOT / "tanas-store.zarr"
 
