@@ -5,7 +5,7 @@ import pytest
 
 from engine.config import Config, DictionarySection, ProjectSection, SearchSection, SpaceSection, TransferSection
 from engine.space.genotype import Cell, Genotype
-from engine.search.searching import assign_base_genotypes, build_space, run_id_for
+from engine.search.searching import assign_base_genotypes, build_space, run_id_for, space_tasks
 from engine.service.context import JobContext
 from engine.space.spaces import SpaceError
 from store import Store
@@ -47,6 +47,15 @@ def test_zero_genotype_rounds_inherit_from_the_nearest_task_that_has_one(store):
     assert b["genotype_source"] == {"kind": "inherited", "from": "a", "from_name": "task-a",
                                     "distance": pytest.approx(0.1)}
     assert "t" not in hashes and store.task("t")["best_genotype"] is None
+
+
+def test_only_the_tasks_a_space_uses_get_genotypes(store):
+    ctx = JobContext(store, config(genotype_rounds=0, k=1), "cpu")
+    assert space_tasks(ctx, "task-t", ["task-aware"]) == ["b"]
+    assert space_tasks(ctx, "task-t", ["standard", "task-aware", "farthest"]) == ["b", "a"]
+    assert set(assign_base_genotypes(ctx, only=["b"])) == {"b"}
+    assert store.task("b")["genotype_source"]["from"] == "a"
+    assert not store.task("c")["best_genotype"]          # no space of t uses c: it gets its genotype when one does
 
 
 def test_task_aware_space_is_formed_by_the_k_nearest_genotypes(store):

@@ -1,6 +1,7 @@
 """Search orchestration over the store: what `tanas-tui search` and the engine's search jobs run.
 
-- `assign_base_genotypes`: every base task gets a best genotype (METHOD.md section 4, last paragraph).
+- `assign_base_genotypes`: base tasks get a best genotype (METHOD.md section 4, last paragraph), all of them or
+  just those a space is built from (`space_tasks`).
 - `build_space`: the standard space, the task-aware space from the target's nearest dictionary tasks, or the control
   space built the same way from its farthest ones.
 - `run_search`: one FUSE run, created or resumed by run id; a finished identical run returns its stored result.
@@ -28,7 +29,7 @@ from engine.data.tasks import TaskData, build_task
 from store.records import SearchRunRecord
 
 __all__ = [
-    "SPACE_KINDS", "run_id_for", "assign_base_genotypes", "build_space", "run_search", "run_comparison",
+    "SPACE_KINDS", "run_id_for", "space_tasks", "assign_base_genotypes", "build_space", "run_search", "run_comparison",
     "target_task", "COMPARISON_LABELS",
 ]
 
@@ -56,16 +57,34 @@ def _search_section(cfg: Config, **changes: Any):
 
 
 # -- base genotypes ------------------------------------------------------------------------------------------------
-def assign_base_genotypes(ctx) -> dict[str, str]:
-    """Gives each base task without one a best genotype; returns {task_id: genotype hash} for all base tasks.
+def space_tasks(ctx, target_name: str, kinds) -> list[str]:
+    """Ids of the base tasks the given space kinds of `target_name` are built from: its k nearest ("task-aware")
+    and k farthest ("farthest") tasks; the standard space uses none."""
+    cfg = ctx.config
+    target_id = ctx.store.find_task(target_name)
+    ids: list[str] = []
+    for kind in kinds:
+        if kind not in ("task-aware", "farthest"):
+            continue
+        rank = ctx.dictionary.farthest if kind == "farthest" else ctx.dictionary.nearest
+        ids += [n.task_id for n in rank(target_id, cfg.dictionary.k, cfg.dictionary.method) if n.task_id not in ids]
+    return ids
+
+
+def assign_base_genotypes(ctx, only=None) -> dict[str, str]:
+    """Gives each base task without one a best genotype; returns {task_id: genotype hash} for those base tasks.
+
+    `only` (task ids) limits this to the tasks a space is about to use (`space_tasks`): a genotype search per base
+    task is most of a first run's time, and the others get theirs when a later target needs them.
 
     With `dictionary.genotype_rounds` > 0 each such task gets a FUSE search of that many rounds in the standard space
     (the rest of the budget from [search]). With 0, a task inherits the genotype of its nearest task (smallest
-    d(b, task)) that has one; when no base task has a genotype yet, the first base task (insertion order) is searched
-    with one round, so there is something to inherit.
+    d(b, task)) that has one; when no base task has a genotype yet, the first task to assign (insertion order) is
+    searched with one round, so there is something to inherit.
     """
     store, cfg = ctx.store, ctx.config
-    base = [t for t in store.list_tasks() if t.get("role", "base") == "base"]
+    every = [t for t in store.list_tasks() if t.get("role", "base") == "base"]
+    base = every if only is None else [t for t in every if t["id"] in set(only)]
     if not base:
         return {}
     rounds = cfg.dictionary.genotype_rounds
@@ -78,10 +97,11 @@ def assign_base_genotypes(ctx) -> dict[str, str]:
             ctx.reporter.emit("job_progress", job=ctx.job_id, stage="base task", done=i, total=len(missing))
             _search_base(ctx, t, rounds)
     elif missing:
-        if len(missing) == len(base):
-            _search_base(ctx, base[0], 1)
-        for t in missing[1:] if len(missing) == len(base) else missing:
-            _inherit(ctx, t, len(base))
+        first = not any(t.get("best_genotype") for t in every)   # nothing to inherit from yet
+        if first:
+            _search_base(ctx, missing[0], 1)
+        for t in missing[1:] if first else missing:
+            _inherit(ctx, t, len(every))
     return {t["id"]: store.task(t["id"]).get("genotype_hash") for t in base}
 
 
@@ -219,7 +239,7 @@ def run_search(ctx, target_name: str, space_kind: str, *, run_id: str | None = N
     if space is None:
         if space_kind != "standard":
             _ensure_dictionary(ctx, target_name)
-            assign_base_genotypes(ctx)
+            assign_base_genotypes(ctx, only=space_tasks(ctx, target_name, [space_kind]))
         space = build_space(ctx, target_name, space_kind)
     attrs = {"space_kind": space_kind, "purpose": "target", "arm": f"fuse-{space_kind}"}
     result = Fuse(task, space, cfg.search, store=store, run_id=run_id, device=device, seed=seed, reporter=reporter,
@@ -358,7 +378,7 @@ def _remote_comparison(ctx, target_name: str, task: TaskData, seeds: list[int], 
             if kind not in spaces:
                 if kind != "standard":
                     _ensure_dictionary(ctx, target_name)
-                    assign_base_genotypes(ctx)
+                    assign_base_genotypes(ctx, only=space_tasks(ctx, target_name, [kind]))
                 spaces[kind] = build_space(ctx, target_name, kind)
             submit(fuse_unit, run_id, spaces[kind], cfg.search, run_id, ex.device, seed,
                    {"space_kind": kind, "purpose": "target", "arm": f"fuse-{kind}"}, True)

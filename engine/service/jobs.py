@@ -75,7 +75,14 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
     stages.start("distances")
     dictionary.compute_distances(method)
     stages.start("genotypes")
-    searching.assign_base_genotypes(ctx)
+    if target is None:
+        searching.assign_base_genotypes(ctx)
+    else:       # only the tasks this target's spaces are built from
+        from engine.choices import ARM_SPACE
+
+        kinds = [cfg.space.kind] + ([ARM_SPACE[a] for a in cfg.search.arms if a in ARM_SPACE] if cfg.search.compare
+                                    else [])
+        searching.assign_base_genotypes(ctx, only=searching.space_tasks(ctx, target.name, kinds))
     if target is not None:
         stages.start("nearest")
         result["nearest"] = _nearest_rows(dictionary.nearest(target.name, cfg.dictionary.k, method))

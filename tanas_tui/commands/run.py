@@ -15,6 +15,7 @@ from rich.table import Table
 
 from engine.service import protocol as P
 from engine.service.jobs import PIPELINE_STAGES as P_STAGES
+from tanas_tui import units
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
@@ -175,9 +176,7 @@ def print_pipeline_result(result: dict[str, Any], console) -> None:
         table.add_column("Task", no_wrap=True)
         table.add_column("Distance", justify="right")
         for i, row in enumerate(nearest, 1):
-            dist = row.get("distance")
-            table.add_row(str(i), str(row.get("name", row.get("task_id"))),
-                          f"{dist:.4f}" if isinstance(dist, (int, float)) else "–")
+            table.add_row(str(i), str(row.get("name", row.get("task_id"))), units.distance(row.get("distance")))
         console.print(table)
     rows = result.get("comparison")
     if isinstance(result.get("table"), dict):
