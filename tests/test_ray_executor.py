@@ -114,6 +114,28 @@ def test_ray_dictionary_equals_local(cluster, tmp_path):
         np.testing.assert_allclose(st.distances("fisher").value, m.value, atol=1e-6)
 
 
+def test_shared_body_forms_on_ray_equal_local(cluster, tmp_path):
+    """The default distance (shared body, domain form) and Task2Vec's embedding form on the cluster: the heads are
+    fitted on the engine's one body, only own Fishers run as units, and the matrix equals the local build."""
+    loader = SOURCES.__getitem__
+    for form in ("domain", "embedding"):
+        cfg = dataclasses.replace(_cfg(fisher_body="shared", shared_epochs=1, fisher_form=form), tasks=tuple(TASKS))
+        out = {}
+        for kind, ex in (("local", None), ("ray", _ray_executor())):
+            run_cfg = cfg if ex is None else dataclasses.replace(cfg, executor=RAY)
+            rep = RecordingReporter()
+            with Store.open(tmp_path / f"{form}-{kind}.zarr", "w", create=True) as st:
+                Dictionary(st, run_cfg, "cpu", rep, task_builder=_builder, source_loader=loader,
+                           executor=ex).ensure(TASKS)
+                out[kind] = st.distances("fisher")
+                assert out[kind].params["fisher_form"] == form
+            if ex is not None:
+                # one own-Fisher unit per task, no probe units (heads are fitted in the engine)
+                assert not any(e == "probe_progress" for e, _ in rep.events)
+        assert out["ray"].ids == out["local"].ids and not np.isnan(out["ray"].value).any()
+        np.testing.assert_allclose(out["ray"].value, out["local"].value, atol=1e-6)
+
+
 class KillFirstWorker(RecordingReporter):
     """SIGKILLs the worker of the first unit that reports its start (once)."""
 

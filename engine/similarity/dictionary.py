@@ -512,7 +512,15 @@ class Dictionary:
             pairs = [(b, only) for b in ids if b != only] + [(only, b) for b in ids if b != only] + [(only, only)]
             pairs = [(b, t) for b, t in pairs if np.isnan(matrix.get(b, t)[0])]
         cross = [(b, t) for b, t in pairs if b != t]
-        fisher_pairs = cross if method == "fisher" else []
+        shared = method == "fisher" and d.fisher_body == "shared"
+        if shared:    # a shared-body probe is a head fitted here on the one body (trained once, or read back)
+            for t in ids:
+                todo = [s for s in range(seeds) if not self.store.has_probe(t, s)]
+                if todo:
+                    self._train(t, todo)
+        # the embedding and domain forms compare own Fishers only: no Fisher pass of one probe on another's data
+        own_only = shared and d.fisher_form != "pair"
+        fisher_pairs = cross if method == "fisher" and not own_only else []
         missing_probes = [(t, s) for t in ids for s in range(seeds) if not self.store.has_probe(t, s)]
         own_vec: dict[tuple[str, int], np.ndarray] = {}
         for t in ids:
@@ -613,6 +621,8 @@ class Dictionary:
                 self.reporter.emit("distance", method=method, source=t, target=t, value=0.0, std=0.0)
                 written += 1
         if method != "fisher":  # transfer pairs: computed here, as the local path does
+            written += self._fill(method, cross)
+        elif own_only:          # from the stored own Fishers: no network pass left
             written += self._fill(method, cross)
         return written
 
