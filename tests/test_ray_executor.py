@@ -63,7 +63,7 @@ def _build(path, cfg, tasks, reporter=None, executor=None):
     with Store.open(path, "w", create=True) as st:
         dic = Dictionary(st, cfg, "cpu", reporter or RecordingReporter(), task_builder=_builder, executor=executor)
         dic.ensure(tasks)
-        m = st.distances("fisher")
+        m = st.distances(cfg.dictionary.method)
         probes = {t: st.load_probe(t, 0) for t in st.task_ids()}
         fishers = {t: st.load_fisher(t, s) for t in st.task_ids() for s in range(cfg.dictionary.seeds)}
         return m, probes, fishers, [t["status"] for t in st.list_tasks()]
@@ -112,6 +112,43 @@ def test_ray_dictionary_equals_local(cluster, tmp_path):
     with Store.open(tmp_path / "local.zarr", "w") as st:
         Dictionary(st, cfg, "cpu", task_builder=_builder).add_task(TASKS[3])
         np.testing.assert_allclose(st.distances("fisher").value, m.value, atol=1e-6)
+
+
+def test_transfer_distances_on_ray_equal_local(cluster, tmp_path):
+    """`method = "transfer"`: one transfer unit per source probe (task, seed) covering its missing targets; the
+    engine writes every pair; the same distances and per-seed values as local within 1e-6. The third task joins a
+    dictionary whose probes are stored: its units take stored probes and a probe still training (an object ref)."""
+    cfg = dataclasses.replace(_cfg(seeds=2, method="transfer", max_epochs=2),
+                              transfer=TransferSection(epsilon=0.3, epochs=4, finetune_epochs=1, prune_step=0.2,
+                                                       lr=1e-2, max_samples=64))
+    tasks = [TASKS[0], TASKS[2]]
+    local = _build(tmp_path / "local.zarr", cfg, tasks)
+    rep = RecordingReporter()
+    ex = _ray_executor()
+    remote_cfg = dataclasses.replace(cfg, executor=RAY)
+    with Store.open(tmp_path / "ray.zarr", "w", create=True) as st:
+        dic = Dictionary(st, remote_cfg, "cpu", rep, task_builder=_builder, executor=ex)
+        dic.ensure(tasks)
+        units = [d["message"] for e, d in rep.events if e == "log" and "transfer units" in d.get("message", "")]
+        assert units and "4 transfer units (2 pairs)" in units[0]   # 2 source probes x 2 seeds, 1 target each
+        assert {(d["source"], d["target"]) for e, d in rep.events if e == "distance"} == \
+            {(a, b) for a in st.task_ids() for b in st.task_ids()}
+        m = st.distances("transfer")
+        assert not np.isnan(m.value).any() and m.params == local[0].params
+        np.testing.assert_allclose(m.value, local[0].value, atol=1e-6)
+        np.testing.assert_allclose(m.std, local[0].std, atol=1e-6)
+        np.testing.assert_allclose(m.seed_values, local[0].seed_values, atol=1e-6)
+        dic.add_task(TASKS[3])
+        after = st.distances("transfer")
+    with Store.open(tmp_path / "local.zarr", "w") as st:
+        Dictionary(st, cfg, "cpu", task_builder=_builder).add_task(TASKS[3])
+        want = st.distances("transfer")
+        assert after.ids == want.ids and not np.isnan(after.value).any()
+        np.testing.assert_allclose(after.value, want.value, atol=1e-6)
+        np.testing.assert_allclose(after.std, want.std, atol=1e-6)
+        np.testing.assert_allclose(after.seed_values, want.seed_values, atol=1e-6)
+        off = want.value[~np.eye(len(want.ids), dtype=bool)]
+        assert ((off > 0) & (off < 100)).all()   # adequate transform networks, pruned: a real measurement
 
 
 class KillFirstWorker(RecordingReporter):
