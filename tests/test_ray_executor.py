@@ -8,6 +8,7 @@ import dataclasses
 import os
 import re
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from engine.runtime.reporting import JobStopped, RecordingReporter  # noqa: E402
 from engine.service.executor import RayExecutor, make_executor  # noqa: E402
 from engine.similarity.dictionary import Dictionary  # noqa: E402
 from store import Store  # noqa: E402
+from ui_fixtures import async_test, fixture_store, make_app, settle  # noqa: E402,F401
 
 
 def _source(name: str, seed: int, n_per_class: int = 50) -> Dataset:
@@ -198,6 +200,68 @@ def test_stop_cancels_the_outstanding_units(cluster, tmp_path):
     while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert ray.available_resources().get("CPU", 0) == 2  # no unit of the stopped job holds a CPU any more
+
+
+def _busy_readings(tmp_path) -> list:
+    """An add_task job on the cluster (one task, two probe seeds: two units for the two CPUs); its executor_status
+    events, each rebuilt as a protocol message (which validates it)."""
+    from engine.config import load_config
+    from engine.service import protocol as P
+    from engine.service.context import JobContext
+    from engine.service.jobs import execute
+
+    (tmp_path / "busy.toml").write_text(BUSY)
+    cfg = load_config(tmp_path / "busy.toml", {})
+    with Store.open(cfg.store_path, "w", create=True) as st:
+        rep = RecordingReporter()
+        execute("add_task", {"task": {"name": "circle", "source": "sketches", "positive": ["circle"]}},
+                JobContext(st, cfg, "cpu", rep, "j-busy"))
+    return [P.ExecutorStatus(seq=i + 1, **d) for i, (e, d) in enumerate(rep.events) if e == "executor_status"]
+
+
+BUSY = """
+[project]
+store = "busy.zarr"
+device = "cpu"
+threads = 1
+
+[dictionary]
+seeds = 2
+max_epochs = 40
+min_epochs = 40
+batch_size = 32
+fisher_samples = 16
+
+[executor]
+kind = "ray"
+
+[sources.sketches]
+per_class = 60
+seed = 0
+"""
+
+
+@async_test
+async def test_busy_counts_are_refreshed_while_units_run_and_reach_the_status_line(cluster, tmp_path, fixture_store):
+    """Through the engine's messages: a reading when the job connects (nothing of it running yet), new readings
+    while its two probe units hold both CPUs. Through the UI pilot: the status line shows each newest reading."""
+    deadline = time.monotonic() + 30   # earlier tests' cancelled units give their CPUs back first
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    readings = _busy_readings(tmp_path)
+    busy = [float(re.fullmatch(r"ray: 1 node, ([\d.]+)/2 CPUs, 0/0 GPUs busy", r.executor).group(1)) for r in readings]
+    assert busy[0] == 0 and max(busy) == 2, busy
+    assert all(r.job == "j-busy" for r in readings)
+    assert all(a.executor != b.executor for a, b in zip(readings, readings[1:]))   # sent when the reading changes
+
+    app = make_app(fixture_store)
+    async with app.run_test(size=(250, 30)) as pilot:
+        await settle(app, pilot)
+        for reading in (readings[0], readings[busy.index(2)]):
+            app.ingest([reading])
+            await settle(app, pilot)
+            line = app.query_one("#status").render().plain
+            assert f"executor {reading.executor}" in line, line
 
 
 def test_gpus_asked_of_a_cluster_without_gpus_fail_before_writing(cluster, tmp_path):
