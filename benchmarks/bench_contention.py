@@ -9,6 +9,9 @@ engine's own thread choice (`engine.runtime.threads`, `[project] threads`, `--th
 `--quick` cuts the config down (3 base tasks, short probe training, one search round, no comparison arms) so both
 runs take a few minutes instead of the full pipeline's much longer time; its ratio is the quick pipeline's.
 The load average before each run is printed: on a shared machine the "quiet" run is only as quiet as the machine.
+
+Measured (--quick, the 2-core machine shared with other work, docs/SCALE.md): with torch's default of 2 threads,
+quiet 126.6 s, loaded 529.4 s, ratio 4.18; with the one-thread default, quiet 48.8 s, loaded 88.9 s, ratio 1.82.
 """
 from __future__ import annotations
 
@@ -74,8 +77,7 @@ def run_once(config_text: str, base: Path, label: str, threads: int | None) -> f
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"{label} run failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
-    threads_line = next((ln for ln in proc.stdout.splitlines() if "torch threads" in ln), "")
-    print(f"{label}: {seconds:.1f} s {threads_line.strip()}", flush=True)
+    print(f"{label}: {seconds:.1f} s", flush=True)
     return seconds
 
 
