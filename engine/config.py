@@ -39,7 +39,7 @@ class ProjectSection:
     data_dir: str = "data"
     device: str = "auto"          # auto | cpu | cuda
     seed: int = 0
-    threads: int = 0              # torch intra-op threads on CPU; 0 = the CPUs this process may use
+    threads: int = 0              # torch intra-op threads on CPU; 0 = one (engine.runtime.threads.job_threads)
 
 
 @dataclass(frozen=True)

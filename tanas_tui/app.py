@@ -231,7 +231,7 @@ class TanasApp(App[None]):
         status.engine = self.engine_state
         status.writer = f"headless run pid {self.writer_pid}" if self.writer_pid else ""
         status.device = self.device
-        status.executor = self.executor
+        status.executor = self.state.executor or self.executor   # live readings from events beat the connect-time one
         job = self.state.current_job()
         if job is None:
             status.job = ""
@@ -411,6 +411,7 @@ class TanasApp(App[None]):
             self.load_run(run_id)
 
     def _engine_status(self, status: dict[str, Any]) -> None:
+        self.state.executor = ""   # the status reply just read is the newest reading until events bring another
         self.refresh_panels(self.state.set_running_job(status.get("job")))
 
     @staticmethod

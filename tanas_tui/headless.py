@@ -64,6 +64,8 @@ class EventText:
                 return f"{ev.stage}: {ev.done}/{ev.total}"
             case P.JobState():
                 return "paused (resume to go on)" if ev.state == "paused" else "resumed"
+            case P.ExecutorStatus():
+                return f"executor {ev.executor}"
             case P.TaskStatus():
                 what = {"training": "training its probe", "fisher": "computing its Fisher",
                         "ready": "ready"}.get(ev.status, ev.status)

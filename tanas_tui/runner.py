@@ -160,14 +160,32 @@ def _in_process(kind: str, cfg, params: dict[str, Any], sink: EventSink) -> P.Jo
 
     try:
         thread.start()
-        done = follow(drain(), sink)
+        stream = drain()
+        while True:
+            try:
+                done = follow(stream, sink)
+                break
+            except KeyboardInterrupt:  # arrived while an event was being shown: the same as in drain()
+                if stopping:
+                    raise
+                stopping = True
+                reporter.stop()
+                console.print("stopping at the next safe point… (Ctrl-C again to quit now)")
         thread.join()
     finally:
         if not thread.is_alive():
             store.close()
     if "error" in outcome:
+        if stopping and type(outcome["error"]).__name__ == "JobStopped":
+            raise CliError(INTERRUPTED_MESSAGE, ExitCode.INTERRUPTED)
         raise outcome["error"]
+    if stopping and done is not None and done.status == "stopped":
+        raise CliError(INTERRUPTED_MESSAGE, ExitCode.INTERRUPTED)
     return done
+
+
+INTERRUPTED_MESSAGE = ("interrupted (Ctrl-C): the job stopped at a safe point; what it finished is in the store, "
+                       "the same command goes on from there")
 
 
 def _job_failure(done: P.JobDone) -> CliError:

@@ -591,6 +591,7 @@ class UiState:
         self.last_seq = -1
         self.loaded = False
         self.engine_alive: bool | None = None   # None: not known (no connection attempted)
+        self.executor = ""                      # the newest executor_status reading ("" : none since connecting)
 
     # -- replay ----------------------------------------------------------------------------------------------------
     def load_snapshot(self, snap: StoreSnapshot) -> set[str]:
@@ -873,6 +874,10 @@ class UiState:
         del self.log[:-MAX_LOG]
         if level in ("warning", "error"):
             self.notices.append((level, message))
+        return {JOBS}
+
+    def _on_executor_status(self, d: Mapping[str, Any], now: float) -> set[str]:
+        self.executor = str(d.get("executor", ""))
         return {JOBS}
 
     def _on_log(self, d: Mapping[str, Any], now: float) -> set[str]:

@@ -13,6 +13,7 @@ SAMPLES: dict[str, dict] = {
     "weight_progress": {"run_id": "r1", "round": 0, "alternation": 1, "done": 3, "total": 10},
     "task_status": {"task_id": "t-1", "name": "mnist-3", "status": "ready"},
     "job_state": {"job": "j-1", "state": "paused"},
+    "executor_status": {"executor": "ray: 1 node, 2/2 CPUs, 0/0 GPUs busy", "job": "j-1"},
     # commands
     "status": {}, "subscribe": {}, "shutdown": {},
     "add_task": {"task": {"name": "mnist-3", "source": "mnist-5k", "positive": ["3"]}, "role": "target"},

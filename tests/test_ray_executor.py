@@ -8,6 +8,7 @@ import dataclasses
 import os
 import re
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from engine.runtime.reporting import JobStopped, RecordingReporter  # noqa: E402
 from engine.service.executor import RayExecutor, make_executor  # noqa: E402
 from engine.similarity.dictionary import Dictionary  # noqa: E402
 from store import Store  # noqa: E402
+from ui_fixtures import async_test, fixture_store, make_app, settle  # noqa: E402,F401
 
 
 def _source(name: str, seed: int, n_per_class: int = 50) -> Dataset:
@@ -63,7 +65,7 @@ def _build(path, cfg, tasks, reporter=None, executor=None):
     with Store.open(path, "w", create=True) as st:
         dic = Dictionary(st, cfg, "cpu", reporter or RecordingReporter(), task_builder=_builder, executor=executor)
         dic.ensure(tasks)
-        m = st.distances("fisher")
+        m = st.distances(cfg.dictionary.method)
         probes = {t: st.load_probe(t, 0) for t in st.task_ids()}
         fishers = {t: st.load_fisher(t, s) for t in st.task_ids() for s in range(cfg.dictionary.seeds)}
         return m, probes, fishers, [t["status"] for t in st.list_tasks()]
@@ -136,6 +138,43 @@ def test_shared_body_forms_on_ray_equal_local(cluster, tmp_path):
         np.testing.assert_allclose(out["ray"].value, out["local"].value, atol=1e-6)
 
 
+def test_transfer_distances_on_ray_equal_local(cluster, tmp_path):
+    """`method = "transfer"`: one transfer unit per source probe (task, seed) covering its missing targets; the
+    engine writes every pair; the same distances and per-seed values as local within 1e-6. The third task joins a
+    dictionary whose probes are stored: its units take stored probes and a probe still training (an object ref)."""
+    cfg = dataclasses.replace(_cfg(seeds=2, method="transfer", max_epochs=2),
+                              transfer=TransferSection(epsilon=0.3, epochs=4, finetune_epochs=1, prune_step=0.2,
+                                                       lr=1e-2, max_samples=64))
+    tasks = [TASKS[0], TASKS[2]]
+    local = _build(tmp_path / "local.zarr", cfg, tasks)
+    rep = RecordingReporter()
+    ex = _ray_executor()
+    remote_cfg = dataclasses.replace(cfg, executor=RAY)
+    with Store.open(tmp_path / "ray.zarr", "w", create=True) as st:
+        dic = Dictionary(st, remote_cfg, "cpu", rep, task_builder=_builder, executor=ex)
+        dic.ensure(tasks)
+        units = [d["message"] for e, d in rep.events if e == "log" and "transfer units" in d.get("message", "")]
+        assert units and "4 transfer units (2 pairs)" in units[0]   # 2 source probes x 2 seeds, 1 target each
+        assert {(d["source"], d["target"]) for e, d in rep.events if e == "distance"} == \
+            {(a, b) for a in st.task_ids() for b in st.task_ids()}
+        m = st.distances("transfer")
+        assert not np.isnan(m.value).any() and m.params == local[0].params
+        np.testing.assert_allclose(m.value, local[0].value, atol=1e-6)
+        np.testing.assert_allclose(m.std, local[0].std, atol=1e-6)
+        np.testing.assert_allclose(m.seed_values, local[0].seed_values, atol=1e-6)
+        dic.add_task(TASKS[3])
+        after = st.distances("transfer")
+    with Store.open(tmp_path / "local.zarr", "w") as st:
+        Dictionary(st, cfg, "cpu", task_builder=_builder).add_task(TASKS[3])
+        want = st.distances("transfer")
+        assert after.ids == want.ids and not np.isnan(after.value).any()
+        np.testing.assert_allclose(after.value, want.value, atol=1e-6)
+        np.testing.assert_allclose(after.std, want.std, atol=1e-6)
+        np.testing.assert_allclose(after.seed_values, want.seed_values, atol=1e-6)
+        off = want.value[~np.eye(len(want.ids), dtype=bool)]
+        assert ((off > 0) & (off < 100)).all()   # adequate transform networks, pruned: a real measurement
+
+
 class KillFirstWorker(RecordingReporter):
     """SIGKILLs the worker of the first unit that reports its start (once)."""
 
@@ -183,6 +222,68 @@ def test_stop_cancels_the_outstanding_units(cluster, tmp_path):
     while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert ray.available_resources().get("CPU", 0) == 2  # no unit of the stopped job holds a CPU any more
+
+
+def _busy_readings(tmp_path) -> list:
+    """An add_task job on the cluster (one task, two probe seeds: two units for the two CPUs); its executor_status
+    events, each rebuilt as a protocol message (which validates it)."""
+    from engine.config import load_config
+    from engine.service import protocol as P
+    from engine.service.context import JobContext
+    from engine.service.jobs import execute
+
+    (tmp_path / "busy.toml").write_text(BUSY)
+    cfg = load_config(tmp_path / "busy.toml", {})
+    with Store.open(cfg.store_path, "w", create=True) as st:
+        rep = RecordingReporter()
+        execute("add_task", {"task": {"name": "circle", "source": "sketches", "positive": ["circle"]}},
+                JobContext(st, cfg, "cpu", rep, "j-busy"))
+    return [P.ExecutorStatus(seq=i + 1, **d) for i, (e, d) in enumerate(rep.events) if e == "executor_status"]
+
+
+BUSY = """
+[project]
+store = "busy.zarr"
+device = "cpu"
+threads = 1
+
+[dictionary]
+seeds = 2
+max_epochs = 40
+min_epochs = 40
+batch_size = 32
+fisher_samples = 16
+
+[executor]
+kind = "ray"
+
+[sources.sketches]
+per_class = 60
+seed = 0
+"""
+
+
+@async_test
+async def test_busy_counts_are_refreshed_while_units_run_and_reach_the_status_line(cluster, tmp_path, fixture_store):
+    """Through the engine's messages: a reading when the job connects (nothing of it running yet), new readings
+    while its two probe units hold both CPUs. Through the UI pilot: the status line shows each newest reading."""
+    deadline = time.monotonic() + 30   # earlier tests' cancelled units give their CPUs back first
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    readings = _busy_readings(tmp_path)
+    busy = [float(re.fullmatch(r"ray: 1 node, ([\d.]+)/2 CPUs, 0/0 GPUs busy", r.executor).group(1)) for r in readings]
+    assert busy[0] == 0 and max(busy) == 2, busy
+    assert all(r.job == "j-busy" for r in readings)
+    assert all(a.executor != b.executor for a, b in zip(readings, readings[1:]))   # sent when the reading changes
+
+    app = make_app(fixture_store)
+    async with app.run_test(size=(250, 30)) as pilot:
+        await settle(app, pilot)
+        for reading in (readings[0], readings[busy.index(2)]):
+            app.ingest([reading])
+            await settle(app, pilot)
+            line = app.query_one("#status").render().plain
+            assert f"executor {reading.executor}" in line, line
 
 
 def test_gpus_asked_of_a_cluster_without_gpus_fail_before_writing(cluster, tmp_path):

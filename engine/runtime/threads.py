@@ -2,7 +2,8 @@
 
 `os.cpu_count()` reports the machine; a container or `taskset` may allow far fewer. Intra-op threads of small
 networks beyond the cores actually free oversubscribe them (on a 2-core box with another CPU-bound process, 2 torch
-threads ran 8x slower than 1), so units default to one thread and the parallelism comes from processes.
+threads ran 8x slower than 1), so jobs and units default to one thread and the parallelism comes from processes
+(Ray units, one per usable CPU).
 """
 from __future__ import annotations
 
@@ -49,9 +50,15 @@ def unit_threads(configured: int = 0, parallel_units: int = 1) -> int:
     return max(1, usable_cpus() // max(1, parallel_units))
 
 
-def job_threads(configured: int, current: int) -> int:
-    """Torch threads for a job in this process: `[project] threads` when set; otherwise the current setting capped
-    at the usable CPUs (torch's default counts the machine's cores, not the ones this process may use)."""
+def job_threads(configured: int) -> int:
+    """Torch threads for a CPU job in this process: `[project] threads` when set, otherwise one.
+
+    Not the usable CPUs: an intra-op thread that shares its core with any other process makes every barrier of
+    every small op wait for it. Measured with benchmarks/bench_contention.py on the 2-core machine: the quick
+    pipeline took 231 s with 2 threads (the cores were free when the job started and chose them; other processes
+    came later) and 89 s with 1 thread while a competing process ran the whole time. Sampling the free cores at
+    the start cannot see load that comes later, and the default networks are too small to gain much from a second
+    thread on a quiet machine; `[project] threads` raises it for large networks on a box of one's own."""
     if configured > 0:
         return configured
-    return max(1, min(current, usable_cpus()))
+    return 1

@@ -68,6 +68,10 @@ class JobContext:
             self._executor = executor
         return self._executor
 
+    @property
+    def has_executor(self) -> bool:
+        return self._executor is not None
+
     def close_executor(self) -> None:
         if self._executor is not None:
             self._executor.close()

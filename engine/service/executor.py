@@ -34,6 +34,10 @@ class Executor:
     def status(self) -> str:
         return self.kind
 
+    def report_status(self, reporter: Reporter, job: str | None = None, force: bool = False) -> None:
+        """Emits `executor_status` when the executor's reading changed since the last one (or `force`). Local: the
+        reading never changes and the status line knows it already: nothing is sent."""
+
     def close(self) -> None:
         pass
 
@@ -93,6 +97,8 @@ class RayExecutor(Executor):
         self._remote_fn: Any = None
         self._outstanding: set[Any] = set()
         self._cluster_lost = False
+        self._last_status: str | None = None
+        self._job: str | None = None   # the job the readings are sent for (the first report names it)
 
     # ------------------------------------------------------------------ connection
 
@@ -170,6 +176,15 @@ class RayExecutor(Executor):
         busy_cpu, busy_gpu = cpu - float(free.get("CPU", 0)), gpu - float(free.get("GPU", 0))
         return f"ray: {nodes} node{'s' if nodes != 1 else ''}, {busy_cpu:g}/{cpu:g} CPUs, {busy_gpu:g}/{gpu:g} GPUs busy"
 
+    def report_status(self, reporter: Reporter, job: str | None = None, force: bool = False) -> None:
+        if self._cluster_lost:  # asking a lost head would wait for Ray's reconnect timeout
+            return
+        self._job = job or self._job
+        text = self.status()
+        if force or text != self._last_status:
+            self._last_status = text
+            reporter.emit("executor_status", executor=text, job=self._job)
+
     # ------------------------------------------------------------------ units
 
     @property
@@ -200,15 +215,18 @@ class RayExecutor(Executor):
         honouring stop requests (outstanding units are cancelled). A unit's own error is raised as is."""
         import ray
 
+        from engine.service.protocol import STATUS_INTERVAL
+
         pending = list(handles)
-        next_probe = time.monotonic() + 2.0
+        next_probe = time.monotonic() + STATUS_INTERVAL
         try:
             while pending:
                 self.drain(reporter)
                 reporter.check()
                 if time.monotonic() >= next_probe:
                     self._check_head()
-                    next_probe = time.monotonic() + 2.0
+                    self.report_status(reporter)   # live busy counts for the status line
+                    next_probe = time.monotonic() + STATUS_INTERVAL
                 try:
                     ready, pending = ray.wait(pending, num_returns=1, timeout=0.1)
                 except Exception as exc:  # noqa: BLE001
@@ -232,7 +250,10 @@ class RayExecutor(Executor):
             self._outstanding.clear()  # nothing to cancel on a cluster that is gone (and ray.cancel would wait)
             raise
         except BaseException:  # stop, Ctrl-C, a failed unit: nothing left running for this job
-            self.cancel()
+            cancelled = self.cancel()
+            if cancelled:
+                reporter.emit("log", level="warning",
+                              message=f"cancelled the job's outstanding Ray units ({cancelled})")
             raise
 
     def _check_head(self) -> None:
@@ -262,16 +283,19 @@ class RayExecutor(Executor):
         for event, data in items:
             reporter.emit(event, **data)
 
-    def cancel(self) -> None:
-        """Cancels every outstanding unit of this executor (stop, Ctrl-C, a failed job)."""
+    def cancel(self) -> int:
+        """Cancels every outstanding unit of this executor (stop, Ctrl-C, a failed job); returns how many."""
         import ray
 
+        cancelled = 0
         for ref in list(self._outstanding):
             try:
                 ray.cancel(ref, force=True)
+                cancelled += 1
             except Exception:  # noqa: BLE001 - already finished, or the cluster is gone
                 pass
         self._outstanding.clear()
+        return cancelled
 
     def _lost(self, exc: BaseException) -> ClusterLost:
         self._cluster_lost = True

@@ -234,12 +234,18 @@ def execute(kind: str, params: dict[str, Any], ctx: JobContext) -> Any:
                 from engine.runtime.threads import job_threads
 
                 threads_before = torch.get_num_threads()
-                torch.set_num_threads(job_threads(cfg.project.threads, threads_before))
+                torch.set_num_threads(job_threads(cfg.project.threads))
             ctx.executor  # connects a remote executor before the job writes anything: a bad one fails here
+            ctx.executor.report_status(reporter, job_id, force=True)
         try:
             result = plain(fn(ctx, **params))
         finally:
             ctx.close_executor()  # cancels units still outstanding (stop, Ctrl-C, a failed job)
+            if ctx.has_executor:
+                try:
+                    ctx.executor.report_status(reporter, job_id)   # busy counts once this job's units are gone
+                except Exception:  # noqa: BLE001 - a lost cluster has no status to give; the job's error says why
+                    pass
     except JobStopped:
         reporter.emit("job_done", job=job_id, kind=kind, params=shown, status="stopped",
                       message="stopped", seconds=time.perf_counter() - t0)

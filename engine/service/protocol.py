@@ -315,6 +315,19 @@ class JobState(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExecutorStatus(Event):
+    """Where units of work run and how busy it is: `local`, or `ray: 3 nodes, 12/16 CPUs, 2/2 GPUs busy`. Sent when
+    a job connects a remote executor, again whenever the reading changes while its units run (looked at every
+    `STATUS_INTERVAL` seconds), and when the job ends; a status line shows the newest one."""
+    TYPE: ClassVar[str] = "executor_status"
+    executor: str
+    job: str | None = None
+
+
+STATUS_INTERVAL = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskRemoved(Event):
     TYPE: ClassVar[str] = "task_removed"
     task_id: str
@@ -466,7 +479,7 @@ COMMANDS: dict[str, type[Command]] = {
                         RunPipeline, Sleep, Pause, Resume, Stop, Shutdown)
 }
 EVENTS: dict[str, type[Event]] = {
-    c.TYPE: c for c in (JobStarted, JobProgress, JobState, JobDone, TaskAdded, TaskStatus, TaskRemoved,
+    c.TYPE: c for c in (JobStarted, JobProgress, JobState, JobDone, ExecutorStatus, TaskAdded, TaskStatus, TaskRemoved,
                         ProbeProgress, ProbeDone, Distance, SpaceBuilt, SearchCandidates, WeightProgress, AlphaStep,
                         SearchRound, SearchDone, Warning, Log, Error, Reply, Dropped)
 }

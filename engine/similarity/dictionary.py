@@ -485,11 +485,12 @@ class Dictionary:
     # ------------------------------------------------------------------ on a remote executor
 
     def _compute_remote(self, method: str, only: str | None = None) -> int:
-        """The remote twin of completing tasks + filling NaN entries: one unit per missing probe (task, seed) and
-        one Fisher unit per probe that has passes to make; results are written here as each arrives. With `only`,
+        """The remote twin of completing tasks + filling NaN entries: one unit per missing probe (task, seed), one
+        Fisher unit per probe that has passes to make and, for `method = "transfer"`, one transfer unit per source
+        probe with missing pairs; results are written here as each arrives. With `only`,
         just that task and its row and column against the ready tasks (what `add_task` does locally)."""
         from engine.similarity.fisher import fisher_samples
-        from engine.similarity.units import fisher_unit, train_probe_unit, worker_task
+        from engine.similarity.units import fisher_unit, train_probe_unit, transfer_unit, worker_task
 
         ex, d, seeds = self.executor, self.cfg.dictionary, self.seeds
         if only is None:
@@ -531,6 +532,9 @@ class Dictionary:
         targets_of: dict[str, list[str]] = {}
         for b, t in fisher_pairs:
             targets_of.setdefault(b, []).append(t)
+        transfer_targets: dict[str, list[str]] = {}  # one unit per source probe (b, s): b loaded once
+        for b, t in (cross if method == "transfer" else []):
+            transfer_targets.setdefault(b, []).append(t)
 
         refs, sample_refs = self._task_refs, self._sample_refs
 
@@ -557,30 +561,48 @@ class Dictionary:
                             name=f"probe:{task.definition.name}:{s}")
             probe_refs[(t, s)] = ref
             kinds[ref] = ("probe", t, s)
+
+        def probe_ref(t: str, s: int) -> Any:  # a probe unit's result ref, or the stored weights shipped once
+            if (t, s) not in probe_refs:
+                probe_refs[(t, s)] = ex.put((self.store.load_probe(t, s), None))
+            return probe_refs[(t, s)]
+
         for b in ids:
             for s in range(seeds):
                 own = (b, s) not in own_vec
                 targets = targets_of.get(b, [])
                 if not own and not targets:
                     continue
-                if (b, s) not in probe_refs:
-                    probe_refs[(b, s)] = ex.put((self.store.load_probe(b, s), None))
+                probe_ref(b, s)
                 listed = ([b] if own else []) + targets
                 classes = [0] * own + [int(attrs[t]["num_classes"]) for t in targets]  # 0: own, unpadded
                 ref = ex.submit(fisher_unit, d.probe, int(attrs[b]["num_classes"]), probe_refs[(b, s)], d, s,
                                 ex.device, listed, classes, *[samples_ref(t) for t in listed],
                                 name=f"fisher:{attrs[b]['name']}:{s}")
                 kinds[ref] = ("fisher", b, s)
+        for b, targets in transfer_targets.items():
+            for s in range(seeds):
+                ref = ex.submit(transfer_unit, d.probe, int(attrs[b]["num_classes"]), probe_ref(b, s),
+                                self.cfg.transfer, s, self.cfg.project.seed * 1000 + s, ex.device,
+                                ex.unit_reporter(f"transfer {attrs[b]['name']}/{s}"), targets,
+                                [int(attrs[t]["num_classes"]) for t in targets],
+                                *[probe_ref(t, s) for t in targets], *[task_ref(t) for t in targets],
+                                name=f"transfer:{attrs[b]['name']}:{s}")
+                kinds[ref] = ("transfer", b, s)
 
         n_probes = len(missing_probes)
         n_fisher = sum(1 for k in kinds.values() if k[0] == "fisher")
+        n_transfer = sum(1 for k in kinds.values() if k[0] == "transfer")
         pair_vecs: dict[tuple[str, str, int], np.ndarray] = {}
+        transfer_vals: dict[tuple[str, str], dict[int, float]] = {}
         remaining = set(fisher_pairs)
         written = 0
-        done_probes = done_fisher = 0
+        done_probes = done_fisher = done_transfer = 0
         if kinds:
+            more = (f", {n_transfer} transfer units ({len(cross)} pairs)" if method == "transfer"
+                    else f" ({len(fisher_pairs)} pairs)")
             self.reporter.emit("log", level="info", message=(
-                f"{ex.status()}: {n_probes} probe units, {n_fisher} Fisher units ({len(fisher_pairs)} pairs)"))
+                f"{ex.status()}: {n_probes} probe units, {n_fisher} Fisher units{more}"))
         for ref, value in ex.completed(list(kinds), self.reporter):
             kind, b, s = kinds[ref]
             if kind == "probe":
@@ -596,6 +618,20 @@ class Dictionary:
                 self._after_probe(b, info["seconds"])
                 done_probes += 1
                 self.reporter.emit("job_progress", job=self.job, stage="probes", done=done_probes, total=n_probes)
+                continue
+            if kind == "transfer":
+                for t, dist in value.items():
+                    got = transfer_vals.setdefault((b, t), {})
+                    got[s] = dist
+                    if len(got) == seeds:  # every seed's d(b, t) is here: one entry, as the local path writes it
+                        values = [got[i] for i in range(seeds)]
+                        mean, std = mean_std(values)
+                        self.store.set_distance(method, b, t, mean, std, values if seeds > 1 else None)
+                        self.reporter.emit("distance", method=method, source=b, target=t, value=mean, std=std)
+                        written += 1
+                done_transfer += 1
+                self.reporter.emit("job_progress", job=self.job, stage="transfer units", done=done_transfer,
+                                   total=n_transfer)
                 continue
             for t, vec in value.items():
                 if t == b and (b, s) not in own_vec:
@@ -617,12 +653,10 @@ class Dictionary:
                 written += 1
         for t, t2 in pairs:
             if t == t2:
-                self.store.set_distance(method, t, t, 0.0, 0.0)
+                self.store.set_distance(method, t, t, 0.0, 0.0, [0.0] * seeds if seeds > 1 else None)
                 self.reporter.emit("distance", method=method, source=t, target=t, value=0.0, std=0.0)
                 written += 1
-        if method != "fisher":  # transfer pairs: computed here, as the local path does
-            written += self._fill(method, cross)
-        elif own_only:          # from the stored own Fishers: no network pass left
+        if own_only:            # from the stored own Fishers: no network pass left
             written += self._fill(method, cross)
         return written
 
@@ -644,7 +678,7 @@ class Dictionary:
                 f_tt = pad_head(torch.from_numpy(f_tt), net_t, head_classes)
             values.append(fisher_distance(f_bt, f_tt))
         value, std = mean_std(values)
-        self.store.set_distance(method, b, t, value, std)
+        self.store.set_distance(method, b, t, value, std, values if self.seeds > 1 else None)
         self.reporter.emit("distance", method=method, source=b, target=t, value=value, std=std)
         return True
 

@@ -2,7 +2,8 @@
 
 They never touch the store: the engine passes the probe weights and task tensors in and writes what comes back.
 `train_probe_unit` is one probe training (one task, one seed); `fisher_unit` is one probe's Fisher passes: its own
-task's Fisher when asked and its Fisher on every listed target's samples, so each probe is loaded once.
+task's Fisher when asked and its Fisher on every listed target's samples, so each probe is loaded once;
+`transfer_unit` is one source probe's transfer distances to every listed target (`method = "transfer"`).
 """
 from __future__ import annotations
 
@@ -59,4 +60,31 @@ def fisher_unit(arch: str, num_classes: int, probe: tuple[dict[str, np.ndarray],
     for tid, classes, (x, y, seed) in zip(target_ids, target_classes, samples):
         head_classes = max(num_classes, classes) if dcfg.include_head and classes else None
         out[tid] = samples_fisher(net, (x.to(device), y.to(device), seed), seed_index, dcfg, head_classes).numpy()
+    return out
+
+
+def transfer_unit(arch: str, num_classes: int, probe: tuple[dict[str, np.ndarray], Any], tcfg: Any, seed_index: int,
+                  seed: int, device: str, reporter: Reporter, target_ids: list[str], target_classes: list[int],
+                  *probes_and_tasks: Any) -> dict[str, float]:
+    """One source probe A's transfer distances {target id: d(A, B)}, the probe loaded once for all its targets.
+    `probes_and_tasks`: each target's probe (a probe unit's result or (stored weights, None)), then each target's
+    task as `worker_task` ships it (train + val: all a transform network reads). Object refs at the top level, so
+    Ray resolves them (a target's probe may still be training when this unit is submitted)."""
+    import torch
+
+    from engine.runtime.device import prepare_model
+    from engine.similarity.probe import load_probe
+    from engine.similarity.transfer import transfer_distance
+
+    device = torch.device(device)
+    n = len(target_ids)
+    target_probes, tasks = probes_and_tasks[:n], probes_and_tasks[n:]
+    net_a = prepare_model(load_probe(arch, num_classes, probe[0]), device).eval()
+    out: dict[str, float] = {}
+    for tid, classes, target_probe, task in zip(target_ids, target_classes, target_probes, tasks):
+        net_b = prepare_model(load_probe(arch, classes, target_probe[0]), device).eval()
+        if device.type != "cpu":
+            task = task.to(device)
+        out[tid] = float(transfer_distance(net_a, net_b, task, tcfg, device=device, seed=seed,
+                                           reporter=reporter).distance)
     return out
