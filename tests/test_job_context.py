@@ -12,48 +12,9 @@ from engine.service import protocol as P
 from engine.service.context import JobContext
 from store import Store
 from tanas_tui.ui_state import UiState
+from tests.synthetic import tiny_project
 
-TINY = """
-[project]
-store = "store.zarr"
-device = "cpu"
-threads = 1
-seed = 0
-
-[dictionary]
-max_epochs = 1
-batch_size = 64
-fisher_samples = 16
-k = 1
-genotype_rounds = 1
-
-[space]
-channels = [4]
-layers = [3]
-nodes = [1]
-
-[search]
-rounds = 1
-candidates = 2
-alternations = 1
-batch_size = 64
-final_epochs = 1
-compare = false
-
-[sources.sketches]
-per_class = 24
-seed = 0
-
-[[tasks]]
-name = "circle"
-source = "sketches"
-positive = ["circle"]
-
-[target]
-name = "moon"
-source = "sketches"
-positive = ["moon"]
-"""
+TINY = tiny_project(nodes=1, search="compare = false\n")
 
 
 class Recorder(Reporter):

@@ -21,53 +21,10 @@ pytestmark = pytest.mark.slow   # a Ray head per module plus one more: `-m "not 
 from store import Store  # noqa: E402
 from tanas_tui.cli import app  # noqa: E402
 from tanas_tui.exitcodes import ExitCode  # noqa: E402
+from tests.synthetic import tiny_project  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = """
-[project]
-store = "{store}"
-device = "cpu"
-threads = 1
-seed = 0
-
-[dictionary]
-max_epochs = 1
-batch_size = 64
-fisher_samples = 16
-k = 1
-genotype_rounds = 1
-
-[space]
-channels = [4]
-layers = [3]
-nodes = [2]
-
-[search]
-rounds = 1
-candidates = 2
-alternations = 1
-batch_size = 64
-final_epochs = 1
-
-[sources.sketches]
-per_class = 24
-seed = 0
-
-[[tasks]]
-name = "circle"
-source = "sketches"
-positive = ["circle"]
-
-[[tasks]]
-name = "square"
-source = "sketches"
-positive = ["square"]
-
-[target]
-name = "moon"
-source = "sketches"
-positive = ["moon"]
-"""
+TINY = tiny_project(store="{store}", tasks=("circle", "square"))
 runner = CliRunner()
 
 

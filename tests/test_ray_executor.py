@@ -25,6 +25,7 @@ from engine.service.executor import RayExecutor, make_executor  # noqa: E402
 from engine.similarity.dictionary import Dictionary  # noqa: E402
 from store import Store  # noqa: E402
 from ui_fixtures import async_test, fixture_store, make_app, settle  # noqa: E402,F401
+from tests.synthetic import tiny_project  # noqa: E402
 
 
 def _source(name: str, seed: int, n_per_class: int = 50) -> Dataset:
@@ -308,53 +309,8 @@ def test_status_names_nodes_cpus_and_gpus(cluster):
     assert isinstance(ex, RayExecutor) and ex.remote and not make_executor(None).remote
 
 
-PIPELINE = """
-[project]
-store = "{store}"
-device = "cpu"
-threads = 1
-seed = 0
-
-[dictionary]
-max_epochs = 1
-batch_size = 64
-fisher_samples = 16
-k = 2
-genotype_rounds = 1
-
-[space]
-channels = [4]
-layers = [3]
-nodes = [2]
-
-[search]
-rounds = 1
-candidates = 2
-alternations = 1
-batch_size = 64
-final_epochs = 1
-compare = true
-fixed_networks = ["resnet18"]
-
-[sources.sketches]
-per_class = 24
-seed = 0
-
-[[tasks]]
-name = "circle"
-source = "sketches"
-positive = ["circle"]
-
-[[tasks]]
-name = "square"
-source = "sketches"
-positive = ["square"]
-
-[target]
-name = "moon"
-source = "sketches"
-positive = ["moon"]
-"""
+PIPELINE = tiny_project(store="{store}", tasks=("circle", "square"), k=2,
+                        search='compare = true\nfixed_networks = ["resnet18"]\n')
 
 
 def _pipeline(tmp_path, name: str, executor: str) -> tuple[dict, dict, list]:

@@ -23,6 +23,7 @@ from tanas_tui.cli import app
 from tanas_tui.exitcodes import ExitCode
 
 from result_fixtures import N_TEST, build_compare_store
+from tests.synthetic import tiny_project
 
 runner = CliRunner()
 
@@ -149,59 +150,8 @@ def test_test_outcome_round_trips_through_the_store_and_its_record(tmp_path):
 
 
 # -- the whole comparison on a tiny project ------------------------------------------------------------------------------
-TINY = """
-[project]
-store = "store.zarr"
-device = "cpu"
-threads = 1
-seed = 0
-
-[dictionary]
-max_epochs = 1
-batch_size = 64
-fisher_samples = 16
-k = 1
-genotype_rounds = 1
-
-[space]
-channels = [4]
-layers = [3]
-nodes = [2]
-
-[search]
-rounds = 1
-candidates = 2
-alternations = 1
-batch_size = 64
-final_epochs = 1
-compare = true
-repeats = 2
-fixed_networks = ["resnet18"]
-
-[sources.sketches]
-per_class = 24
-seed = 0
-
-[[tasks]]
-name = "circle"
-source = "sketches"
-positive = ["circle"]
-
-[[tasks]]
-name = "square"
-source = "sketches"
-positive = ["square"]
-
-[[tasks]]
-name = "star"
-source = "sketches"
-positive = ["star"]
-
-[target]
-name = "moon"
-source = "sketches"
-positive = ["moon"]
-"""
+TINY = tiny_project(tasks=("circle", "square", "star"),
+                    search='compare = true\nrepeats = 2\nfixed_networks = ["resnet18"]\n')
 
 
 @pytest.fixture(scope="module")

@@ -12,48 +12,9 @@ from typer.testing import CliRunner
 from tanas_tui.cli import app
 from tanas_tui.client import engine_running, stop_engine
 from tanas_tui.exitcodes import ExitCode
+from tests.synthetic import tiny_project
 
-TINY = """
-[project]
-store = "store.zarr"
-device = "cpu"
-threads = 1
-seed = 0
-
-[dictionary]
-max_epochs = 1
-batch_size = 64
-fisher_samples = 16
-k = 1
-genotype_rounds = 1
-
-[space]
-channels = [4]
-layers = [3]
-nodes = [2]
-
-[search]
-rounds = 1
-candidates = 2
-alternations = 1
-batch_size = 64
-final_epochs = 1
-compare = false
-
-[sources.sketches]
-per_class = 24
-seed = 0
-
-[[tasks]]
-name = "circle"
-source = "sketches"
-positive = ["circle"]
-
-[target]
-name = "moon"
-source = "sketches"
-positive = ["moon"]
-"""
+TINY = tiny_project(search="compare = false\n")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
 runner = CliRunner()
 
