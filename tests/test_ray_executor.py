@@ -78,6 +78,26 @@ def _ray_executor(section=RAY):
     return ex
 
 
+def test_start_warms_workers_up_without_holding_cpus(cluster):
+    """First in the module, on the fresh cluster: start() has idle workers import the unit modules (torch, the
+    search) before any unit of that kind ran, and the warm-up never shows as busy CPUs in the status line."""
+    from engine.runtime.reporting import SILENT
+
+    def has_unit_modules() -> bool:   # defined here so Ray ships it by value: running it imports nothing
+        import sys
+
+        return "engine.search.searching" in sys.modules
+
+    ex = _ray_executor()
+    assert re.fullmatch(r"ray: 1 node, 0/2 CPUs, 0/0 GPUs busy", ex.status()), ex.status()
+    deadline, warm = time.monotonic() + 90, False
+    while not warm and time.monotonic() < deadline:
+        warm = any(v for _, v in ex.completed([ex.submit(has_unit_modules) for _ in range(2)], SILENT))
+        time.sleep(0.5)
+    ex.close()
+    assert warm, "no Ray worker had imported the unit modules"
+
+
 def test_ray_dictionary_equals_local(cluster, tmp_path):
     """Per-seed probe units + per-probe Fisher units (model Fisher, head included, a 3-class task): same distances
     as local within 1e-6, identical probe weights, worker progress in the job's events, and an incremental add

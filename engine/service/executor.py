@@ -84,7 +84,17 @@ def _run_unit(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
     return fn(*args)
 
 
+def _warm_worker() -> int:
+    """Runs in a Ray worker before its first unit: the imports every unit pays once per worker process."""
+    import engine.search.searching  # noqa: F401 - torch and the unit modules
+    import engine.similarity.units  # noqa: F401
+
+    return os.getpid()
+
+
+_WARMUP_SLOTS_MAX = 64        # a large cluster's first units start cold on the other workers: fine, they are many
 _RAY_STARTED_HERE = False   # a local Ray this process started: kept for the process's lifetime (jobs reuse it)
+_WARMED: set[str] = set()   # the clusters (GCS addresses) whose workers this process has warmed up
 
 
 class RayExecutor(Executor):
@@ -144,6 +154,26 @@ class RayExecutor(Executor):
 
             self._queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
         self._remote_fn = ray.remote(_run_unit)
+        self._warm_up(cpus)
+
+    def _warm_up(self, cpus: float) -> None:
+        """Starts one worker per unit slot importing torch and the unit modules (2-5 s each), so that happens while
+        the engine prepares the first units (data, the shared body) instead of before the first result.
+        Fire-and-forget and `num_cpus = 0`: nothing waits for them and they never show as busy CPUs; Ray hands the
+        warm, idle workers to the units that follow. Once per cluster per process (later jobs find them warm)."""
+        import ray
+
+        try:
+            cluster = ray.get_runtime_context().gcs_address
+        except Exception:  # noqa: BLE001
+            return
+        if cluster in _WARMED:
+            return
+        _WARMED.add(cluster)
+        slots = min(_WARMUP_SLOTS_MAX, max(1, int(cpus / max(self.section.cpus_per_job, 1e-3))))
+        warm = ray.remote(_warm_worker).options(num_cpus=0, scheduling_strategy="SPREAD", name="warm-up")
+        for _ in range(slots):
+            warm.remote()
 
     def _check_reachable(self, address: str) -> None:
         """A host:port that nothing answers on fails in seconds here; Ray itself would retry for minutes."""
