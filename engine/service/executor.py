@@ -154,9 +154,9 @@ class RayExecutor(Executor):
 
             self._queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
         self._remote_fn = ray.remote(_run_unit)
-        self._warm_up(cpus)
+        self._warm_up(cpus, gpus)
 
-    def _warm_up(self, cpus: float) -> None:
+    def _warm_up(self, cpus: float, gpus: float) -> None:
         """Starts one worker per unit slot importing torch and the unit modules (2-5 s each), so that happens while
         the engine prepares the first units (data, the shared body) instead of before the first result.
         Fire-and-forget and `num_cpus = 0`: nothing waits for them and they never show as busy CPUs; Ray hands the
@@ -170,7 +170,11 @@ class RayExecutor(Executor):
         if cluster in _WARMED:
             return
         _WARMED.add(cluster)
-        slots = min(_WARMUP_SLOTS_MAX, max(1, int(cpus / max(self.section.cpus_per_job, 1e-3))))
+        s = self.section
+        slots = cpus / max(s.cpus_per_job, 1e-3)
+        if s.gpus_per_job > 0:
+            slots = min(slots, gpus / s.gpus_per_job)
+        slots = min(_WARMUP_SLOTS_MAX, max(1, int(slots)))
         warm = ray.remote(_warm_worker).options(num_cpus=0, scheduling_strategy="SPREAD", name="warm-up")
         for _ in range(slots):
             warm.remote()
