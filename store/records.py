@@ -109,6 +109,14 @@ class SearchRunRecord(_Record):
     arm: str | None = None                  # the comparison arm this run belongs to (engine.choices.ARMS)
     budget: dict[str, Any] | None = None    # BudgetRecord.to_attrs(): what the run was allowed to train
     test_outcome: dict[str, Any] | None = None   # SampleOutcomeRecord.to_attrs(), written by store.save_test_outcome
+    # written as the run goes (engine.search.fuse): per-round summaries, incumbents' hashes, warnings, lifecycle times
+    rounds: list[dict[str, Any]] | None = None
+    incumbents: list[str] | None = None
+    warnings: list[str] | None = None
+    resumed: str | None = None
+    stopped: str | None = None
+    finished: str | None = None
+    error: str | None = None
     committed_steps: int = 0
 
     @property

@@ -95,8 +95,8 @@ def test_searches_list_and_show(project):
     assert "moon-standard-1" in listed.output and "done" in listed.output
     shown = runner.invoke(app, ["searches", "show", "moon-standard-1", "--config", str(cfg)])
     assert shown.exit_code == 0, shown.output
-    for expected in ("search moon-standard-1", "status done", "rounds", "α trajectory: 4 steps × 2 candidates",
-                     "test error", "normal cell"):
+    for expected in ("search moon-standard-1", "status done", "  created: ", "  finished: ", "  config: rounds=",
+                     "rounds", "incumbent", "α trajectory: 4 steps × 2 candidates", "test error", "normal cell"):
         assert expected in shown.output, expected
     missing = runner.invoke(app, ["searches", "show", "nope", "--config", str(cfg)])
     assert missing.exit_code != 0 and "nope" in missing.output

@@ -126,13 +126,14 @@ SEARCH_COLUMNS = ("id", "kind", "target", "space", "seed", "status", "steps", "t
 
 
 def _search_row(attrs: dict) -> dict:
-    r = attrs.get("result") if isinstance(attrs.get("result"), dict) else {}
-    return {"id": attrs.get("id"), "kind": attrs.get("kind", "fuse"), "target": attrs.get("target_name"),
-            "space": attrs.get("space_kind"), "seed": attrs.get("seed"), "status": attrs.get("status"),
-            "steps": attrs.get("committed_steps"), "test_error": r.get("test_error"), "params": r.get("params"),
+    from store.records import SearchRunRecord
+
+    a = SearchRunRecord.from_attrs(attrs)
+    r = a.result if isinstance(a.result, dict) else {}
+    return {"id": a.id, "kind": a.kind, "target": a.target_name, "space": a.space_kind, "seed": a.seed,
+            "status": a.status, "steps": a.committed_steps, "test_error": r.get("test_error"), "params": r.get("params"),
             "params_m": r.get("params_m"), "seconds": r.get("seconds"), "cost_device_hours": r.get("cost_device_hours"),
-            "device": r.get("device", attrs.get("device")), "hash": r.get("hash"), "created": attrs.get("created"),
-            "finished": attrs.get("finished")}
+            "device": r.get("device", a.device), "hash": r.get("hash"), "created": a.created, "finished": a.finished}
 
 
 @searches_app.command("remove")
@@ -144,12 +145,13 @@ def remove_search(
     store: Path = StoreOption,
 ) -> None:
     """Delete a stored run: its α history, candidates, checkpoint and result."""
+    from store.records import SearchRunRecord
     from tanas_tui.common import console, load_cli_config
     from tanas_tui.runner import job_result, run_job
 
     with _open_read(config, store) as st:
-        attrs = st.search(run)
-    if not yes and not typer.confirm(f"delete search {run} ({attrs.get('status', '?')})?", default=False):
+        status = SearchRunRecord.from_attrs(st.search(run)).status
+    if not yes and not typer.confirm(f"delete search {run} ({status})?", default=False):
         raise CliError("nothing deleted", ExitCode.INTERRUPTED)
     cfg = load_cli_config(config, store, check_classes=False)
     job_result(run_job("remove_search", cfg, on_event=_quiet, announce="deleting it there", run=run))
@@ -165,26 +167,25 @@ def show_search(
 ) -> None:
     """One run: its settings, result, per-round incumbents and the α trajectory's summary."""
     from engine.space.genotype import Genotype
+    from store.records import SearchRunRecord
     from tanas_tui.common import console
 
     with _open_read(config, store) as st:
-        attrs = st.search(run)
+        a = SearchRunRecord.from_attrs(st.search(run))
         rec = st.read_search(run)
-    console.print(f"[bold]search {markup_safe(run)}[/] ({attrs.get('kind', 'fuse')}): target "
-                  f"{markup_safe(attrs.get('target_name', '?'))}, "
-                  f"space {attrs.get('space_kind', '–')}, seed {attrs.get('seed', '–')}, "
-                  f"status {attrs.get('status', '?')}, device {attrs.get('device', '?')}", markup=True)
+    console.print(f"[bold]search {markup_safe(run)}[/] ({a.kind}): target {markup_safe(a.target_name or '?')}, "
+                  f"space {a.space_kind or '–'}, seed {'–' if a.seed is None else a.seed}, status {a.status}, "
+                  f"device {a.device or '?'}", markup=True)
     for key in ("created", "resumed", "stopped", "finished", "error"):
-        if attrs.get(key):
-            console.print(f"  {key}: {attrs[key]}")
-    cfg = attrs.get("config") or {}
-    if cfg:
-        console.print("  config: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
-    prov = (attrs.get("space") or {}).get("provenance") or []
+        if getattr(a, key):
+            console.print(f"  {key}: {getattr(a, key)}")
+    if a.config:
+        console.print("  config: " + ", ".join(f"{k}={v}" for k, v in a.config.items()))
+    prov = (a.space or {}).get("provenance") or []
     if prov:
         console.print("  space formed by: " + ", ".join(
             f"{p.get('name', p.get('task_id'))} (d={_fmt(p.get('distance'), 3)})" for p in prov))
-    _print_rounds(console, attrs, rec)
+    _print_rounds(console, a.rounds or [])
     if rec.steps:
         first, last = rec.alpha[0], rec.alpha[-1]
         p = np.exp(last - last.max())
@@ -193,9 +194,9 @@ def show_search(
                       f"[{', '.join(f'{v:+.3f}' for v in last)}] (softmax [{', '.join(f'{v:.3f}' for v in p)}]), "
                       f"first [{', '.join(f'{v:+.3f}' for v in first)}]; val loss {rec.loss_val[0]:.4f} → "
                       f"{rec.loss_val[-1]:.4f}")
-    for w in attrs.get("warnings") or []:
+    for w in a.warnings or []:
         console.print(f"  [yellow]warning:[/] {markup_safe(w)}", markup=True)
-    result = attrs.get("result")
+    result = a.result
     if result:
         console.print(f"  result: test error {_fmt(result.get('test_error'))} %, params "
                       f"{_fmt(result.get('params_m'), 3)} M, cost {cost(result)} on {result.get('device', '?')}")
@@ -209,8 +210,7 @@ def show_search(
         console.print("  no result yet (resume with `tanas-tui search` and the same target, space and seed)")
 
 
-def _print_rounds(console, attrs: dict[str, Any], rec) -> None:
-    rounds = attrs.get("rounds") or []
+def _print_rounds(console, rounds: list[dict[str, Any]]) -> None:
     if not rounds:
         return
     table = Table(title="rounds", title_justify="left")
@@ -284,6 +284,7 @@ def export(
     store: Path = StoreOption,
 ) -> None:
     """Write a finished run's architecture (JSON) or trained network (TorchScript / ONNX)."""
+    from store.records import SearchRunRecord
     from tanas_tui.common import console, load_cli_config
     from tanas_tui.runner import job_result, run_job
 
@@ -296,13 +297,13 @@ def export(
     except ExportTargetError as exc:
         raise CliError(f"--output: {exc}", ExitCode.USAGE) from None
     with _open_read(config, store) as st:
-        attrs = st.search(run)
-        result = attrs.get("result") or {}
-        if attrs.get("status") != "done" or not result:
-            raise CliError(f"search {run!r} is not finished (status: {attrs.get('status', '?')}); resume it with "
+        a = SearchRunRecord.from_attrs(st.search(run))
+        result = a.result or {}
+        if a.status != "done" or not result:
+            raise CliError(f"search {run!r} is not finished (status: {a.status}); resume it with "
                            f"`tanas-tui search` first", ExitCode.USAGE)
         if not result.get("genotype"):
-            raise CliError(f"run {run!r} is a fixed network ({attrs.get('network', result.get('hash'))}), not a "
+            raise CliError(f"run {run!r} is a fixed network ({result.get('hash')}), not a "
                            f"searched genotype; export supports searched runs", ExitCode.USAGE)
     cfg = load_cli_config(config, store, check_classes=False)
     out = job_result(run_job("export", cfg, on_event=_quiet, run=run, format=fmt, output=str(Path(output).resolve())))

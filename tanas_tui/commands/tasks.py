@@ -173,9 +173,9 @@ def _task_row(attrs: dict) -> dict:
     from store.records import TaskRecord
 
     t = TaskRecord.from_attrs(attrs)
-    return {"id": str(t.id), "name": t.name, "role": attrs.get("role"), "source": t.source, "rule": t.rule,
+    return {"id": str(t.id), "name": t.name, "role": t.role, "source": t.source, "rule": t.rule,
             "n_train": t.n_train, "n_val": t.n_val, "n_test": t.n_test, "val_acc": t.val_acc,
-            "representative": t.representative, "epochs": attrs.get("epochs"),
+            "representative": t.representative, "epochs": t.epochs,
             "genotype_hash": str(t.genotype_id) if t.genotype_id else None, "status": t.status}
 
 
