@@ -119,7 +119,10 @@ def test_bad_address_fails_fast_with_exit_2_and_writes_nothing(tmp_path):
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from tanas_tui.cli import main; main()", *args]
+    # Ctrl-C raises KeyboardInterrupt as at a terminal, even when pytest itself was started in the background by a
+    # non-interactive shell (which ignores SIGINT, and an ignored signal stays ignored across exec)
+    return [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from tanas_tui.cli import main; main()", *args]
 
 
 def _slow(store: str, epochs: int = 60) -> str:
