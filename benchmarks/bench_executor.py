@@ -137,5 +137,6 @@ def main() -> None:
               f"pass {rest / r['fisher_passes'] * 1000:.0f} ms per (probe, target) incl. the write "
               f"({r['fisher_passes']} passes)")
 
+
 if __name__ == "__main__":
     main()

@@ -84,12 +84,10 @@ def _run_unit(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
     return fn(*args)
 
 
-def _warm_worker() -> int:
+def _warm_worker() -> None:
     """Runs in a Ray worker before its first unit: the imports every unit pays once per worker process."""
     import engine.search.searching  # noqa: F401 - torch and the unit modules
     import engine.similarity.units  # noqa: F401
-
-    return os.getpid()
 
 
 _WARMUP_SLOTS_MAX = 64        # a large cluster's first units start cold on the other workers: fine, they are many
