@@ -72,7 +72,7 @@ def child(args) -> dict:
             out["units"] = len(tasks) * cfg.dictionary.seeds * 2
             out["probe_s"] = sum(d["seconds"] for e, d in rep.events if e == "probe_done")
             d = cfg.dictionary
-            out["own_only"] = d.fisher_body == "shared" and d.fisher_form != "pair"   # no pass on another's data
+            out["own_only"] = dic.measure(d.method).own_only   # no pass on another's data
             out["fisher_passes"] = (len(tasks) if out["own_only"] else out["entries"]) * d.seeds
     if executor is not None and args.units:
         from engine.runtime.reporting import SILENT

@@ -43,7 +43,8 @@ from engine.data import get_source  # noqa: E402
 from engine.data.tasks import TaskDef, build_task  # noqa: E402
 from engine.similarity import quality as sq  # noqa: E402
 from engine.similarity.distance import fisher_distance  # noqa: E402
-from engine.similarity.fisher import feature_fisher, fisher_samples, samples_fisher  # noqa: E402
+from engine.similarity.fisher import feature_fisher, fisher_samples  # noqa: E402
+from engine.similarity.measures import own_fisher_fn  # noqa: E402
 from engine.similarity.probe import train_probe  # noqa: E402
 from engine.similarity.shared_probe import broad_task, task_view, train_shared_body  # noqa: E402
 from engine.similarity.transfer import (compute_pair_features, standardize, train_epochs,  # noqa: E402
@@ -109,7 +110,7 @@ def fisher_stage(seed: int, path: Path) -> None:
     log(f"seed {seed}: body {len(x)} images, {len(classes)} classes, {body.seconds:.0f}s")
 
     def own_fisher(net, task):            # what the dictionary stores as the task's own Fisher
-        return samples_fisher(net, fisher_samples(task, d.fisher_samples), 0, d)
+        return own_fisher_fn(d)(net, fisher_samples(task, d.fisher_samples), 0, d)
 
     fishers = [own_fisher(task_view(body.model, tasks[t.name]), tasks[t.name]) for t in ALL]
     n = len(ALL)

@@ -168,8 +168,7 @@ def test_seeds_store_mean_and_std(store):
     assert store.has_probe(a, 1) and store.load_fisher(a, 1) is not None
     m = store.distances("fisher")
     assert np.all(m.std[~np.eye(2, dtype=bool)] > 0)
-    d0 = dic._fisher_pair(a, b, 0)
-    d1 = dic._fisher_pair(a, b, 1)
+    d0, d1 = dic.pair_values("fisher", a, b)
     assert float(m.value[0, 1]) == pytest.approx((d0 + d1) / 2, rel=1e-5)
     assert float(m.std[0, 1]) == pytest.approx(abs(d0 - d1) / np.sqrt(2), rel=1e-4)
     assert len(store.task(a)["val_accs"]) == 2

@@ -398,19 +398,35 @@ def fisher_samples(task: TaskData, samples: int) -> tuple[torch.Tensor, torch.Te
             task.definition.seed)
 
 
-def samples_fisher(net: torch.nn.Module, samples: tuple[torch.Tensor, torch.Tensor, int], s: int, d,
-                   head_classes: int | None = None) -> torch.Tensor:
-    """`net`'s diagonal Fisher on a task's `fisher_samples` (seed index s), under [dictionary] settings `d`."""
+def classifier_fisher(net: torch.nn.Module, samples: tuple[torch.Tensor, torch.Tensor, int], s: int, d,
+                      head_classes: int | None = None) -> torch.Tensor:
+    """`net`'s diagonal Fisher (METHOD 3a) on a task's `fisher_samples` (seed index s), under [dictionary] settings
+    `d` (`fisher` mode, `include_head`); the head zero-padded to `head_classes` when given."""
     x, y, task_seed = samples
     gen = torch.Generator().manual_seed(31_337 + 1000 * task_seed + s)
-    if getattr(d, "fisher_form", "pair") == "domain":
-        # one sequence of random directions for every task (common random numbers): the estimator's noise is shared,
-        # so it largely cancels in the distance between two tasks
-        return feature_fisher(net, x, generator=torch.Generator().manual_seed(31_337 + s))
     return diagonal_fisher(net, x, y, mode=d.fisher, include_head=d.include_head, head_classes=head_classes,
                            generator=gen)
 
 
-def task_fisher(net: torch.nn.Module, task: TaskData, s: int, d, head_classes: int | None = None) -> torch.Tensor:
-    """`net`'s diagonal Fisher on task's M fixed samples (seed index s), under [dictionary] settings `d`."""
-    return samples_fisher(net, fisher_samples(task, d.fisher_samples), s, d, head_classes)
+def domain_fisher(net: torch.nn.Module, samples: tuple[torch.Tensor, torch.Tensor, int], s: int, d,
+                  head_classes: int | None = None) -> torch.Tensor:
+    """The label-free "domain" Fisher (`feature_fisher`) of `net`'s body on a task's `fisher_samples` inputs. One
+    sequence of random directions for every task (common random numbers): the estimator's noise is shared, so it
+    largely cancels in the distance between two tasks. Labels and heads play no part."""
+    return feature_fisher(net, samples[0], generator=torch.Generator().manual_seed(31_337 + s))
+
+
+def pad_head(vec: torch.Tensor, model: nn.Module, head_classes: int) -> torch.Tensor:
+    """Zero-pads the head blocks of a Fisher computed with include_head=True (unpadded) to `head_classes` rows."""
+    head_names = _head_names(model)
+    parts, start = [], 0
+    for name, n in fisher_layout(model, include_head=True):
+        block = vec[start:start + n]
+        start += n
+        if name in head_names:
+            rows = model.get_parameter(name).shape[0]
+            block = torch.cat([block, block.new_zeros(n // rows * (head_classes - rows))])
+        parts.append(block)
+    if start != len(vec):
+        raise ValueError(f"Fisher vector has {len(vec)} entries, the probe's layout {start}")
+    return torch.cat(parts)

@@ -42,16 +42,17 @@ def train_probe_unit(task: TaskData, dcfg: Any, seed: int, seed_index: int, devi
                                        "seconds": result.seconds, "pid": os.getpid()}
 
 
-def fisher_unit(arch: str, num_classes: int, probe: tuple[dict[str, np.ndarray], Any], dcfg: Any, seed_index: int,
-                device: str, target_ids: list[str], target_classes: list[int], *samples: tuple) -> dict[str, np.ndarray]:
+def fisher_unit(fisher_fn: Any, arch: str, num_classes: int, probe: tuple[dict[str, np.ndarray], Any], dcfg: Any,
+                seed_index: int, device: str, target_ids: list[str], target_classes: list[int],
+                *samples: tuple) -> dict[str, np.ndarray]:
     """One probe's Fisher passes: {task id: vector} on each listed task's Fisher samples (`fisher_samples(task, M)`:
-    M rows and the task's seed, all a pass needs, so a unit never receives whole tasks). `probe`: a probe unit's
-    result, or (stored weights, None). The probe's own task is listed when its own Fisher is wanted (no head padding:
-    the stored own Fisher is unpadded)."""
+    M rows and the task's seed, all a pass needs, so a unit never receives whole tasks), computed by `fisher_fn`
+    (the dictionary's form: `engine.similarity.fisher.classifier_fisher` or `domain_fisher`). `probe`: a probe
+    unit's result, or (stored weights, None). The probe's own task is listed when its own Fisher is wanted (no head
+    padding: the stored own Fisher is unpadded)."""
     import torch
 
     from engine.runtime.device import prepare_model
-    from engine.similarity.fisher import samples_fisher
     from engine.similarity.probe import load_probe
 
     device = torch.device(device)
@@ -59,7 +60,7 @@ def fisher_unit(arch: str, num_classes: int, probe: tuple[dict[str, np.ndarray],
     out: dict[str, np.ndarray] = {}
     for tid, classes, (x, y, seed) in zip(target_ids, target_classes, samples):
         head_classes = max(num_classes, classes) if dcfg.include_head and classes else None
-        out[tid] = samples_fisher(net, (x.to(device), y.to(device), seed), seed_index, dcfg, head_classes).numpy()
+        out[tid] = fisher_fn(net, (x.to(device), y.to(device), seed), seed_index, dcfg, head_classes).numpy()
     return out
 
 
