@@ -109,6 +109,8 @@ class SearchRunRecord(_Record):
     arm: str | None = None                  # the comparison arm this run belongs to (engine.choices.ARMS)
     budget: dict[str, Any] | None = None    # BudgetRecord.to_attrs(): what the run was allowed to train
     test_outcome: dict[str, Any] | None = None   # SampleOutcomeRecord.to_attrs(), written by store.save_test_outcome
+    # the `config` keys the run's result depends on (its method's); absent in older runs: every result key counted
+    config_keys: list[str] | None = None
     # written as the run goes (engine.search.fuse): per-round summaries, incumbents' hashes, warnings, lifecycle times
     rounds: list[dict[str, Any]] | None = None
     incumbents: list[str] | None = None

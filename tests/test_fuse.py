@@ -10,7 +10,8 @@ import torch
 
 import engine.search.fuse as fuse_mod
 from engine.config import ConfigError, SearchSection
-from engine.search.fuse import Fuse, Mixture, load_final_weights
+from engine.search.checkpoint import load_final_weights
+from engine.search.fuse import Fuse, Mixture
 from engine.runtime.reporting import RecordingReporter
 from engine.space.spaces import SearchSpace
 from engine.space.network import build_network

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from engine.config import SearchSection
-from engine.search.fuse import Fuse, ResumeMismatch
+from engine.search.fuse import Fuse
+from engine.search.method import ResumeMismatch
 from engine.runtime.reporting import JobStopped, Reporter
 from engine.space.spaces import SearchSpace
 from engine.data.tasks import TaskData

@@ -1,30 +1,26 @@
-"""Baselines for the comparison table: random search with FUSE's budget, and fixed torchvision networks.
+"""Baselines for the comparison table, as search methods (`engine.search.method`): random search with FUSE's budget,
+and fixed torchvision networks.
 
 Random search evaluates as many distinct candidates as FUSE does (`fuse_candidate_count`), each trained alone on the
-TRAIN split for as many weight epochs as a FUSE candidate gets in one round (alternations × w_epochs), picks the best
-by VAL accuracy, retrains it from scratch on train + val for `final_epochs` and reads the TEST split once.
-Fixed networks are trained on train + val for `final_epochs` (the same final budget) and tested once.
+TRAIN split for as many weight epochs as a FUSE candidate gets in one round (alternations × w_epochs), and selects the
+best by VAL accuracy; `engine.search.runs.execute` retrains it from scratch on train + val for `final_epochs` and reads
+the TEST split once. A fixed network selects itself: it is trained on train + val for `final_epochs` (the same final
+budget) and tested once.
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from engine.config import SearchSection
-from engine.runtime.device import device_label
-from engine.search.fuse import SearchResult, derive_seed
-from engine.space.network import count_params
-from engine.runtime.reporting import SILENT, Reporter
-from store.records import BudgetRecord, table_row  # noqa: F401 - rows of the comparison table, built here
-from engine.search.training import evaluate, test_outcome, train_from_scratch, train_network, train_split
+from engine.search.method import SearchMethod, Selection, derive_seed
+from store.records import BudgetRecord
+from engine.search.training import evaluate, train_from_scratch
 
-__all__ = [
-    "FIXED_NETWORKS", "resnet_28", "densenet161_28", "fixed_network", "random_search", "fuse_candidate_count", "table_row",
-    "random_budget", "fixed_budget",
-]
+__all__ = ["FIXED_NETWORKS", "resnet_28", "densenet161_28", "RandomSearch", "FixedNetwork", "fuse_candidate_count",
+           "random_budget", "fixed_budget"]
 
 
 def resnet_28(depth: int, num_classes: int, in_channels: int = 1) -> nn.Module:
@@ -74,63 +70,64 @@ def fixed_budget(cfg: SearchSection) -> dict[str, Any]:
                         candidates=1).to_attrs()
 
 
-def fixed_network(name: str, task, cfg: SearchSection, *, seed: int = 0, device: torch.device | str = "cpu",
-                  reporter: Reporter = SILENT, run_id: str | None = None) -> tuple[SearchResult, nn.Module]:
-    if name not in FIXED_NETWORKS:
-        raise ValueError(f"unknown fixed network {name!r} in search.fixed_networks; "
-                         f"known: {', '.join(FIXED_NETWORKS)}")
-    device = torch.device(device)
-    label, build = FIXED_NETWORKS[name]
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "fixed", name))
-        model = build(task.num_classes, int(task.train_x.shape[1]))
-    x, y = train_split(task, "train+val")
-    train_network(model, x, y, cfg.final_epochs, device=device, seed=derive_seed(seed, "fixed-data", name),
-                  batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=reporter)
-    test_x, test_y = task.test_split()
-    acc, correct = test_outcome(model, test_x, test_y, device)
-    params = count_params(model)
-    seconds = time.perf_counter() - start
-    result = SearchResult(run_id=run_id or f"{task.definition.name}-{name}-{seed}", genotype={}, hash=name,
-                          test_error=100.0 * (1.0 - acc), test_acc=acc, params=params, params_m=params / 1e6,
-                          cost_device_hours=0.0, seconds=seconds, device=device_label(device), kind=f"fixed:{label}",
-                          final_epochs=cfg.final_epochs, test_correct=correct)
-    return result, model
+class RandomSearch(SearchMethod):
+    """`candidates` (default: FUSE's count) distinct genotypes of `space`, each trained alone; the best by val
+    accuracy wins (ties: the lower val loss, then the earlier sample)."""
+
+    kind = "random"
+    config_keys = ("rounds", "candidates", "alternations", "w_epochs", "w_lr", "batch_size", "final_epochs")
+
+    def __init__(self, task, space, cfg: SearchSection, *, seed: int = 0, device: torch.device | str = "cpu",
+                 candidates: int | None = None):
+        super().__init__(task, cfg, seed=seed, device=device, space=space)
+        self.candidates = candidates if candidates is not None else fuse_candidate_count(cfg)
+
+    def budget(self) -> dict[str, Any]:
+        return random_budget(self.section, self.candidates)
+
+    def record_extra(self) -> dict[str, Any]:
+        return {"budget_candidates": self.candidates}
+
+    def search(self, run) -> Selection:
+        cfg, n = self.section, self.candidates
+        epochs = cfg.alternations * cfg.w_epochs
+        records, best = [], None
+        for i, g in enumerate(self.space.sample_many(n, derive_seed(self.seed, "random-search"))):
+            model, _ = train_from_scratch(g, self.task, epochs, on="train", seed=derive_seed(self.seed, "random-init", i),
+                                          device=self.device, batch_size=cfg.batch_size, lr=cfg.w_lr,
+                                          reporter=run.reporter)
+            val_loss, val_acc = evaluate(model, self.task.val_x, self.task.val_y, self.device)
+            records.append({"hash": g.hash, "genotype": g.to_dict(), "val_acc": val_acc, "val_loss": val_loss})
+            run.reporter.emit("job_progress", job=run.run_id, stage="candidates", done=i + 1, total=n)
+            if best is None or (val_acc, -val_loss) > (best[1], -best[2]):
+                best = (g, val_acc, val_loss)
+        return Selection(name=best[0].hash, genotype=best[0], attrs={"candidates_evaluated": records})
 
 
-def random_search(task, space, cfg: SearchSection, *, seed: int = 0, device: torch.device | str = "cpu",
-                  reporter: Reporter = SILENT, run_id: str | None = None,
-                  candidates: int | None = None) -> tuple[SearchResult, nn.Module, list[dict[str, Any]]]:
-    """Returns (result, final model, per-candidate records [{hash, val_acc, val_loss}])."""
-    device = torch.device(device)
-    start = time.perf_counter()
-    n = candidates if candidates is not None else fuse_candidate_count(cfg)
-    epochs = cfg.alternations * cfg.w_epochs
-    genotypes = space.sample_many(n, derive_seed(seed, "random-search"))
-    records = []
-    best = None
-    for i, g in enumerate(genotypes):
-        model, _ = train_from_scratch(g, task, epochs, on="train", seed=derive_seed(seed, "random-init", i),
-                                      device=device, batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=reporter)
-        val_loss, val_acc = evaluate(model, task.val_x, task.val_y, device)
-        records.append({"hash": g.hash, "genotype": g.to_dict(), "val_acc": val_acc, "val_loss": val_loss})
-        reporter.emit("job_progress", job=run_id or "random-search", stage="candidates", done=i + 1, total=n)
-        # Ties go to the lower val loss, then to the earlier sample.
-        if best is None or (val_acc, -val_loss) > (best[1], -best[2]):
-            best = (g, val_acc, val_loss)
-    winner = best[0]
-    model, _ = train_from_scratch(winner, task, cfg.final_epochs, on="train+val", seed=derive_seed(seed, "final"),
-                                  device=device, batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=reporter)
-    test_x, test_y = task.test_split()
-    acc, correct = test_outcome(model, test_x, test_y, device)
-    params = count_params(model)
-    seconds = time.perf_counter() - start
-    result = SearchResult(run_id=run_id or f"{task.definition.name}-random-{seed}", test_correct=correct, genotype=winner.to_dict(),
-                          hash=winner.hash, test_error=100.0 * (1.0 - acc), test_acc=acc, params=params,
-                          params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
-                          device=device_label(device), kind="random", final_epochs=cfg.final_epochs,
-                          parameter_free_share=winner.parameter_free_share())
-    return result, model, records
+class FixedNetwork(SearchMethod):
+    """A network of `FIXED_NETWORKS`, nothing searched."""
 
+    config_keys = ("w_lr", "batch_size", "final_epochs")
 
+    def __init__(self, name: str, task, cfg: SearchSection, *, seed: int = 0, device: torch.device | str = "cpu"):
+        if name not in FIXED_NETWORKS:
+            raise ValueError(f"unknown fixed network {name!r} in search.fixed_networks; "
+                             f"known: {', '.join(FIXED_NETWORKS)}")
+        super().__init__(task, cfg, seed=seed, device=device)
+        self.name = name
+        self.kind = f"fixed:{FIXED_NETWORKS[name][0]}"
+
+    def budget(self) -> dict[str, Any]:
+        return fixed_budget(self.section)
+
+    def record_extra(self) -> dict[str, Any]:
+        return {"network": self.name}
+
+    def search(self, run) -> Selection:
+        return Selection(name=self.name)
+
+    def final_model(self, selection: Selection) -> tuple[nn.Module, int]:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.seed, "fixed", self.name))
+            model = FIXED_NETWORKS[self.name][1](self.task.num_classes, self.in_channels)
+        return model, derive_seed(self.seed, "fixed-data", self.name)

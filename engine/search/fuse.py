@@ -1,4 +1,4 @@
-"""FUSE (Fusion Search) with checkpoint / resume.
+"""FUSE (Fusion Search) with checkpoint / resume: the search method of `engine.search.method` the comparison is about.
 
 The candidates are whole networks; the relaxed output is the softmax(α)-weighted sum of their logits. A round runs
 `alternations` times: `w_epochs` epochs on the TRAIN split with α frozen (candidates in train mode, one Adam over all
@@ -19,17 +19,15 @@ Checkpoints (at every round end and every `checkpoint_minutes` at an alternation
 weights, α, both optimiser states, torch / python RNG states, the data-order generator state, the position and the
 committed step count. Randomness that shapes the search (candidate samples, initial weights, the final retraining)
 comes from seeds derived from (seed, round, index), so a resumed run repeats an uninterrupted one exactly on the CPU.
-How a checkpoint and the final network are written to the store is `engine.search.checkpoint`'s.
+How a checkpoint and the final network are written to the store is `engine.search.checkpoint`'s; the final
+retraining, the test read and the result record are `engine.search.runs.execute`'s, as for every method.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import torch
@@ -37,66 +35,21 @@ from torch import nn
 
 from engine.search.alpha_opt import alpha_steps
 from engine.config import ConfigError, SearchSection
-from engine.runtime.device import device_label, prepare_model
+from engine.runtime.device import prepare_model
 from engine.space.genotype import Genotype
-from engine.space.network import build_network, count_params
-from engine.runtime.reporting import SILENT, JobStopped, Reporter
+from engine.space.network import build_network
+from engine.runtime.reporting import SILENT, Reporter
 from engine.runtime.batchnorm import recalibrate_batchnorm
-from store.faults import fault_point
-# load_final_weights, save_final_weights and CHECKPOINT_FORMAT are re-exported for callers of this module
-from engine.search.checkpoint import (CHECKPOINT_FORMAT, cpu_state, load_final_weights,  # noqa: F401
-                                      load_search_checkpoint, final_result, py_state, py_unstate, save_final_weights,
-                                      save_search_checkpoint)
-from store.records import BudgetRecord, SearchRunRecord
-from engine.search.training import (data_generator, evaluate, predict_logits, test_outcome, train_epoch,
-                                    train_from_scratch)
+from engine.search.checkpoint import cpu_state, load_search_checkpoint, py_state, py_unstate, save_search_checkpoint
+from engine.search.method import SearchMethod, SearchResult, Selection, derive_seed, now
+from engine.search.runs import execute
+from store.records import BudgetRecord
+from engine.search.training import data_generator, predict_logits, train_epoch
 
-__all__ = [
-    "Fuse", "Mixture", "SearchResult", "ResumeMismatch", "RESULT_KEYS", "derive_seed", "config_differences",
-    "load_final_weights", "CHECKPOINT_FORMAT", "fuse_budget",
-]
+__all__ = ["Fuse", "Mixture", "fuse_budget"]
 
-# The SearchSection keys that change what a search computes; a resume must match them exactly.
-# (checkpoint_minutes, compare, fixed_networks and repeats do not change a run's trajectory or result.)
-RESULT_KEYS = ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "w_lr", "alpha_lr", "batch_size",
-               "final_epochs", "alpha_batch_size")
 COLLAPSE_SHARE = 1.0
 WEIGHT_PROGRESS_S = 0.5    # at most two weight_progress events a second
-
-
-class ResumeMismatch(ConfigError):
-    """A resume asked with a configuration (or target, or space) different from the stored run's."""
-
-
-def derive_seed(seed: int, *parts: Any) -> int:
-    """A stable 63-bit seed from a base seed and labels (same in every process, unlike hash())."""
-    text = ":".join(str(p) for p in (seed, *parts))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
-
-
-def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """The RESULT_KEYS whose values differ, as 'key (stored X, now Y)'."""
-    out = []
-    for key in RESULT_KEYS:
-        a, b = stored.get(key), current.get(key)
-        if _canon(a) != _canon(b):
-            out.append(f"{key} (stored {a!r}, now {b!r})")
-    return out
-
-
-def _canon(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
-def _rounded(value: Any) -> Any:
-    """Plain data with floats at 9 significant digits: a space's weights are renormalised on every load."""
-    if isinstance(value, float):
-        return float(f"{value:.9g}")
-    if isinstance(value, dict):
-        return {str(k): _rounded(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v) for v in value]
-    return value
 
 
 def fuse_budget(cfg: SearchSection, retrain: bool = True) -> dict[str, Any]:
@@ -148,36 +101,6 @@ def alpha_entropy(alpha: torch.Tensor) -> float:
 
 
 @dataclass
-class SearchResult:
-    run_id: str
-    genotype: dict[str, Any]
-    hash: str
-    test_error: float | None     # percent; None when the winner was not retrained and tested
-    test_acc: float | None       # fraction
-    params: int
-    params_m: float
-    cost_device_hours: float
-    seconds: float
-    device: str
-    kind: str = "fuse"
-    final_epochs: int = 0
-    parameter_free_share: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-    # bool per test sample (the test split's order); stored as an array by store.save_test_outcome, not in to_dict
-    test_correct: Any = field(default=None, repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out.pop("test_correct")
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SearchResult":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass
 class _State:
     round: int = 0
     alternation: int = 0
@@ -194,92 +117,65 @@ class _State:
     entropy: list[float] = field(default_factory=list)   # softmax(α) entropy after each α step
 
 
-class Fuse:
-    def __init__(self, task, space, cfg: SearchSection, *, store, run_id: str, device: torch.device | str = "cpu",
-                 seed: int = 0, reporter: Reporter = SILENT, attrs: dict[str, Any] | None = None,
-                 retrain: bool = True):
+class Fuse(SearchMethod):
+    """FUSE as a search method (`engine.search.method`): rounds of weight and α phases over a candidate set, the
+    argmax-α incumbent carried into the next round, checkpoints for resume. `engine.search.runs.execute` runs it as a
+    stored run; `Fuse(..., store=, run_id=).run()` and `Fuse.resume` are that call for one run."""
+
+    kind = "fuse"
+    resumable = True
+
+    def __init__(self, task, space, cfg: SearchSection, *, store=None, run_id: str | None = None,
+                 device: torch.device | str = "cpu", seed: int = 0, reporter: Reporter = SILENT,
+                 attrs: dict[str, Any] | None = None, retrain: bool = True):
         """`retrain=False` ends the search at the selected genotype (its in-search weights are kept), without the
         final retraining and test evaluation: how a base task gets its best genotype cheaply."""
         _validate(cfg)
-        self.retrain = bool(retrain)
-        self.task, self.space, self.cfg = task, space, cfg
-        self.store, self.run_id = store, run_id
-        self.device = torch.device(device)
-        self.seed = int(seed)
-        self.reporter = reporter
+        super().__init__(task, cfg, seed=seed, device=device, space=space, retrain=retrain)
+        self.cfg = cfg
+        self.store, self.run_id, self.reporter = store, run_id, reporter
         self.extra_attrs = dict(attrs or {})
-        self._resuming = False
         self._gen = data_generator(derive_seed(self.seed, "data"))
         self.train_x, self.train_y = task.train_x.to(self.device), task.train_y.to(self.device)
         self.val_x, self.val_y = task.val_x.to(self.device), task.val_y.to(self.device)
         if self.val_x.shape[0] == 0:
             raise ValueError(f"task {task.definition.name!r}: the val split is empty; FUSE trains alpha on val")
-        self.in_channels = int(task.train_x.shape[1])
 
-    # -- public ----------------------------------------------------------------------------------------------------
+    # -- one stored run ----------------------------------------------------------------------------------------------
+    def run(self) -> SearchResult:
+        """This search as the stored run `run_id` (continued or returned when the store holds it)."""
+        return execute(self, self.store, self.run_id, reporter=self.reporter, attrs=self.extra_attrs)
+
     @classmethod
     def resume(cls, store, run_id: str, task, space, cfg: SearchSection, device: torch.device | str = "cpu",
                reporter: Reporter = SILENT) -> SearchResult:
-        """Continue a stored run from its last checkpoint (or return its result when it is done)."""
+        """Continue a stored run from its last checkpoint (or return its result when it is done), with its seed."""
         attrs = store.search(run_id)
-        problems = config_differences(attrs.get("config", {}), dataclasses.asdict(cfg))
-        if attrs.get("target") != task.id:
-            problems.append(f"target (stored {attrs.get('target_name', attrs.get('target'))!r}, "
-                            f"now {task.definition.name!r})")
-        if _canon(_rounded(attrs.get("space"))) != _canon(_rounded(space.to_dict())):
-            problems.append("space (the search space differs from the stored one)")
-        if problems:
-            raise ResumeMismatch(f"cannot resume search {run_id!r}: the configuration differs from the stored one in "
-                                 + "; ".join(problems), key=", ".join(p.split(" ")[0] for p in problems))
-        if attrs.get("status") == "done" and attrs.get("result"):
-            return SearchResult.from_dict(attrs["result"])
-        finished = final_result(store, run_id)
-        if finished is not None:  # killed after its final weights were saved, before `done` was recorded
-            store.update_search(run_id, status="done", finished=_now(), result=finished)
-            reporter.emit("search_done", run_id=run_id, result=finished)
-            return SearchResult.from_dict(finished)
-        fuse = cls(task, space, cfg, store=store, run_id=run_id, device=device, seed=int(attrs.get("seed", 0)),
-                   reporter=reporter, retrain=bool(attrs.get("retrain", True)))
-        fuse._resuming = True
-        return fuse.run()
+        return cls(task, space, cfg, store=store, run_id=run_id, device=device, seed=int(attrs.get("seed", 0)),
+                   reporter=reporter, retrain=bool(attrs.get("retrain", True))).run()
 
-    def run(self) -> SearchResult:
-        started = time.perf_counter()
-        if self._resuming:
-            self.writer = self.store.open_search_writer(self.run_id)
-            state = self._restore()
-            self.store.update_search(self.run_id, status="running", resumed=_now())
-        else:
-            self.writer = self.store.create_search(self.run_id, self._initial_attrs(), self.cfg.candidates)
-            state = _State()
-        self._base_seconds = state.seconds
-        self._started = started
-        try:
-            self._search(state)
-            result = self._final(state)
-        except (JobStopped, KeyboardInterrupt):
-            self._after_error(status="stopped", stopped=_now())
-            raise
-        except BaseException as exc:
-            self._after_error(status="failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        return result
+    # -- the method ------------------------------------------------------------------------------------------------
+    def width(self) -> int:
+        return self.cfg.candidates
+
+    def budget(self) -> dict[str, Any]:
+        return fuse_budget(self.cfg, self.retrain)
+
+    def record_extra(self) -> dict[str, Any]:
+        return {"retrain": self.retrain,
+                "alpha_step": "one Adam step per val minibatch of alpha_batch_size (0: per alpha epoch, full val split)",
+                "step_kind": "alternation index within the round"}
+
+    def search(self, run) -> Selection:
+        self._run, self.writer, self.store, self.run_id, self.reporter = (run, run.writer, run.store, run.run_id,
+                                                                           run.reporter)
+        state = self._restore() if run.resumed else _State()
+        run.base_seconds = state.seconds
+        self._search(state)
+        return Selection(name=state.genotypes[0].hash, genotype=state.genotypes[0], model=state.models[0],
+                         warnings=list(state.warnings))
 
     # -- the search ------------------------------------------------------------------------------------------------
-    def _initial_attrs(self) -> dict[str, Any]:
-        return SearchRunRecord(
-            kind="fuse", target=self.task.id, target_name=self.task.definition.name, space_kind=self.space.kind,
-            space=self.space.to_dict(), config=dataclasses.asdict(self.cfg), seed=self.seed, status="running",
-            device=device_label(self.device), created=_now(), budget=fuse_budget(self.cfg, self.retrain),
-            extra={"retrain": self.retrain,
-                   "alpha_step": "one Adam step per val minibatch of alpha_batch_size (0: per alpha epoch, full val split)",
-                   "step_kind": "alternation index within the round",
-                   **self.extra_attrs},
-        ).to_attrs()
-
-    def _elapsed(self) -> float:
-        return self._base_seconds + (time.perf_counter() - self._started)
-
     def _search(self, st: _State) -> None:
         cfg = self.cfg
         last_ckpt = time.perf_counter()
@@ -395,10 +291,10 @@ class Fuse:
         self.store.update_search(self.run_id, rounds=st.rounds, incumbents=st.incumbents, warnings=st.warnings,
                                  alpha_entropy=st.entropy)
 
-    # -- checkpoints -----------------------------------------------------------------------------------------------
+    # -- checkpoints --------------------------------------------------------------------------------------------------
     def _checkpoint(self, st: _State) -> None:
         self.writer.flush()
-        st.seconds = self._elapsed()
+        st.seconds = self._run.elapsed()
         blob = {
             "run_id": self.run_id,
             "config": dataclasses.asdict(self.cfg),
@@ -425,7 +321,7 @@ class Fuse:
             blob["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         save_search_checkpoint(self.store, self.run_id, blob)
         self.store.update_search(self.run_id, checkpoint={"round": st.round, "alternation": st.alternation,
-                                                          "step": blob["step"], "time": _now()})
+                                                          "step": blob["step"], "time": now()})
 
     def _restore(self) -> _State:
         blob = load_search_checkpoint(self.store, self.run_id)
@@ -456,54 +352,3 @@ class Fuse:
             torch.cuda.set_rng_state(blob["cuda_rng"], self.device)
         self._gen.set_state(blob["data_gen"])
         return st
-
-    def _after_error(self, **attrs: Any) -> None:
-        """Commit what was computed and record why the run ended; never masks the original error."""
-        try:
-            self.writer.flush()
-            self.store.update_search(self.run_id, **attrs)
-        except Exception:  # noqa: BLE001 - the original error matters more; resume truncates anyway
-            pass
-
-    # -- the final report ------------------------------------------------------------------------------------------
-    def _final(self, st: _State) -> SearchResult:
-        cfg = self.cfg
-        winner = st.genotypes[0]
-        self.writer.flush()
-        if not self.retrain:
-            return self._finish(st, winner, st.models[0], acc=None, final_epochs=0)
-        self.reporter.emit("log", level="info",
-                           message=f"search {self.run_id}: retraining {winner.hash} from scratch on train+val "
-                                   f"for {cfg.final_epochs} epochs")
-        model, _ = train_from_scratch(winner, self.task, cfg.final_epochs, on="train+val",
-                                      seed=derive_seed(self.seed, "final"), device=self.device,
-                                      batch_size=cfg.batch_size, lr=cfg.w_lr, reporter=self.reporter)
-        test_x, test_y = self.task.test_split()
-        acc, correct = test_outcome(model, test_x, test_y, self.device)
-        return self._finish(st, winner, model, acc=acc, final_epochs=cfg.final_epochs, correct=correct)
-
-    def _finish(self, st: _State, winner: Genotype, model: nn.Module, *, acc: float | None,
-                final_epochs: int, correct=None) -> SearchResult:
-        seconds = self._elapsed()
-        params = count_params(model)
-        result = SearchResult(
-            run_id=self.run_id, genotype=winner.to_dict(), hash=winner.hash,
-            test_error=None if acc is None else 100.0 * (1.0 - acc), test_acc=acc, params=params,
-            params_m=params / 1e6, cost_device_hours=seconds / 3600.0, seconds=seconds,
-            device=device_label(self.device), kind="fuse", final_epochs=final_epochs,
-            parameter_free_share=winner.parameter_free_share(), warnings=list(st.warnings), test_correct=correct)
-        # the test outcome before the final blob: a run whose final blob exists (and may be finished from it after a
-        # crash) has its per-sample outcome too
-        if correct is not None:
-            self.store.save_test_outcome(self.run_id, correct, self.task.id)
-        save_final_weights(self.store, self.run_id, winner, model, self.task.num_classes, self.in_channels,
-                           result=result.to_dict())
-        fault_point("final-saved")
-        self.store.update_search(self.run_id, status="done", finished=_now(), result=result.to_dict())
-        self.reporter.emit("search_done", run_id=self.run_id, result=result.to_dict())
-        return result
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
