@@ -5,7 +5,7 @@ a stop of a headless search claimed `stopping…`, the Dictionary's detail pane 
 Distances summary vanished, the Events tab forgot the engine's history, a random search posed as a FUSE run."""
 from __future__ import annotations
 
-import time
+import asyncio
 
 from textual.widgets import DataTable, Input
 
@@ -46,7 +46,8 @@ async def test_a_finished_job_leaves_the_status_line_even_when_a_stage_counter_n
 @async_test
 async def test_stop_on_a_headless_search_says_where_to_stop_it_and_never_claims_stopping(tmp_path):
     store = build_fixture_store(tmp_path / "s.zarr")
-    proc = headless_writer(store, steps=4, pause=0.5)
+    finish = tmp_path / "finish"
+    proc = headless_writer(store, steps=600, pause=0.1, until=finish)
     try:
         app = make_app(store)
         app._connect = True   # follow the store as a user's window would
@@ -69,6 +70,7 @@ async def test_stop_on_a_headless_search_says_where_to_stop_it_and_never_claims_
                     await pilot.pause(0.2)
             assert "stopping…" not in _text(app, "#fuse-header")
             assert any(f"pid {proc.pid}" in m and "Ctrl-C" in m for m in seen), seen
+            finish.touch()                        # the headless run goes on to its end
             proc.wait(30)
             for _ in range(100):
                 if "done" in _text(app, "#fuse-header"):
@@ -161,13 +163,13 @@ async def test_the_events_tab_shows_the_engine_history_after_a_restart(tmp_path)
             assert any(first in m and "started" in m for m in messages), messages
             assert any(first in m and "done" in m for m in messages), messages
             assert any("engine stopped" in m for m in messages), messages
-            second = _sleep_job(store)             # live events still arrive after the history
+            second = await asyncio.to_thread(_sleep_job, store)   # live events still arrive after the history
             for _ in range(100):
                 messages = [cell_text(table, str(row.value), "message") for row in table.rows]
-                if any(second in m and "done" in m for m in messages):
+                if any(second in m and "ok" in m for m in messages):
                     break
                 await pilot.pause(0.1)
-            assert any(second in m and "done" in m for m in messages), messages
+            assert any(second in m and "ok" in m for m in messages), messages
     finally:
         if engine_running(store) is not None:
             stop_engine(store, timeout=10)
@@ -186,9 +188,8 @@ async def test_a_finished_random_search_opens_as_itself_not_as_an_empty_fuse_run
         header = _text(app, "#fuse-header")
         assert header.startswith("moon-random-0") and "random search" in header and "done" in header
         assert "round" not in _text(app, "#round-label")
-        for plot in ("#alpha-plot", "#loss-plot"):
-            widget = app.query_one(plot)
-            assert not widget.display or "no data yet" not in widget.render().plain, plot
+        shown = app.query_one("#fuse-plots").display
+        assert not shown or all("no data yet" not in app.query_one(p).render().plain for p in ("#alpha-plot", "#loss-plot"))
         table = app.query_one("#candidates", DataTable)
         rows = [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]
         assert [r.split(":", 1)[1] for r in rows] == hashes

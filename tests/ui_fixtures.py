@@ -158,7 +158,8 @@ def fixture_store(tmp_path_factory) -> Path:
 
 
 class FakeClient:
-    """Stands in for AsyncEngineClient when sending commands: records them, or fails like a refused request."""
+    """Stands in for AsyncEngineClient when sending commands: records each command as (type, the fields it was
+    given), answers with a typed reply, or fails like a refused request."""
 
     def __init__(self, log: list[tuple[str, dict[str, Any]]], fail: str | None = None):
         self.log, self.fail = log, fail
@@ -169,11 +170,13 @@ class FakeClient:
     async def close(self) -> None:
         pass
 
-    async def request(self, name: str, **fields: Any) -> dict[str, Any]:
+    async def request(self, command):
+        from engine.service import protocol as P
+
         if self.fail:
             raise RuntimeError(self.fail)
-        self.log.append((name, fields))
-        return {"job": f"job-{len(self.log)}"}
+        self.log.append((command.TYPE, {k: v for k, v in command.payload().items() if v is not None and k != "id"}))
+        return P.Reply(command=command.TYPE, id=command.id, data={"job": f"job-{len(self.log)}"})
 
 
 def make_app(store: Path, log: list | None = None, fail: str | None = None):
@@ -182,6 +185,15 @@ def make_app(store: Path, log: list | None = None, fail: str | None = None):
 
     log = [] if log is None else log
     return TanasApp(store, connect=False, clock=lambda: FROZEN, client_factory=lambda path: FakeClient(log, fail))
+
+
+async def pretend_engine(app, pilot, state: str = "connected") -> None:
+    """The link reports an engine (a FakeClient answers the commands), as the follow worker would."""
+    from tanas_tui.link import LinkChanged
+
+    app.link.state = state
+    app.post_message(LinkChanged(state))
+    await pilot.pause()
 
 
 async def settle(app, pilot, seconds: float = 0.15) -> None:
@@ -244,15 +256,19 @@ def add_random_run(path: Path, run_id: str = "moon-random-0", candidates: int = 
     return [e["hash"] for e in evaluated]
 
 
-# A stand-in for a headless `tanas-tui run`: holds the writer lock and appends α steps to the running search
+# A stand-in for a headless `tanas-tui run`: holds the writer lock and appends α steps to the running search, then
+# records the search done; with a 4th argument it goes on (up to `steps`) until that file exists
 WRITER = """
-import sys, time
+import os, sys, time
 from store import Store
 path, steps, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+until = sys.argv[4] if len(sys.argv) > 4 else None
 with Store.open(path, mode="w") as st:
     print("locked", flush=True)
     w = st.open_search_writer("run-01")
     for i in range(steps):
+        if until and os.path.exists(until):
+            break
         time.sleep(pause)
         w.append([0.1 * i, 0.0, -0.1 * i], 0, 2, 0.5, 0.6, [0.8, 0.8, 0.8])
         w.flush()
@@ -260,15 +276,16 @@ with Store.open(path, mode="w") as st:
 """
 
 
-def headless_writer(store: Path, steps: int, pause: float):
-    """Starts WRITER on `store` and returns its Popen once it holds the lock."""
+def headless_writer(store: Path, steps: int, pause: float, until: Path | None = None):
+    """Starts WRITER on `store` and returns its Popen once it holds the lock; `until`: it finishes once that file
+    exists."""
     import os
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(store), str(steps), str(pause)], env=env,
-                            stdout=subprocess.PIPE, text=True)
+    args = [sys.executable, "-c", WRITER, str(store), str(steps), str(pause)] + ([str(until)] if until else [])
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     return proc
