@@ -35,7 +35,7 @@ def step(run_id: str, i: int, rnd: int = 0, alt: int = 0, c: int = 3) -> P.Alpha
 
 def test_replay_reads_tasks_matrices_and_searches(state):
     assert [t.name for t in state.tasks.values()] == ["mnist-0", "mnist-1", "mnist-3", "circle", "square", "moon"]
-    moon = state.task_by_name("moon")
+    moon = state.tasks["t-moon"]
     assert moon.rule == "is moon" and moon.samples == 950 and moon.representative is False
     assert state.tasks["t-mnist0"].genotype_hash == genotype_hash(genotype(0, 8, 3))
     fisher = state.matrices["fisher"]
@@ -219,3 +219,20 @@ def test_add_task_validation_accepts_good_input():
     task, errors = validate_task({"name": "m", "source": "mnist-5k", "classes": "1, 2", "other": True}, set(), catalog)
     assert errors == {} and task["classes"] == ["1", "2"] and task["other"] is True
     P.make_command("add_task", task=task, role="base")   # what the form produces is a valid command
+
+
+def test_the_model_is_plain_python():
+    """No Textual in the model (it is reduced and tested without an app), and the store only inside functions
+    (the first paint does not wait for zarr's import)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "tanas_tui" / "model"
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        names = {a.name.split(".")[0] for n in top if isinstance(n, ast.Import) for a in n.names}
+        names |= {(n.module or "").split(".")[0] for n in top if isinstance(n, ast.ImportFrom)}
+        anywhere = {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "textual" not in anywhere and "torch" not in anywhere, path.name
+        assert "store" not in names, path.name

@@ -177,12 +177,6 @@ class UiModel:
         info = self.tasks.get(task_id)
         return printable(info.name if info else task_id)
 
-    def task_by_name(self, name: str) -> TaskInfo | None:
-        for info in self.tasks.values():
-            if info.name == name or info.id == name:
-                return info
-        return None
-
     def running_search(self) -> SearchRun | None:
         running = [s for s in self.searches.values() if s.status in LIVE]
         return running[-1] if running else None
