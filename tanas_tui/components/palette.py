@@ -30,7 +30,7 @@ class TanasCommands(Provider):
             ("Reload store", "re-read everything from the store", app.action_reload),
             ("Help", "keys and panels", app.action_help),
         ]
-        for tab in ("dictionary", "distances", "space", "fuse", "runs"):
+        for tab in ("dictionary", "distances", "space", "fuse", "runs", "events"):
             cmds.append((f"Show {tab}", f"switch to the {tab} tab", partial(app.action_show_tab, tab)))
         for run_id in list(app.model.searches):
             cmds.append((f"Open run {run_id}", "replay this search in the FUSE tab", partial(app.open_run, run_id)))
