@@ -127,10 +127,9 @@ def start_engine_process(store: Path, run_id: str, first_step: int) -> subproces
 async def measure_stall(store: Path, seconds: float, stream: bool = True) -> dict[str, float]:
     """With `stream=False` the same app idles on the same tab (no engine): the machine's own timer jitter."""
     from tanas_tui.app import TanasApp
-    from tanas_tui.ui_state import read_search
+    from tanas_tui.model.snapshot import read_search
 
-    _, record = read_search(store, "run-01")
-    first = len(record["alpha"])
+    first = read_search(store, "run-01").steps
     engine = start_engine_process(store, "run-01", first) if stream else None
     app = TanasApp(store, connect=stream)
     gaps: list[float] = []
@@ -141,7 +140,7 @@ async def measure_stall(store: Path, seconds: float, stream: bool = True) -> dic
                 await pilot.pause(0.05)
                 if tabs.active != "fuse":
                     await pilot.press("4")
-                run = app.state.searches.get("run-01")
+                run = app.model.searches.get("run-01")
                 if tabs.active == "fuse" and run is not None and (run.steps > first or not stream):
                     break
             await pilot.pause(WARM_UP)    # the tab's first layout and the plots' first draw are not the steady state
@@ -153,14 +152,14 @@ async def measure_stall(store: Path, seconds: float, stream: bool = True) -> dic
                 last[0] = now
 
             app.set_interval(PROBE_INTERVAL, probe)
-            applied0 = app.state.searches["run-01"].steps
+            applied0 = app.model.searches["run-01"].steps
             start = time.perf_counter()
             await pilot.pause(seconds)
             elapsed = time.perf_counter() - start
-            applied = app.state.searches["run-01"].steps - applied0
-            engine_state = app.engine_state
+            applied = app.model.searches["run-01"].steps - applied0
+            engine_state = app.link.state
             tab = app.query_one("#tabs").active
-            received = app.state.searches["run-01"].steps - first + len(app._inbox)
+            received = app.model.searches["run-01"].steps - first + len(app._inbox)
     finally:
         if engine is not None:
             engine.terminate()

@@ -3,11 +3,12 @@
 Following without gaps or duplicates: `subscribe()` returns the last seq the engine had sent, S; events after
 it are queued for this connection. Read the store after that (the UI's `read_store`), then apply the events: the client drops
 every event with seq <= the last one it has seen, so a reconnect after an engine restart never repeats one.
-`EngineClient` is blocking (CLI); `AsyncEngineClient` is the asyncio twin (the Textual app).
+`EngineClient` is blocking (CLI, and the app's follow thread); `AsyncEngineClient` sends the app's typed commands.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import os
 import signal
@@ -17,7 +18,7 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from engine.service import protocol as P
 from engine.service.protocol import SocketPath, run_paths
@@ -281,8 +282,14 @@ class EngineClient:
         return msg
 
     def request(self, name: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
-        """Sends a command and waits for its reply; events that arrive meanwhile are kept for `recv`."""
-        cmd = P.make_command(name, id=_next_id(), **fields)
+        """Sends a command and waits for its reply's data; events that arrive meanwhile are kept for `recv`."""
+        return self.ask(P.make_command(name, **fields), timeout).data
+
+    def ask(self, command: P.Command, timeout: float | None = None) -> P.Reply:
+        """Sends `command` (under a fresh request id) and waits for the engine's reply; RequestFailed when it
+        refuses. Events that arrive meanwhile are kept for `recv`."""
+        cmd = dataclasses.replace(command, id=_next_id())
+        name = cmd.TYPE
         self.send(cmd)
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         held: list[P.Event] = []
@@ -295,7 +302,7 @@ class EngineClient:
                 if isinstance(msg, (P.Reply, P.Error)) and msg.id == cmd.id:
                     if isinstance(msg, P.Error):
                         raise RequestFailed(msg)
-                    return msg.data
+                    return msg
                 held.append(msg)  # type: ignore[arg-type]
         finally:
             self._pending.extend(held)
@@ -396,16 +403,14 @@ class _EngineDied(ConnectionLost):
 
 
 class AsyncEngineClient:
-    """The asyncio twin of EngineClient, for the Textual app: never blocks the event loop."""
+    """The asyncio twin of EngineClient's requests, for the Textual app: one typed command, its typed reply, never
+    blocking the event loop. (The app follows events in a thread with EngineClient: see tanas_tui/link.py.)"""
 
     def __init__(self, store_path: Path | str, timeout: float = 10.0):
         self.store_path = Path(store_path).resolve()
         self.timeout = timeout
-        self.last_seq = 0
-        self.subscribed = False
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._pending: deque[P.Event] = deque()
 
     async def __aenter__(self) -> "AsyncEngineClient":
         return await self.connect()
@@ -426,23 +431,12 @@ class AsyncEngineClient:
 
     async def close(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
-        self.subscribed = False
         if writer is not None:
             writer.close()
             try:
                 await writer.wait_closed()
             except (OSError, ConnectionError):
                 pass
-
-    async def send(self, cmd: P.Command) -> str | None:
-        if self._writer is None:
-            raise ConnectionLost("not connected to the engine")
-        try:
-            self._writer.write(P.encode(cmd))
-            await self._writer.drain()
-        except (OSError, ConnectionError) as exc:
-            raise ConnectionLost(f"lost the connection to the engine: {exc}") from None
-        return cmd.id
 
     async def _read(self, timeout: float | None) -> P.Event | None:
         if self._reader is None:
@@ -460,77 +454,31 @@ class AsyncEngineClient:
             raise EngineError(f"the engine sent a command ({msg.TYPE})")
         return msg
 
-    async def recv(self, timeout: float | None = None) -> P.Event | None:
-        if self._pending:
-            return self._pending.popleft()
-        return await self._read(timeout)
-
-    async def request(self, name: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
-        cmd = P.make_command(name, id=_next_id(), **fields)
-        await self.send(cmd)
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        held: list[P.Event] = []
+    async def request(self, command: P.Command, timeout: float | None = None) -> P.Reply:
+        """Sends `command` (under a fresh request id) and returns the engine's reply; RequestFailed when it refuses."""
+        if self._writer is None:
+            raise ConnectionLost("not connected to the engine")
+        cmd = dataclasses.replace(command, id=_next_id())
         try:
-            while True:
-                msg = await self._read(max(0.0, deadline - time.monotonic()))
-                if msg is None:
-                    raise EngineError(f"the engine did not answer {name!r} in time")
-                if isinstance(msg, (P.Reply, P.Error)) and msg.id == cmd.id:
-                    if isinstance(msg, P.Error):
-                        raise RequestFailed(msg)
-                    return msg.data
-                held.append(msg)
-        finally:
-            self._pending.extend(held)
+            self._writer.write(P.encode(cmd))
+            await self._writer.drain()
+        except (OSError, ConnectionError) as exc:
+            raise ConnectionLost(f"lost the connection to the engine: {exc}") from None
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            msg = await self._read(max(0.0, deadline - time.monotonic()))
+            if msg is None:
+                raise EngineError(f"the engine did not answer {cmd.TYPE!r} in time")
+            if isinstance(msg, (P.Reply, P.Error)) and msg.id == cmd.id:
+                if isinstance(msg, P.Error):
+                    raise RequestFailed(msg)
+                return msg
+            # this connection never subscribed: nothing else is addressed to it
 
     async def status(self) -> dict[str, Any]:
-        return await self.request("status")
+        return (await self.request(P.Status())).data
 
-    async def subscribe(self) -> int:
-        seq = int((await self.request("subscribe"))["seq"])
-        self.subscribed = True
-        self.last_seq = max(self.last_seq, seq)
-        return seq
 
-    async def submit(self, kind: str, **params: Any) -> str:
-        return (await self.request(kind, **params))["job"]
-
-    async def events(self, reconnect: bool = True, reconnect_timeout: float = 60.0,
-                     on_reconnect: Callable[[int], Any] | None = None) -> AsyncIterator[P.Event]:
-        """Like EngineClient.events; `on_reconnect` may be a coroutine function."""
-        if not self.subscribed:
-            await self.subscribe()
-        while True:
-            try:
-                msg = await self.recv(None)
-            except ConnectionLost:
-                if not reconnect:
-                    raise
-                await self._reconnect(reconnect_timeout)
-                if on_reconnect is not None:
-                    res = on_reconnect(self.last_seq)
-                    if asyncio.iscoroutine(res):
-                        await res
-                continue
-            assert msg is not None
-            if msg.seq:
-                if msg.seq <= self.last_seq:
-                    continue
-                self.last_seq = msg.seq
-            elif isinstance(msg, P.Reply):
-                continue
-            yield msg
-
-    async def _reconnect(self, timeout: float) -> None:
-        await self.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await asyncio.to_thread(engine_running, self.store_path) is not None:
-                try:
-                    await self.connect()
-                    await self.subscribe()
-                    return
-                except EngineError:
-                    await self.close()
-            await asyncio.sleep(0.2)
-        raise ConnectionLost(f"the engine for {self.store_path} did not come back within {timeout:.0f} s")
+def engine_log_path(store_path: Path | str) -> Path:
+    """The engine's log file (every engine of the store appends to it)."""
+    return run_paths(Path(store_path))["log"]

@@ -5,11 +5,10 @@ a job running in this process.
 """
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -18,33 +17,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from engine.service import protocol as P
 from engine.service.jobs import PIPELINE_STAGES
 from tanas_tui import units
+from tanas_tui.model.trajectory import softmax
 from tanas_tui.safe_text import markup_safe, printable
 
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 
 
-def _num(x: Any, digits: int = 4) -> str:
-    return "nan" if isinstance(x, float) and math.isnan(x) else f"{x:.{digits}f}"
-
-
-def _softmax(xs: list[float]) -> list[float]:
-    if not xs:
-        return []
-    m = max(xs)
-    e = [math.exp(x - m) for x in xs]
-    s = sum(e)
-    return [v / s for v in e]
-
-
 class EventText:
-    """One human line per event (None: not worth a line); remembers task names so ids read as names."""
+    """One human line per event (None: not worth a line); remembers task names so ids read as names. `lookup`
+    names the tasks no event named yet (the UI's: from the store)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lookup: Callable[[str], str] | None = None) -> None:
         self.names: dict[str, str] = {}
         self.quarters: dict[tuple, int] = {}
+        self.lookup = lookup
 
     def name(self, task_id: str) -> str:
-        return self.names.get(task_id, task_id)
+        if task_id in self.names:
+            return self.names[task_id]
+        return self.lookup(task_id) if self.lookup is not None else task_id
 
     def __call__(self, ev: P.Event) -> str | None:
         line = self._line(ev)
@@ -72,7 +63,7 @@ class EventText:
                 return f"task {ev.name}: {what}"
             case P.JobDone():
                 tail = f": {ev.message}" if ev.status != "ok" and ev.message else ""
-                return f"job {ev.kind} {ev.status} after {ev.seconds:.1f} s{tail}"
+                return f"job {ev.kind} {ev.status} after {units.duration(ev.seconds)} ({ev.job}){tail}"
             case P.TaskAdded():
                 return f"task {ev.name} added as {ev.role} ({ev.task_id})"
             case P.TaskRemoved():
@@ -80,7 +71,7 @@ class EventText:
             case P.ProbeProgress():
                 seed = f" seed {ev.seed_index}" if ev.seed_index else ""
                 return (f"probe {ev.name}{seed} epoch {ev.epoch}/{ev.max_epochs}: val acc {units.pct(ev.val_acc)}, "
-                        f"loss {_num(ev.loss)}")
+                        f"loss {units.loss(ev.loss)}")
             case P.ProbeDone():
                 flag = "" if ev.representative else " (NOT epsilon-representative)"
                 return (f"probe {ev.name} done: val acc {units.pct(ev.val_acc)} in {ev.epochs} epochs, "
@@ -94,12 +85,12 @@ class EventText:
                 extra = f", {len(ops)} operations" if isinstance(ops, (list, dict)) else ""
                 return f"space {ev.kind} built for {self.name(ev.target)}{extra}"
             case P.AlphaStep():
-                weights = _softmax(ev.alpha)
+                weights = softmax(ev.alpha)
                 best = max(range(len(weights)), key=weights.__getitem__) if weights else -1
-                acc = max(ev.val_acc) if ev.val_acc else float("nan")
-                return (f"search {ev.run_id} round {ev.round + 1} step {ev.step + 1}: loss train {_num(ev.loss_train)} "
-                        f"val {_num(ev.loss_val)}, best val acc {units.pct(acc)}, alpha max {_num(max(weights or [0]), 3)}"
-                        f" (candidate {best})")
+                acc = max(ev.val_acc) if ev.val_acc else None
+                return (f"search {ev.run_id} round {ev.round + 1} step {ev.step + 1}: loss train "
+                        f"{units.loss(ev.loss_train)} val {units.loss(ev.loss_val)}, best val acc {units.pct(acc)}, "
+                        f"alpha max {units.share(max(weights or [0]))} (candidate {best})")
             case P.SearchCandidates():
                 carried = f", incumbent {ev.incumbent[:12]} carried over" if ev.incumbent else ""
                 return f"search {ev.run_id} round {ev.round + 1}: {len(ev.candidates)} candidates{carried}"
@@ -115,10 +106,8 @@ class EventText:
                 return f"search {ev.run_id} round {ev.round + 1}: incumbent {ev.incumbent[:12]}"
             case P.SearchDone():
                 r = ev.result
-                err = r.get("test_error")
-                params = r.get("params_m", (r.get("params") or 0) / 1e6)
-                err_text = f"test error {err:.2f} %" if isinstance(err, (int, float)) else "done"
-                return f"search {ev.run_id} done: {err_text}, {params:.3f} M params, cost {units.cost(r)}"
+                return (f"search {ev.run_id} done: test error {units.test_error(r.get('test_error'))}, "
+                        f"{units.params(r.get('params'))} params, cost {units.cost(r)}")
             case P.Warning():
                 return f"warning: {ev.message}"
             case P.Log():
@@ -232,7 +221,7 @@ class RichRenderer:
             case P.AlphaStep():
                 bar = self._bar(f"search:{ev.run_id}", f"search {ev.run_id}", None)
                 self.progress.update(bar, completed=ev.step + 1,
-                                     info=f"round {ev.round + 1}, val loss {_num(ev.loss_val)}")
+                                     info=f"round {ev.round + 1}, val loss {units.loss(ev.loss_val)}")
                 return
             case P.SearchDone():
                 self._drop(f"search:{ev.run_id}", f"weights:{ev.run_id}")

@@ -115,7 +115,7 @@ def task_preview(attrs: dict[str, Any], config: Any = None) -> Any:
     """Runs in a thread: a few positive and negative samples of a task, as block-character pictures."""
     from engine.data import get_source
 
-    from tanas_tui.ui_state import task_definition
+    from tanas_tui.model.tasks import task_definition
 
     d = task_definition(attrs)
     name = d.get("source")

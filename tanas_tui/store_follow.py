@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from tanas_tui import units
+
 POLL_S = 1.0
 
 
@@ -60,12 +62,12 @@ def read_view(store_path: Path | str) -> StoreView:
 
 
 def _acc(value: float | None) -> str:
-    return f", val acc {100 * value:.1f} %" if value is not None else ""
+    return f", val acc {units.pct(value)}" if value is not None else ""
 
 
 def _result(result: Any) -> str:
     if isinstance(result, dict) and isinstance(result.get("test_error"), (int, float)):
-        return f", test error {result['test_error']:.2f} %"
+        return f", test error {units.test_error(result['test_error'])}"
     return ""
 
 

@@ -1,5 +1,6 @@
-"""One format per quantity, everywhere (panels, CLI tables, headless lines): accuracy in percent, distances at 3
-decimals, rounds 1-based, cost as a duration beside device-hours."""
+"""One format per quantity, everywhere (panels, CLI tables, headless lines): accuracy in percent, test error in
+percent at 2 decimals, distances at 3 decimals (transfer distances, a percentage of weights kept, at 1), α shares at
+3, losses at 4, parameter counts in k / M, rounds 1-based, cost as a duration beside device-hours."""
 from __future__ import annotations
 
 import math
@@ -17,8 +18,32 @@ def pct(fraction: Any, digits: int = 1) -> str:
     return f"{100 * fraction:.{digits}f}%" if _real(fraction) else DASH
 
 
-def distance(value: Any) -> str:
-    return f"{value:.3f}" if _real(value) else DASH
+def test_error(percent: Any) -> str:
+    """A test error the engine reports in percent: "1.25%"."""
+    return f"{percent:.2f}%" if _real(percent) else DASH
+
+
+def distance(value: Any, method: str = "fisher") -> str:
+    """Fisher-type distances in [0, 1] at 3 decimals; transfer distances (a percentage of weights) at 1."""
+    if not _real(value):
+        return DASH
+    return f"{value:.1f}" if method == "transfer" else f"{value:.3f}"
+
+
+def share(p: Any) -> str:
+    """A softmax(α) share or a similar weight in [0, 1]: "0.333"."""
+    return f"{p:.3f}" if _real(p) else DASH
+
+
+def loss(value: Any) -> str:
+    return f"{value:.4f}" if _real(value) else DASH
+
+
+def params(n: Any) -> str:
+    """A parameter count: "2.50M", "123.5k"."""
+    if not _real(n):
+        return DASH
+    return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
 
 
 def duration(seconds: Any) -> str:

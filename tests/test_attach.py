@@ -3,12 +3,7 @@ engine: followed through the store's records, with the writer's pid named) and a
 first, then the live job with its current stage)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -16,38 +11,14 @@ from typer.testing import CliRunner
 from tanas_tui.cli import app
 from tanas_tui.client import EngineClient, engine_running, start_engine, stop_engine
 from tanas_tui.exitcodes import ExitCode
-from ui_fixtures import async_test, build_fixture_store, cell_text, settle
+from ui_fixtures import async_test, build_fixture_store, cell_text, headless_writer, settle
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[1]
-
-# A stand-in for a headless `tanas-tui run`: holds the writer lock and appends α steps to the running search
-WRITER = textwrap.dedent("""
-    import sys, time
-    from store import Store
-    path, steps, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    with Store.open(path, mode="w") as st:
-        print("locked", flush=True)
-        w = st.open_search_writer("run-01")
-        for i in range(steps):
-            time.sleep(pause)
-            w.append([0.1 * i, 0.0, -0.1 * i], 0, 2, 0.5, 0.6, [0.8, 0.8, 0.8])
-            w.flush()
-        st.update_search("run-01", status="done", result={"test_error": 2.5, "hash": "abc"})
-""")
-
-
-def _writer(store: Path, steps: int, pause: float) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(store), str(steps), str(pause)], env=env,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "locked"
-    return proc
 
 
 def test_attach_follows_a_headless_run_through_the_store(tmp_path):
     store = build_fixture_store(tmp_path / "store.zarr")
-    proc = _writer(store, steps=4, pause=0.4)
+    proc = headless_writer(store, steps=4, pause=0.4)
     try:
         result = runner.invoke(app, ["attach", "--store", str(store)])
     finally:
@@ -57,7 +28,7 @@ def test_attach_follows_a_headless_run_through_the_store(tmp_path):
     assert "so far in" in out and "task moon (target): ready" in out and "search run-00 for moon: done" in out
     assert f"following a headless run (pid {proc.pid}" in out
     assert "search run-01: " in out and "α steps" in out
-    assert "search run-01: done, test error 2.50 %" in out
+    assert "search run-01: done, test error 2.50%" in out
     assert f"the run (pid {proc.pid}) let go of the store" in out
 
 
@@ -74,7 +45,7 @@ async def test_ui_names_the_headless_writer_and_follows_its_steps(tmp_path):
     from tanas_tui.app import TanasApp
 
     store = build_fixture_store(tmp_path / "store.zarr")
-    proc = _writer(store, steps=60, pause=0.5)
+    proc = headless_writer(store, steps=60, pause=0.5)
     try:
         app = TanasApp(store, connect=True)
         async with app.run_test(size=(140, 30)) as pilot:
@@ -126,7 +97,11 @@ async def test_reattached_ui_shows_the_stage_and_pause_from_the_status_reply(tmp
     app = make_app(build_fixture_store(tmp_path / "store.zarr"))
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(app, pilot)
-        app._engine_status({"job": {"id": "j9", "kind": "run_pipeline", "params": {}, "paused": True,
-                                    "progress": {"stage": "search", "done": 5, "total": 7}}})
+        from engine.service import protocol as P
+        from tanas_tui.link import EngineStatus
+
+        app.post_message(EngineStatus(P.Reply(command="status", data={
+            "job": {"id": "j9", "kind": "run_pipeline", "params": {}, "paused": True,
+                    "progress": {"stage": "search", "done": 5, "total": 7}}})))
         await settle(app, pilot)
         assert "run_pipeline search 5/7 (paused)" in app.query_one("#status").render().plain

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from engine.service import protocol as P
-from tanas_tui.client import (AsyncEngineClient, EngineClient, EngineNotRunning, engine_running,
+from tanas_tui.client import (AsyncEngineClient, EngineClient, EngineNotRunning, RequestFailed, engine_running,
                               start_engine, stop_engine)
 
 
@@ -39,24 +39,24 @@ def test_no_engine(store_path):
     assert stop_engine(store_path) is None
 
 
-def test_async_client_follows_a_job(store_path):
+def test_async_client_sends_typed_commands_and_gets_typed_replies(store_path):
     start_engine(store_path)
 
     async def main():
         async with AsyncEngineClient(store_path) as c:
-            seq = await c.subscribe()
-            job = await c.submit("sleep", steps=3, seconds=0.01)
-            seen = []
-            async for ev in c.events(reconnect=False):
-                seen.append(ev)
-                if isinstance(ev, P.JobDone) and ev.job == job:
-                    break
-            return seq, seen, (await c.status())
+            queued = await c.request(P.Sleep(steps=1, seconds=0.01))
+            with pytest.raises(RequestFailed) as refused:
+                await c.request(P.Pause(job="no-such-job"))
+            return queued, refused.value, await c.status()
 
-    seq, seen, status = asyncio.run(asyncio.wait_for(main(), 30))
-    assert [e.TYPE for e in seen] == ["job_started", "job_progress", "job_progress", "job_progress", "job_done"]
-    assert all(e.seq > seq for e in seen)
-    assert status["seq"] == seen[-1].seq
+    with EngineClient(store_path) as follower:
+        follower.subscribe()
+        queued, refused, status = asyncio.run(asyncio.wait_for(main(), 30))
+        seen = [e.TYPE for e in follower.follow_job(queued.data["job"], timeout=20)]
+    assert isinstance(queued, P.Reply) and queued.command == "sleep" and queued.data["job"].startswith("sleep")
+    assert refused.code == "no_job" and "no-such-job" in refused.error.message
+    assert status["pid"] and "seq" in status
+    assert seen[0] == "job_started" and seen[-1] == "job_done"
 
 
 def test_subscribe_then_follow_sees_only_later_events(store_path):

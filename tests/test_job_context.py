@@ -11,7 +11,7 @@ from engine.service import jobs
 from engine.service import protocol as P
 from engine.service.context import JobContext
 from store import Store
-from tanas_tui.ui_state import UiState
+from tanas_tui.model import UiModel
 from tests.synthetic import tiny_project
 
 TINY = tiny_project(nodes=1, search="compare = false\n")
@@ -45,7 +45,7 @@ def test_a_task_aware_search_job_ends_with_no_job_left_running(cfg):
     assert any(d["stage"].startswith("probe") for d in progress)       # the dictionary did report progress
     assert {d["job"] for name, d in reporter.events if "job" in d} == {"start_search-1"}
 
-    state = UiState()
+    state = UiModel()
     state.apply_many(P.make_event(name, seq, data) for seq, (name, data) in enumerate(reporter.events, 1))
     assert state.current_job() is None
 

@@ -6,24 +6,43 @@ from textual.widgets import Input, Static
 from tanas_tui.components.add_task_form import AddTaskScreen
 from tanas_tui.components.dialogs import ConfirmScreen
 from tanas_tui.components.help_screen import HelpScreen
-from ui_fixtures import async_test, fixture_store, make_app, settle  # noqa: F401
+from engine.service import protocol as P
+from ui_fixtures import async_test, event, fixture_store, make_app, pretend_engine, settle  # noqa: F401
 
 
 @async_test
-async def test_commands_without_engine_offer_to_start_it(fixture_store):
+async def test_jobs_without_engine_offer_to_start_it(fixture_store):
+    log: list = []
+    app = make_app(fixture_store, log)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")
+        await settle(app, pilot)
+        await pilot.press("n")                    # re-run a search: a job for an engine
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and "Start one now" in str(app.screen.query_one("Static").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert log == [] and not isinstance(app.screen, ConfirmScreen)
+
+
+@async_test
+async def test_pause_without_engine_says_nothing_runs_it_and_offers_nothing(fixture_store):
+    """A fresh engine would have no job to pause: no offer to start one, no "pausing…"."""
     log: list = []
     app = make_app(fixture_store, log)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await pilot.press("4")
         await settle(app, pilot)
+        seen: list[str] = []
+        app.notify = lambda message, **kw: seen.append(message)
         app.query_one("#candidates").focus()
         await pilot.press("p")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("escape")
-        await pilot.pause()
-        assert log == [] and not isinstance(app.screen, ConfirmScreen)
+        assert not isinstance(app.screen, ConfirmScreen) and log == []
+        assert any("no engine is running" in m for m in seen), seen
+        assert "pausing…" not in app.query_one("#fuse-header").render().plain
 
 
 @async_test
@@ -33,7 +52,7 @@ async def test_add_task_form_errors_then_sends(fixture_store):
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         app.catalog = {"mnist-5k": tuple(str(d) for d in range(10)), "sketches": ("circle", "moon")}
-        app.engine_state = "connected"
+        await pretend_engine(app, pilot)
         await pilot.press("a")
         await pilot.pause()
         form = app.screen
@@ -73,7 +92,7 @@ async def test_remove_task_asks_first(fixture_store):
     app = make_app(fixture_store, log)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
-        app.engine_state = "connected"
+        await pretend_engine(app, pilot)
         await pilot.press("down", "d")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -92,10 +111,9 @@ async def test_engine_errors_become_notifications(fixture_store):
     app = make_app(fixture_store, fail="engine refused the request: no job (no_job)")
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
-        app.engine_state = "connected"
-        app.send_command("pause")
-        app.ingest([("error", {"message": "job failed: out of memory", "code": "job_failed"}),
-                    ("alpha_step", {"run_id": "run-01"})])   # malformed: no step data
+        await pretend_engine(app, pilot)
+        app.submit(P.ComputeDistances(method="fisher"))
+        app.ingest([event(P.Error, message="job failed: out of memory", code="job_failed")])
         await settle(app, pilot, 0.3)
         messages = [n.message for n in app._notifications]
         assert any("no job" in m for m in messages)
@@ -113,7 +131,7 @@ async def test_help_and_quit_leaves_engine_running(fixture_store, capsys):
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         await pilot.pause()
-        app.engine_state = "connected"
+        await pretend_engine(app, pilot)
         await pilot.press("q")
         await pilot.pause()
     assert "engine keeps running" in capsys.readouterr().err.replace("\n", " ")

@@ -7,7 +7,9 @@ import math
 import pytest
 from textual.widgets import DataTable, Input, Static, Tree
 
-from ui_fixtures import async_test, cell_text, fixture_store, genotype, make_app, settle  # noqa: F401
+from engine.service import protocol as P
+from ui_fixtures import (async_test, cell_text, event, fixture_store, genotype, make_app,  # noqa: F401
+                         pretend_engine, settle)
 
 @async_test
 async def test_dictionary_lists_sorts_filters_and_details(fixture_store):
@@ -17,7 +19,7 @@ async def test_dictionary_lists_sorts_filters_and_details(fixture_store):
         table = app.query_one("#tasks", DataTable)
         assert table.row_count == 6
         assert cell_text(table, "t-square", "ε").startswith("✗")
-        assert cell_text(table, "t-mnist0", "genotype") == app.state.tasks["t-mnist0"].genotype_hash
+        assert cell_text(table, "t-mnist0", "genotype") == app.model.tasks["t-mnist0"].genotype_hash
         detail = app.query_one("#task-detail", Static).render().plain
         assert "mnist-0" in detail and "near (fisher)" in detail
         # sort by val acc ascending via the header, then the key reverses it
@@ -65,9 +67,8 @@ async def test_distances_heat_table_live_fill_nearest_and_method(fixture_store):
         assert cell_text(table, "t-circle", "t-moon").split()[0] == "0.093"
         assert table.get_cell("t-circle", "t-moon").style is not None
         # live: a task and its distances arrive
-        app.ingest([("task_added", {"task_id": "t-new", "name": "star", "role": "base"}),
-                    ("distance", {"method": "fisher", "source": "t-new", "target": "t-moon", "value": 0.05,
-                                  "std": 0.01})])
+        app.ingest([event(P.TaskAdded, task_id="t-new", name="star", role="base"),
+                    event(P.Distance, method="fisher", source="t-new", target="t-moon", value=0.05, std=0.01)])
         await pilot.pause(0.3)
         assert (table.row_count, len(table.columns)) == (7, 7)
         assert cell_text(table, "t-new", "t-moon").split()[0] == "0.050"
@@ -122,15 +123,13 @@ async def test_fuse_live_steps_pause_stop_and_result(fixture_store):
         await settle(app, pilot)
         fuse = app.query_one("#fuse-panel")
         assert fuse.run_id == "run-01"
-        s = app.state.searches["run-01"]
+        s = app.model.searches["run-01"]
         assert s.loaded and s.steps == 2
         table = app.query_one("#candidates", DataTable)
         assert table.row_count == 3
         # stream steps: the candidates table and progress follow
-        app.ingest([("job_started", {"job": "j7", "kind": "start_search", "params": {"run_id": "run-01"}})])
-        app.ingest([("alpha_step", {"run_id": "run-01", "step": 2, "round": 0, "alternation": 2,
-                                    "alpha": [0.0, 0.0, 2.0], "loss_train": 0.4, "loss_val": 0.5,
-                                    "val_acc": [0.7, 0.8, 0.95]})])
+        app.ingest([event(P.JobStarted, job="j7", kind="start_search", params={"run_id": "run-01"})])
+        app.ingest([event(P.AlphaStep, run_id="run-01", step=2, round=0, alternation=2, alpha=[0.0, 0.0, 2.0], loss_train=0.4, loss_val=0.5, val_acc=[0.7, 0.8, 0.95])])
         await pilot.pause(0.3)
         row = next(k for k in table.rows if k.value.startswith("2:"))
         assert cell_text(table, row.value, "val acc") == "95.0%"
@@ -139,19 +138,22 @@ async def test_fuse_live_steps_pause_stop_and_result(fixture_store):
         assert "alt 3/3" in str(app.query_one("#alt-label").render())
         assert "job" in app.query_one("#status").render().plain
         # the engine is "connected" (a fake one): p and s send pause / stop for the search's job
-        app.engine_state = "connected"
+        await pretend_engine(app, pilot)
         table.focus()
         await pilot.press("p")
         await settle(app, pilot)
-        assert "pausing…" not in app.query_one("#fuse-header").render().plain    # the engine answered
+        assert "pausing…" in app.query_one("#fuse-header").render().plain    # until the job reaches its pause
+        app.ingest([event(P.JobState, job="j7", state="paused")])
+        await settle(app, pilot)
+        assert "paused" in app.query_one("#fuse-header").render().plain
         await pilot.press("s")                   # stop asks first
         await pilot.pause()
         await pilot.press("y")
         await settle(app, pilot)
         assert log == [("pause", {"job": "j7"}), ("stop", {"job": "j7"})]
         # a finished run shows its result
-        app.ingest([("search_done", {"run_id": "run-01", "result": {"hash": "feed", "test_error": 1.5,
-                                                                    "params": 2_500_000, "genotype": genotype(1)}})])
+        app.ingest([event(P.SearchDone, run_id="run-01", result={"hash": "feed", "test_error": 1.5,
+                                                                    "params": 2_500_000, "genotype": genotype(1)})])
         await pilot.pause(0.3)
         result = app.query_one("#fuse-result", Static)
         assert result.display and "test error 1.50%" in result.render().plain and "2.50M" in result.render().plain
@@ -178,7 +180,7 @@ async def test_runs_panel_opens_a_replayed_run(fixture_store):
         assert app.query_one("#tabs").active == "fuse"
         fuse = app.query_one("#fuse-panel")
         assert fuse.run_id == "run-00"
-        s = app.state.searches["run-00"]
+        s = app.model.searches["run-00"]
         assert s.steps == 6 and s.current_round == 1
         assert "round 2/2" in str(app.query_one("#round-label").render())
         assert app.query_one("#fuse-result", Static).display
@@ -190,13 +192,11 @@ async def test_attach_mid_run_replays_history_then_follows(fixture_store):
     app = make_app(fixture_store)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
-        s = app.state.searches["run-01"]
+        s = app.model.searches["run-01"]
         # the FUSE panel read the running run at startup; forget it to simulate a window that attaches now
         s.loaded, s.alpha, s.probs, s.round, s.round_start = False, [], [], [], {}
         s.alternation, s.loss_train, s.loss_val, s.val_acc = [], [], [], []
-        app.ingest([("alpha_step", {"run_id": "run-01", "step": 2, "round": 0, "alternation": 2,
-                                    "alpha": [0.0, 1.0, 0.0], "loss_train": 0.3, "loss_val": 0.35,
-                                    "val_acc": [0.7, 0.9, 0.8]})])
+        app.ingest([event(P.AlphaStep, run_id="run-01", step=2, round=0, alternation=2, alpha=[0.0, 1.0, 0.0], loss_train=0.3, loss_val=0.35, val_acc=[0.7, 0.9, 0.8])])
         await settle(app, pilot, 0.3)
         assert s.loaded and s.steps == 3
         assert s.alpha[2] == (0.0, 1.0, 0.0) and s.loss_train[0] == pytest.approx(0.9)

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input
 
+from engine.service import protocol as P
 from tanas_tui.event_log import EventLog
-from ui_fixtures import async_test, cell_text, fixture_store, make_app, settle  # noqa: F401
+from ui_fixtures import async_test, cell_text, event, fixture_store, make_app, pretend_engine, settle  # noqa: F401
 
 EVENTS = [
-    ("job_started", {"job": "j1", "kind": "compute_distances", "params": {}}),
-    ("probe_progress", {"task_id": "t-moon", "name": "moon", "seed_index": 0, "epoch": 1, "max_epochs": 3,
-                        "val_acc": 0.5, "loss": 1.0}),
-    ("probe_done", {"task_id": "t-moon", "name": "moon", "val_acc": 0.81, "epochs": 3, "seconds": 1.0,
-                    "representative": False}),
-    ("distance", {"method": "fisher", "source": "t-circle", "target": "t-moon", "value": 0.09, "std": 0.0}),
-    ("warning", {"message": "search run-01 collapsed onto one candidate", "code": "collapse"}),
-    ("log", {"message": "space built from 3 nearest tasks", "level": "info"}),
-    ("error", {"message": "CUDA out of memory", "code": "internal", "job": "j1"}),
-    ("job_done", {"job": "j1", "kind": "compute_distances", "params": {}, "status": "failed"}),
+    event(P.JobStarted, job="j1", kind="compute_distances", params={}),
+    event(P.ProbeProgress, task_id="t-moon", name="moon", seed_index=0, epoch=1, max_epochs=3, val_acc=0.5, loss=1.0),
+    event(P.ProbeDone, task_id="t-moon", name="moon", val_acc=0.81, epochs=3, seconds=1.0, representative=False),
+    event(P.Distance, method="fisher", source="t-circle", target="t-moon", value=0.09, std=0.0),
+    event(P.Warning, message="search run-01 collapsed onto one candidate", code="collapse"),
+    event(P.Log, message="space built from 3 nearest tasks", level="info"),
+    event(P.Error, message="CUDA out of memory", code="internal", job="j1"),
+    event(P.JobDone, job="j1", kind="compute_distances", params={}, status="failed"),
 ]
 
 
@@ -27,7 +26,7 @@ def test_event_log_keeps_what_is_worth_reading():
     kinds = [e.kind for e in log.entries]
     assert kinds == ["job_started", "probe_done", "warning", "log", "error", "job_done"]   # no per-step events
     assert log.counts() == {"info": 2, "warning": 2, "error": 2}
-    assert "not ε-representative" in log.entries[1].message and "81.0%" in log.entries[1].message
+    assert "NOT epsilon-representative" in log.entries[1].message and "81.0%" in log.entries[1].message
 
 
 @async_test
@@ -70,7 +69,6 @@ async def test_events_pane_lists_filters_and_keeps_warnings(fixture_store):
 @async_test
 async def test_stop_asks_first_and_shows_stopping_until_the_job_ends(fixture_store):
     from tanas_tui.components.dialogs import ConfirmScreen
-    from ui_fixtures import FakeClient, FROZEN  # noqa: F401
 
     log: list = []
     app = make_app(fixture_store, log)
@@ -78,9 +76,9 @@ async def test_stop_asks_first_and_shows_stopping_until_the_job_ends(fixture_sto
         await settle(app, pilot)
         await pilot.press("4")
         await settle(app, pilot)
-        app.ingest([("job_started", {"job": "j9", "kind": "start_search", "params": {"run_id": "run-01"}})])
+        app.ingest([event(P.JobStarted, job="j9", kind="start_search", params={"run_id": "run-01"})])
         await pilot.pause(0.3)
-        app.engine_state = "connected"
+        await pretend_engine(app, pilot)
         app.query_one("#candidates").focus()
         header = app.query_one("#fuse-header")
         await pilot.press("s")
@@ -95,13 +93,14 @@ async def test_stop_asks_first_and_shows_stopping_until_the_job_ends(fixture_sto
         await settle(app, pilot)
         assert log == [("stop", {"job": "j9"})]
         assert "stopping…" in header.render().plain      # the engine accepted; the job has not ended yet
-        app.ingest([("job_done", {"job": "j9", "kind": "start_search", "params": {}, "status": "stopped"})])
+        app.ingest([event(P.JobDone, job="j9", kind="start_search", params={}, status="stopped")])
         await pilot.pause(0.3)
         assert "stopping…" not in header.render().plain
 
 
 @async_test
-async def test_pausing_shows_until_the_engine_answers(fixture_store):
+async def test_pausing_shows_until_the_job_reaches_its_pause(fixture_store):
+    """The engine's reply only says the pause is asked for; the job blocks at its next safe point (job_state)."""
     import asyncio
 
     app = make_app(fixture_store)
@@ -114,16 +113,16 @@ async def test_pausing_shows_until_the_engine_answers(fixture_store):
         async def close(self):
             pass
 
-        async def request(self, name, **fields):
+        async def request(self, command):
             await gate.wait()
-            return {"job": "j1", "paused": True}
+            return P.Reply(command=command.TYPE, id=command.id, data={"job": "j1", "paused": True})
 
-    app._client_factory = lambda path: SlowClient()
+    app.link._client_factory = lambda path: SlowClient()
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await pilot.press("4")
         await settle(app, pilot)
-        app.engine_state = "connected"
+        await pretend_engine(app, pilot)
         app.query_one("#candidates").focus()
         await pilot.press("p")
         await pilot.pause(0.2)
@@ -131,4 +130,8 @@ async def test_pausing_shows_until_the_engine_answers(fixture_store):
         assert "pausing…" in header.render().plain
         gate.set()
         await pilot.pause(0.3)
+        assert "pausing…" in header.render().plain
+        app.ingest([event(P.JobState, job="j1", state="paused")])
+        await pilot.pause(0.3)
         assert "pausing…" not in header.render().plain and "paused" in header.render().plain
+        assert "(paused)" in app.query_one("#status").render().plain

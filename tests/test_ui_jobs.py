@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from tanas_tui.components.jobs_view import JobsScreen
-from ui_fixtures import FROZEN, async_test, cell_text, fixture_store, make_app, settle  # noqa: F401
+from engine.service import protocol as P
+from ui_fixtures import FROZEN, async_test, cell_text, fixture_store, make_app, pretend_engine, settle  # noqa: F401
 
 STATUS = {"pid": 1, "job": {"id": "run_pipeline-aa", "kind": "run_pipeline", "params": {}, "state": "running",
                             "paused": False, "submitted": FROZEN - 200, "started": FROZEN - 196},
@@ -23,24 +24,23 @@ class StatusClient:
     async def close(self):
         pass
 
-    async def request(self, name, **fields):
-        self.log.append((name, fields))
-        if name == "status":
-            return STATUS
-        return {"job": fields.get("job"), "state": "removed"}
+    async def request(self, command):
+        self.log.append((command.TYPE, {k: v for k, v in command.payload().items() if v is not None and k != "id"}))
+        data = STATUS if command.TYPE == "status" else {"job": command.payload().get("job"), "state": "removed"}
+        return P.Reply(command=command.TYPE, id=command.id, data=data)
 
 
 @async_test
 async def test_jobs_view_lists_and_cancels(fixture_store):
     log: list = []
     app = make_app(fixture_store)
-    app._client_factory = lambda path: StatusClient(log)
+    app.link._client_factory = lambda path: StatusClient(log)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await pilot.press("j")
         await pilot.pause()
         assert not isinstance(app.screen, JobsScreen)      # no engine: nothing to list
-        app.engine_state = "connected"
+        await pretend_engine(app, pilot)
         await pilot.press("j")
         await pilot.pause(0.3)
         assert isinstance(app.screen, JobsScreen)

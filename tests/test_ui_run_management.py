@@ -6,8 +6,10 @@ import json
 
 from textual.widgets import Checkbox, Input, Select
 
+from engine.space.genotype import Genotype
 from tanas_tui.components.export_form import ExportScreen
-from ui_fixtures import async_test, build_fixture_store, make_app, settle
+from engine.service import protocol as P
+from ui_fixtures import async_test, build_fixture_store, event, make_app, pretend_engine, settle
 
 
 @async_test
@@ -29,7 +31,10 @@ async def test_export_dialog_checks_the_path(tmp_path, monkeypatch):
         await pilot.click("#export-ok")
         await settle(app, pilot)
         written = tmp_path / "run-00.genotype.json"
-        assert json.loads(written.read_text())["hash"] == "beefcafe01"
+        stored = app.model.searches["run-00"].result["genotype"]
+        # the engine's genotype file: the genotype, validated, with its own hash (the record's is a fixture label)
+        assert Genotype.from_json(written.read_text()) == Genotype.from_dict(stored)
+        assert json.loads(written.read_text())["hash"] == Genotype.from_dict(stored).hash
         # again: the file exists, the dialog refuses until overwrite is ticked
         written.write_text("keep me")
         await pilot.press("e")
@@ -50,7 +55,7 @@ async def test_export_dialog_checks_the_path(tmp_path, monkeypatch):
         app.screen.query_one("#export-force", Checkbox).value = True
         await pilot.click("#export-ok")
         await settle(app, pilot)
-        assert json.loads(written.read_text())["hash"] == "beefcafe01"
+        assert json.loads(written.read_text())["hash"] == Genotype.from_dict(stored).hash
         # a model format runs the export job on the store: this fixture has no trained weights, which it says
         await pilot.press("e")
         await pilot.pause(0.2)
@@ -66,6 +71,32 @@ async def test_export_dialog_checks_the_path(tmp_path, monkeypatch):
 
 
 @async_test
+async def test_export_refuses_a_stored_genotype_that_does_not_validate(tmp_path, monkeypatch):
+    from store import Store
+
+    store = build_fixture_store(tmp_path / "s.zarr")
+    with Store.open(store, mode="w") as st:
+        result = dict(st.search("run-00")["result"])
+        result["genotype"] = {**result["genotype"], "layers": 0}
+        st.update_search("run-00", result=result)
+    monkeypatch.chdir(tmp_path)
+    app = make_app(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.open_run("run-00")
+        await settle(app, pilot)
+        seen: list = []
+        app.notify = lambda message, **kw: seen.append(message)
+        app.query_one("#candidates").focus()
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        await pilot.click("#export-ok")
+        await settle(app, pilot)
+        assert any("export of run-00 failed" in m and "layers" in m for m in seen), seen
+        assert not (tmp_path / "run-00.genotype.json").exists()
+
+
+@async_test
 async def test_runs_resume_a_stopped_search_and_rerun_with_a_new_seed(tmp_path):
     from store import Store
 
@@ -76,7 +107,7 @@ async def test_runs_resume_a_stopped_search_and_rerun_with_a_new_seed(tmp_path):
     app = make_app(store, log)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
-        app.engine_state = "connected"
+        await pretend_engine(app, pilot)
         await pilot.press("5")
         await settle(app, pilot)
         table = app.query_one("#runs-table")
@@ -104,7 +135,7 @@ async def test_delete_a_run_asks_then_drops_it_when_the_engine_is_done(tmp_path)
     app = make_app(store, log)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
-        app.engine_state = "connected"
+        await pretend_engine(app, pilot)
         await pilot.press("5")
         await settle(app, pilot)
         table = app.query_one("#runs-table", DataTable)
@@ -116,8 +147,7 @@ async def test_delete_a_run_asks_then_drops_it_when_the_engine_is_done(tmp_path)
         await settle(app, pilot)
         assert log == [("remove_search", {"run": "run-00"})]
         assert table.row_count == 2          # still there until the engine says it is done
-        app.ingest([("job_done", {"job": "job-1", "kind": "remove_search", "params": {"run": "run-00"},
-                                  "status": "ok"})])
+        app.ingest([event(P.JobDone, job="job-1", kind="remove_search", params={"run": "run-00"}, status="ok")])
         await pilot.pause(0.3)
         assert [k.value for k in table.rows] == ["run-01"]
 

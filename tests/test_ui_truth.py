@@ -8,8 +8,10 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
+from engine.service import protocol as P
 from store import Store
-from ui_fixtures import async_test, build_fixture_store, cell_text, make_app, settle
+from tanas_tui.link import LinkChanged
+from ui_fixtures import async_test, build_fixture_store, cell_text, event, make_app, settle
 
 
 def _store(tmp_path: Path) -> Path:
@@ -30,18 +32,16 @@ async def test_task_status_follows_probe_fisher_and_ready(tmp_path):
         await settle(app, pilot)
         table = app.query_one("#tasks", DataTable)
         assert cell_text(table, "t-circle", "status") == "training"
-        app.ingest([("probe_progress", {"task_id": "t-circle", "name": "circle", "seed_index": 0, "epoch": 2,
-                                        "max_epochs": 8, "val_acc": 0.9, "loss": 0.3})])
+        app.ingest([event(P.ProbeProgress, task_id="t-circle", name="circle", seed_index=0, epoch=2, max_epochs=8, val_acc=0.9, loss=0.3)])
         await settle(app, pilot)
         assert cell_text(table, "t-circle", "status").startswith("training 2/8")
-        app.ingest([("probe_done", {"task_id": "t-circle", "name": "circle", "val_acc": 0.97, "epochs": 8,
-                                    "seconds": 3.0, "representative": True}),
-                    ("task_status", {"task_id": "t-circle", "name": "circle", "status": "fisher"})])
+        app.ingest([event(P.ProbeDone, task_id="t-circle", name="circle", val_acc=0.97, epochs=8, seconds=3.0, representative=True),
+                    event(P.TaskStatus, task_id="t-circle", name="circle", status="fisher")])
         await settle(app, pilot)
         assert cell_text(table, "t-circle", "status") == "fisher"
         with Store.open(store, mode="w") as st:
             st.update_task("t-circle", status="ready")
-        app.ingest([("task_status", {"task_id": "t-circle", "name": "circle", "status": "ready"})])
+        app.ingest([event(P.TaskStatus, task_id="t-circle", name="circle", status="ready")])
         await settle(app, pilot)
         assert cell_text(table, "t-circle", "status") == "ready"
 
@@ -52,31 +52,29 @@ async def test_search_status_follows_pause_resume_stop_and_engine_gone(tmp_path)
     app = make_app(store)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(app, pilot)
-        run = app.state.searches["run-01"]
-        app.ingest([("job_started", {"job": "j1", "kind": "run_pipeline", "params": {}}),
-                    ("job_progress", {"job": "j1", "stage": "search", "done": 5, "total": 7}),
-                    ("alpha_step", {"run_id": "run-01", "step": run.steps, "round": 0, "alternation": 2,
-                                    "alpha": [0.1, 0.2, 0.3], "loss_train": 0.5, "loss_val": 0.6,
-                                    "val_acc": [0.8, 0.8, 0.8]})])
+        run = app.model.searches["run-01"]
+        app.ingest([event(P.JobStarted, job="j1", kind="run_pipeline", params={}),
+                    event(P.JobProgress, job="j1", stage="search", done=5, total=7),
+                    event(P.AlphaStep, run_id="run-01", step=run.steps, round=0, alternation=2, alpha=[0.1, 0.2, 0.3], loss_train=0.5, loss_val=0.6, val_acc=[0.8, 0.8, 0.8])])
         await settle(app, pilot)
         await pilot.press("5")
         await settle(app, pilot)
         runs = app.query_one("#runs-table", DataTable)
         assert cell_text(runs, "run-01", "status") == "running"
-        app.ingest([("job_state", {"job": "j1", "state": "paused"})])
+        app.ingest([event(P.JobState, job="j1", state="paused")])
         await settle(app, pilot)
         assert cell_text(runs, "run-01", "status") == "paused"
         assert "paused" in _status_bar(app)
         await pilot.press("4")
         await settle(app, pilot)
         assert "paused" in app.query_one("#fuse-header").render().plain
-        app.ingest([("job_state", {"job": "j1", "state": "running"})])
+        app.ingest([event(P.JobState, job="j1", state="running")])
         await settle(app, pilot)
         assert "running" in app.query_one("#fuse-header").render().plain
         assert "paused" not in _status_bar(app)
         with Store.open(store, mode="w") as st:
             st.update_search("run-01", status="stopped")   # as FUSE records a stop
-        app.ingest([("job_done", {"job": "j1", "kind": "run_pipeline", "status": "stopped"})])
+        app.ingest([event(P.JobDone, job="j1", kind="run_pipeline", status="stopped")])
         await settle(app, pilot)
         assert "stopped" in app.query_one("#fuse-header").render().plain
         assert "job idle" in _status_bar(app)
@@ -85,13 +83,14 @@ async def test_search_status_follows_pause_resume_stop_and_engine_gone(tmp_path)
     app = make_app(build_fixture_store(tmp_path / "other.zarr"))
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(app, pilot)
-        assert app.state.searches["run-01"].status == "running"
-        app.set_engine_state("not running")
+        assert app.model.searches["run-01"].status == "running"
+        app.post_message(LinkChanged("not running"))
         await settle(app, pilot)
         await pilot.press("5")
         await settle(app, pilot)
         assert cell_text(app.query_one("#runs-table", DataTable), "run-01", "status") == "interrupted"
-        app.set_engine_state("connected")   # an engine came back: the store is the truth again
+        app.post_message(LinkChanged("connected"))   # an engine came back: the store is the truth again
+        await pilot.pause()
         app.reload_following()
         await settle(app, pilot)
         assert cell_text(app.query_one("#runs-table", DataTable), "run-01", "status") == "running"
@@ -105,13 +104,12 @@ async def test_columns_widen_with_live_values_up_to_a_cap(tmp_path):
         await settle(app, pilot)
         table = app.query_one("#tasks", DataTable)
         before = table.columns["status"].get_render_width(table)
-        app.ingest([("probe_progress", {"task_id": "t-circle", "name": "circle", "seed_index": 1, "epoch": 12,
-                                        "max_epochs": 40, "val_acc": 0.912, "loss": 0.3})])
+        app.ingest([event(P.ProbeProgress, task_id="t-circle", name="circle", seed_index=1, epoch=12, max_epochs=40, val_acc=0.912, loss=0.3)])
         await settle(app, pilot)
         text = cell_text(table, "t-circle", "status")
-        assert text == "training 12/40 seed 1 val 0.912"
+        assert text == "training 12/40 seed 1 val 91.2%"
         assert table.columns["status"].get_render_width(table) >= len(text) + 2 > before
-        app.ingest([("task_added", {"task_id": "t-long", "name": "x" * 80, "role": "base"})])
+        app.ingest([event(P.TaskAdded, task_id="t-long", name="x" * 80, role="base")])
         await settle(app, pilot)
         name = cell_text(table, "t-long", "name")
         assert name.endswith("…") and len(name) <= 32
@@ -139,13 +137,11 @@ async def test_a_starting_search_shows_at_once_with_weight_progress_and_stage_co
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(app, pilot)
         await pilot.press("4")
-        app.ingest([("job_started", {"job": "j1", "kind": "run_pipeline", "params": {}}),
-                    ("job_progress", {"job": "j1", "stage": "genotypes", "done": 2, "total": 7}),
-                    ("job_progress", {"job": "j1", "stage": "base task", "done": 2, "total": 10}),
-                    ("search_candidates", {"run_id": "genotype-mnist-0", "round": 0,
-                                           "candidates": ["g40hash", "g41hash", "g42hash"], "genotypes": genos}),
-                    ("weight_progress", {"run_id": "genotype-mnist-0", "round": 0, "alternation": 0, "done": 5,
-                                         "total": 40})])
+        app.ingest([event(P.JobStarted, job="j1", kind="run_pipeline", params={}),
+                    event(P.JobProgress, job="j1", stage="genotypes", done=2, total=7),
+                    event(P.JobProgress, job="j1", stage="base task", done=2, total=10),
+                    event(P.SearchCandidates, run_id="genotype-mnist-0", round=0, candidates=["g40hash", "g41hash", "g42hash"], genotypes=genos),
+                    event(P.WeightProgress, run_id="genotype-mnist-0", round=0, alternation=0, done=5, total=40)])
         await settle(app, pilot)
         assert "genotypes 2/7 · base task 3/10" in _status_bar(app)
         assert _text(app, "#fuse-header").startswith("genotype-mnist-0")   # FUSE follows the running search
@@ -162,8 +158,7 @@ async def test_a_starting_search_shows_at_once_with_weight_progress_and_stage_co
                                                       "config": {"rounds": 1, "alternations": 2}}, 3)
             w.set_candidates(0, genos, ["g40hash", "g41hash", "g42hash"])
             w.flush()
-        app.ingest([("search_candidates", {"run_id": "genotype-mnist-1", "round": 0,
-                                           "candidates": ["g40hash", "g41hash", "g42hash"], "genotypes": genos})])
+        app.ingest([event(P.SearchCandidates, run_id="genotype-mnist-1", round=0, candidates=["g40hash", "g41hash", "g42hash"], genotypes=genos)])
         await settle(app, pilot)
         assert _text(app, "#fuse-header").startswith("genotype-mnist-0") and "pinned" in _text(app, "#fuse-header")
         await pilot.press("f")
@@ -182,10 +177,9 @@ async def test_a_new_round_shows_real_hashes_params_and_the_carried_incumbent(tm
         await pilot.press("4")
         app.open_run("run-01")
         await settle(app, pilot)
-        incumbent = app.state.searches["run-01"].hashes(0)[2]
+        incumbent = app.model.searches["run-01"].hashes(0)[2]
         genos = [genotype(10 + 3), genotype(70), genotype(71)]
-        app.ingest([("search_candidates", {"run_id": "run-01", "round": 1, "incumbent": incumbent,
-                                           "candidates": [incumbent, "n70hash", "n71hash"], "genotypes": genos})])
+        app.ingest([event(P.SearchCandidates, run_id="run-01", round=1, incumbent=incumbent, candidates=[incumbent, "n70hash", "n71hash"], genotypes=genos)])
         await settle(app, pilot, 0.5)
         table = app.query_one("#candidates", DataTable)
         assert table.border_title == "round 2/2 candidates"
@@ -208,11 +202,11 @@ async def test_eta_comes_from_measured_batches_and_counts_down(tmp_path):
         app.open_run("run-01")   # 2 rounds x 3 alternations, in round 1's third alternation
         await settle(app, pilot)
         progress = {"run_id": "run-01", "round": 0, "alternation": 2, "total": 40}
-        app.ingest([("weight_progress", {**progress, "done": 10})])
+        app.ingest([event(P.WeightProgress, **progress, done=10)])
         await settle(app, pilot)
         assert _text(app, "#fuse-eta") == "ETA —"   # nothing measured yet
         clock[0] += 5
-        app.ingest([("weight_progress", {**progress, "done": 20})])
+        app.ingest([event(P.WeightProgress, **progress, done=20)])
         await settle(app, pilot)
         # 0.5 s a batch: 20 batches left now, then 3 alternations of 40 batches (round 2)
         assert _text(app, "#fuse-eta") == "ETA 1m10s"

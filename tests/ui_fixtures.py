@@ -6,6 +6,7 @@ a fixed function of indices: no clocks, no randomness.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -65,9 +66,9 @@ def fisher_value(i: int, j: int) -> float:
 
 
 def build_fixture_store(path: Path, *, tasks: int | None = None, searches: int = 2, steps_per_round: int = 3,
-                        running: bool = True) -> Path:
+                        running: bool = True, transfer: bool = True) -> Path:
     """Creates the store at `path` and returns it. `tasks` > 6 adds generated base tasks (for benchmarks);
-    `searches` > 2 adds more finished runs."""
+    `searches` > 2 adds more finished runs; `transfer=False` leaves the transfer matrix out."""
     specs = list(TASKS)
     for n in range(len(specs), tasks or len(specs)):
         specs.append((f"t-gen{n:03d}", f"gen-{n:03d}", "mnist-5k", [str(n % 10)], "base"))
@@ -81,9 +82,9 @@ def build_fixture_store(path: Path, *, tasks: int | None = None, searches: int =
         for i, s in enumerate(ids):
             for j, t in enumerate(ids):
                 st.set_distance("fisher", s, t, fisher_value(i, j), std=0.0 if i == j else 0.004)
-        for tid in ids[:3]:
+        for tid in ids[:3] if transfer else ():
             st.add_distance_task("transfer", tid)
-        for i, s in enumerate(ids[:3]):
+        for i, s in enumerate(ids[:3] if transfer else ()):
             for j, t in enumerate(ids[:3]):
                 if (i, j) != (2, 0):   # one entry left NaN: "not computed yet"
                     st.set_distance("transfer", s, t, 0.0 if i == j else 10.0 + 7 * i + 3 * j)
@@ -157,7 +158,8 @@ def fixture_store(tmp_path_factory) -> Path:
 
 
 class FakeClient:
-    """Stands in for AsyncEngineClient when sending commands: records them, or fails like a refused request."""
+    """Stands in for AsyncEngineClient when sending commands: records each command as (type, the fields it was
+    given), answers with a typed reply, or fails like a refused request."""
 
     def __init__(self, log: list[tuple[str, dict[str, Any]]], fail: str | None = None):
         self.log, self.fail = log, fail
@@ -168,11 +170,13 @@ class FakeClient:
     async def close(self) -> None:
         pass
 
-    async def request(self, name: str, **fields: Any) -> dict[str, Any]:
+    async def request(self, command):
+        from engine.service import protocol as P
+
         if self.fail:
             raise RuntimeError(self.fail)
-        self.log.append((name, fields))
-        return {"job": f"job-{len(self.log)}"}
+        self.log.append((command.TYPE, {k: v for k, v in command.payload().items() if v is not None and k != "id"}))
+        return P.Reply(command=command.TYPE, id=command.id, data={"job": f"job-{len(self.log)}"})
 
 
 def make_app(store: Path, log: list | None = None, fail: str | None = None):
@@ -181,6 +185,15 @@ def make_app(store: Path, log: list | None = None, fail: str | None = None):
 
     log = [] if log is None else log
     return TanasApp(store, connect=False, clock=lambda: FROZEN, client_factory=lambda path: FakeClient(log, fail))
+
+
+async def pretend_engine(app, pilot, state: str = "connected") -> None:
+    """The link reports an engine (a FakeClient answers the commands), as the follow worker would."""
+    from tanas_tui.link import LinkChanged
+
+    app.link.state = state
+    app.post_message(LinkChanged(state))
+    await pilot.pause()
 
 
 async def settle(app, pilot, seconds: float = 0.15) -> None:
@@ -208,3 +221,71 @@ async def settle(app, pilot, seconds: float = 0.15) -> None:
 def cell_text(table, row: str, col: str) -> str:
     value = table.get_cell(row, col)
     return getattr(value, "plain", str(value))
+
+
+# -- engine events, built through the protocol's own classes (a renamed field fails the test that uses it) ---------
+
+_SEQ = itertools.count(1)
+
+
+def event(cls, **fields):
+    """A broadcast event of protocol class `cls` with the next sequence number."""
+    return cls(seq=next(_SEQ), **fields)
+
+
+def add_random_run(path: Path, run_id: str = "moon-random-0", candidates: int = 3) -> list[str]:
+    """A finished random-search run as the comparison records it (no α steps; each candidate trained alone and
+    judged by its val accuracy). Returns the candidates' hashes."""
+    from store.records import BudgetRecord, SearchRunRecord
+
+    evaluated = [{"hash": f"rnd{c}hash", "genotype": genotype(60 + c), "val_acc": 0.90 + 0.02 * c,
+                  "val_loss": 0.4 - 0.05 * c} for c in range(candidates)]
+    record = SearchRunRecord(kind="random", target="t-moon", target_name="moon", space_kind="standard", seed=0,
+                             status="running", device="cpu", arm="random", created=CREATED,
+                             config={"rounds": 2, "candidates": 3, "alternations": 3, "w_epochs": 1},
+                             budget=BudgetRecord(epochs=15, unit="candidate-epochs", final_epochs=5,
+                                                 candidates=candidates).to_attrs(),
+                             extra={"candidates_evaluated": evaluated, "budget_candidates": candidates})
+    with Store.open(path, mode="w") as st:
+        st.create_search(run_id, record.to_attrs(), 1).flush()
+        st.update_search(run_id, status="done", finished=CREATED,
+                         result={"run_id": run_id, "genotype": genotype(60 + candidates - 1),
+                                 "hash": evaluated[-1]["hash"], "test_error": 3.5, "test_acc": 0.965, "params": 54321,
+                                 "params_m": 0.054, "cost_device_hours": 0.002, "seconds": 7.2, "device": "cpu",
+                                 "kind": "random"})
+    return [e["hash"] for e in evaluated]
+
+
+# A stand-in for a headless `tanas-tui run`: holds the writer lock and appends α steps to the running search, then
+# records the search done; with a 4th argument it goes on (up to `steps`) until that file exists
+WRITER = """
+import os, sys, time
+from store import Store
+path, steps, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+until = sys.argv[4] if len(sys.argv) > 4 else None
+with Store.open(path, mode="w") as st:
+    print("locked", flush=True)
+    w = st.open_search_writer("run-01")
+    for i in range(steps):
+        if until and os.path.exists(until):
+            break
+        time.sleep(pause)
+        w.append([0.1 * i, 0.0, -0.1 * i], 0, 2, 0.5, 0.6, [0.8, 0.8, 0.8])
+        w.flush()
+    st.update_search("run-01", status="done", result={"test_error": 2.5, "hash": "abc"})
+"""
+
+
+def headless_writer(store: Path, steps: int, pause: float, until: Path | None = None):
+    """Starts WRITER on `store` and returns its Popen once it holds the lock; `until`: it finishes once that file
+    exists."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    args = [sys.executable, "-c", WRITER, str(store), str(steps), str(pause)] + ([str(until)] if until else [])
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc

@@ -88,6 +88,21 @@ def definition_problems(fields: Any) -> list[tuple[str | None, str]]:
     return problems
 
 
+def task_rule(definition: Any) -> str:
+    """The labelling rule in words: "is 3", "is 3 or 5", "0|1|2|other" ("?" for a definition with neither).
+
+    `definition` is a TaskDef or a mapping of its fields (a stored task's `definition`): the one text the store
+    records (`rule`) and every front end shows."""
+    get = definition.get if isinstance(definition, Mapping) else (lambda key, default=None: getattr(definition, key,
+                                                                                                    default))
+    positive, classes = get("positive"), get("classes")
+    if positive:
+        return "is " + " or ".join(map(str, positive))
+    if classes:
+        return "|".join([*map(str, classes), *(["other"] if get("other", False) else [])])
+    return "?"
+
+
 def task_id(taskdef: TaskDef) -> str:
     """A stable 12-hex-digit hash of the whole definition (sha256 of its canonical JSON)."""
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(taskdef).items()

@@ -5,7 +5,6 @@ TorchScript and ONNX files are self-contained: they load with `torch.jit.load` /
 from __future__ import annotations
 
 import importlib.util
-import json
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -43,8 +42,7 @@ def export_model(genotype: Genotype, state_dict: Mapping[str, Any] | None, num_c
     path.parent.mkdir(parents=True, exist_ok=True)
 
     if fmt == "genotype":
-        doc = {**genotype.to_dict(), "hash": genotype.hash}
-        path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        path.write_text(genotype.file_text(), encoding="utf-8")
         return path
 
     if state_dict is None:

@@ -164,6 +164,11 @@ class Genotype:
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
+    def file_text(self) -> str:
+        """A genotype file's text (`export --format genotype`, the UI's export): the JSON with its hash, indented;
+        `from_json` reads it back."""
+        return json.dumps({**self.to_dict(), "hash": self.hash}, indent=2) + "\n"
+
     @classmethod
     def from_json(cls, text: str) -> "Genotype":
         try:

@@ -1,4 +1,7 @@
-"""Dictionary panel: the task table (sortable, filterable), the selected task's details and a sample preview."""
+"""Dictionary panel: the task table (sortable, filterable), the highlighted task's details and a sample preview.
+
+The detail pane always shows the task of the highlighted row: after a sort or a filter the cursor follows the task
+it was on, or, when a filter hides that task, the detail follows the row the cursor lands on."""
 from __future__ import annotations
 
 import math
@@ -10,14 +13,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import RowDoesNotExist
 from textual.worker import get_current_worker
 
-from tanas_tui.units import pct
 from tanas_tui.components.messages import AddTaskRequested, RemoveTaskRequested
 from tanas_tui.components.table_sync import sync_rows
+from tanas_tui.model import DISTANCES, TASKS, TaskInfo, UiModel, task_definition
 from tanas_tui.preview import task_preview
 from tanas_tui.safe_text import printable
-from tanas_tui.ui_state import TASKS, TaskInfo, UiState, task_definition
+from tanas_tui.units import distance, pct
 
 # status early: it is the column that moves while probes train, and narrow screens cut the right-hand ones
 COLUMNS = ("name", "status", "val acc", "ε", "source", "rule", "samples", "genotype")
@@ -51,7 +55,7 @@ def task_cells(info: TaskInfo) -> tuple:
     )
 
 
-def task_details(info: TaskInfo, state: UiState) -> Text:
+def task_details(info: TaskInfo, state: UiModel) -> Text:
     t = Text()
     t.append(printable(info.name), style="bold")
     t.append(f"  ({info.id})\n", style="dim")
@@ -85,7 +89,8 @@ def task_details(info: TaskInfo, state: UiState) -> Text:
     for method, matrix in state.matrices.items():
         near = matrix.nearest(info.id, 3)
         if near:
-            rows.append((f"near ({method})", ", ".join(f"{state.task_name(s)} {v:.3f}" for s, v in near)))
+            rows.append((f"near ({method})", ", ".join(f"{state.task_name(s)} {distance(v, method)}"
+                                                        for s, v in near)))
     for key, value in rows:
         t.append(f"{key:>14} ", style="cyan")
         t.append(f"{printable(value)}\n")
@@ -100,7 +105,7 @@ class DictionaryPanel(Vertical):
         Binding("slash", "focus_filter", "Filter", key_display="/"),
     ]
 
-    def __init__(self, state: UiState, config: Any = None, **kwargs: Any) -> None:
+    def __init__(self, state: UiModel, config: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state, self.config = state, config
         self._rendered: dict[str, tuple] = {}
@@ -124,7 +129,7 @@ class DictionaryPanel(Vertical):
 
     # -- refresh --------------------------------------------------------------------------------------------------
     def refresh_state(self, topics: set[str]) -> None:
-        if TASKS not in topics and "distances" not in topics:
+        if TASKS not in topics and DISTANCES not in topics:
             return
         table = self.query_one("#tasks", DataTable)
         needle = self.query_one("#task-filter", Input).value.strip().lower()
@@ -155,6 +160,20 @@ class DictionaryPanel(Vertical):
             self._show(self._row_key(table.cursor_row))
         elif self._selected is not None:
             self._show(self._selected, preview=False)
+            self._cursor_to_selected()
+
+    def _cursor_to_selected(self) -> None:
+        """After rows moved (a sort, a filter, new rows): the cursor goes to the task the detail pane shows."""
+        table = self.query_one("#tasks", DataTable)
+        try:
+            row = table.get_row_index(self._selected) if self._selected is not None else None
+        except RowDoesNotExist:
+            row = None
+        if row is None:
+            if table.row_count:
+                self._show(self._row_key(table.cursor_row))
+        elif row != table.cursor_row:
+            table.move_cursor(row=row)
 
     def _row_key(self, index: int) -> str | None:
         table = self.query_one("#tasks", DataTable)
@@ -211,6 +230,7 @@ class DictionaryPanel(Vertical):
         reverse = bool(self._sort and self._sort[0] == column and not self._sort[1])
         self._sort = (column, reverse)
         self.query_one("#tasks", DataTable).sort(column, key=_sort_key, reverse=reverse)
+        self._cursor_to_selected()
         self.app.notify(f"sorted by {column}{' (descending)' if reverse else ''}", timeout=2)
 
     def action_sort(self) -> None:

@@ -19,7 +19,8 @@ from textual.widgets import DataTable
 from tanas_tui.components.heat import Scale, glyph, heat_style
 from tanas_tui.components.line import Line
 from tanas_tui.components.similarity_summary import SimilaritySummary
-from tanas_tui.ui_state import DISTANCES, METHODS, TASKS, Matrix, UiState
+from tanas_tui.model import DISTANCES, METHODS, TASKS, Matrix, UiModel
+from tanas_tui.units import distance
 
 LABEL_WIDTH = 7
 CELL_WIDTH = 9
@@ -32,11 +33,6 @@ def short(name: str, width: int = LABEL_WIDTH) -> str:
     return name[:2] + "…" + name[-(width - 3):]
 
 
-def fmt_distance(method: str, v: float) -> str:
-    """Fisher distances at 3 decimals; transfer distances (test-error based, in %) at 1."""
-    return f"{v:.1f}" if method == "transfer" else f"{v:.3f}"
-
-
 class DistancesPanel(Vertical):
     BINDINGS = [
         Binding("m", "switch_method", "Method"),
@@ -45,7 +41,7 @@ class DistancesPanel(Vertical):
         Binding("o", "sort_by_target", "Sort by target"),
     ]
 
-    def __init__(self, state: UiState, k: int = 3, **kwargs: Any) -> None:
+    def __init__(self, state: UiModel, k: int = 3, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state = state
         self.k = k
@@ -74,7 +70,7 @@ class DistancesPanel(Vertical):
         return self.state.matrices.get(self.method) or Matrix(self.method)
 
     def _fmt(self, v: float) -> str:
-        return fmt_distance(self.method, v)
+        return distance(v, self.method)
 
     def _cell(self, v: float, scale: Scale, near: bool, diagonal: bool) -> Text:
         if diagonal:

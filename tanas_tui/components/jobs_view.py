@@ -1,5 +1,6 @@
-"""The engine's job queue in the UI (`j`): the running job and the queued ones, refreshed every second; `x` cancels
-the selected job (a queued one leaves the queue, the running one stops at its next safe point) after asking."""
+"""The engine's job queue in the UI (`j`): the running job and the queued ones, refreshed every second from the
+engine's `status` reply; `x` cancels the selected job (a queued one leaves the queue, the running one stops at its
+next safe point) after asking: the screen posts the request to the app, which sends it through its link."""
 from __future__ import annotations
 
 import time
@@ -13,7 +14,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from engine.service import protocol as P
 from tanas_tui.components.dialogs import ConfirmScreen
+from tanas_tui.components.messages import ControlRequested
 from tanas_tui.units import duration
 
 REFRESH = 1.0
@@ -41,10 +44,9 @@ class JobsScreen(ModalScreen[None]):
     #jobs-note { height: auto; color: $text-muted; padding: 0 1; }
     """
 
-    def __init__(self, client_factory: Callable[[], Any], send: Callable[..., None],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, client_factory: Callable[[], Any], clock: Callable[[], float] = time.time) -> None:
         super().__init__()
-        self.client_factory, self.send, self.clock = client_factory, send, clock
+        self.client_factory, self.clock = client_factory, clock
         self.status: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
@@ -65,7 +67,7 @@ class JobsScreen(ModalScreen[None]):
         client = self.client_factory()
         try:
             await client.connect()
-            status = await client.request("status")
+            status = (await client.request(P.Status())).data
         except Exception as exc:  # noqa: BLE001 - no engine: say so
             self.query_one("#jobs-note", Static).update(Text(f"no answer from the engine: {exc}"))
             return
@@ -95,7 +97,7 @@ class JobsScreen(ModalScreen[None]):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.send("stop", job=job)
+                self.post_message(ControlRequested("stop", job=job, confirmed=True))
                 self.poll()
 
         what = "It leaves the queue." if queued else "It stops at its next safe point; its progress is kept."

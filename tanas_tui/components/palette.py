@@ -6,6 +6,8 @@ from typing import Callable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from engine.service import protocol as P
+
 
 class TanasCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
@@ -15,22 +17,22 @@ class TanasCommands(Provider):
              app.action_start_engine),
             ("Add task", "open the add-task form", app.action_add_task),
             ("Compute distances (fisher)", "queue the Fisher task distances of every pair",
-             partial(app.send_command, "compute_distances", method="fisher")),
+             partial(app.submit, P.ComputeDistances(method="fisher"))),
             ("Compute distances (transfer)", "queue the transform-network distances",
-             partial(app.send_command, "compute_distances", method="transfer")),
+             partial(app.submit, P.ComputeDistances(method="transfer"))),
             ("Build task-aware space", "for the config's target task",
-             partial(app.send_command, "build_space", kind="task-aware")),
+             partial(app.submit, P.BuildSpace(kind="task-aware"))),
             ("Start search (task-aware)", "FUSE on the config's target in its task-aware space",
-             partial(app.send_command, "start_search", space="task-aware")),
+             partial(app.submit, P.StartSearch(space="task-aware"))),
             ("Start search (standard)", "FUSE on the config's target in the standard space",
-             partial(app.send_command, "start_search", space="standard")),
-            ("Run pipeline", "the whole pipeline of the config, in the engine", partial(app.send_command, "run_pipeline")),
+             partial(app.submit, P.StartSearch(space="standard"))),
+            ("Run pipeline", "the whole pipeline of the config, in the engine", partial(app.submit, P.RunPipeline())),
             ("Reload store", "re-read everything from the store", app.action_reload),
             ("Help", "keys and panels", app.action_help),
         ]
-        for tab in ("dictionary", "distances", "space", "fuse", "runs"):
+        for tab in ("dictionary", "distances", "space", "fuse", "runs", "events"):
             cmds.append((f"Show {tab}", f"switch to the {tab} tab", partial(app.action_show_tab, tab)))
-        for run_id in list(app.state.searches):
+        for run_id in list(app.model.searches):
             cmds.append((f"Open run {run_id}", "replay this search in the FUSE tab", partial(app.open_run, run_id)))
         return cmds
 

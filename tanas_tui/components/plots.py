@@ -89,40 +89,6 @@ class BrailleCanvas:
         return text
 
 
-def line_plot(series: Sequence[tuple[str, Sequence[float]]], width: int, height: int, title: str = "") -> Text:
-    """Several series over a shared x (step) axis, with a legend and y range in the first line."""
-    width, height = max(10, width), max(3, height)
-    finite = [v for _, ys in series for v in ys if not math.isnan(v)]
-    head = Text(title + " " if title else "", style="bold")
-    if not finite:
-        head.append("(no data yet)", style="dim")
-        return head
-    lo, hi = min(finite), max(finite)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
-    n = max(len(ys) for _, ys in series)
-    canvas = BrailleCanvas(width, height - 1)
-    px_w, px_h = canvas.width * 2 - 1, canvas.height * 4 - 1
-    for k, (label, ys) in enumerate(series):
-        color = PALETTE[k % len(PALETTE)]
-        prev = None
-        for i, v in enumerate(ys):
-            if math.isnan(v):
-                prev = None
-                continue
-            x = round(i / max(1, n - 1) * px_w)
-            y = px_h - round((v - lo) / (hi - lo) * px_h)
-            if prev is None:
-                canvas.dot(x, y, color)
-            else:
-                canvas.line(prev[0], prev[1], x, y, color)
-            prev = (x, y)
-        head.append(f"━ {label} ", style=color)
-    head.append(f"[{lo:.3g}…{hi:.3g}, {n} steps]", style="dim")
-    head.truncate(width, overflow="ellipsis")
-    return Text("\n").join([head, canvas.render()])
-
-
 def _tick(v: float) -> str:
     if v == 0:
         return "0"

@@ -20,7 +20,8 @@ class SimilaritySummary(Line):
         """Recomputed only when the matrix or the tasks' groups changed."""
         matrix = state.matrices.get(method)
         if matrix is None or not matrix.ids:
-            self.set("")
+            self._key = None   # the next matrix shown is computed afresh, even the one shown before this
+            self.set(Text(f"{method}: not checked (no {method} distances in the store yet)", style="dim"))
             return
         tasks = [{"id": tid, "name": info.name, "group": info.record.group, "source": info.source}
                  for tid, info in state.tasks.items()]

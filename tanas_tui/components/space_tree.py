@@ -14,7 +14,8 @@ from textual.widgets.tree import TreeNode
 
 from tanas_tui.components.genotype_view import GenotypeScreen
 from tanas_tui.components.plots import bar
-from tanas_tui.ui_state import SPACES, UiState, genotype_hash
+from tanas_tui.model import SPACES, UiModel, genotype_hash
+from tanas_tui.units import distance, pct, share
 
 
 def _input_name(src: int) -> str:
@@ -50,7 +51,7 @@ def space_summary(space: Mapping[str, Any] | None, title: str) -> Text:
     for op, w in weights.items():
         t.append(f"{op:>14} ", style="cyan")
         t.append(bar(w / top if top else 0.0, 10), style="green")
-        t.append(f" {w * 100:5.1f}%\n")
+        t.append(f" {pct(w).rjust(6)}\n")
     for key in ("channels", "layers", "nodes"):
         if space.get(key):
             t.append(f"{key:>14} ", style="cyan")
@@ -63,7 +64,7 @@ def space_summary(space: Mapping[str, Any] | None, title: str) -> Text:
 class SpacePanel(Vertical):
     BINDINGS = [Binding("g", "genotype", "Genotype picture")]
 
-    def __init__(self, state: UiState, config: Any = None, **kwargs: Any) -> None:
+    def __init__(self, state: UiModel, config: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._genotypes: dict[int, tuple[dict, str]] = {}   # tree node id -> (genotype, title) for the picture
         self.state, self.config = state, config
@@ -125,8 +126,8 @@ class SpacePanel(Vertical):
             name = p.get("name") or self.state.task_name(str(p.get("task_id", "?")))
             d = p.get("distance")
             w = p.get("weight")
-            label = Text.assemble((str(name), "bold"), f"  d={d:.3f}" if isinstance(d, (int, float)) else "",
-                                  (f"  weight {w:.2f}" if isinstance(w, (int, float)) else "", "dim"))
+            label = Text.assemble((str(name), "bold"), f"  d={distance(d)}" if isinstance(d, (int, float)) else "",
+                                  (f"  weight {share(w)}" if isinstance(w, (int, float)) else "", "dim"))
             near = top.add(label, data=key)
             if isinstance(p.get("genotype"), Mapping):
                 g_node = add_genotype(near, p["genotype"])
