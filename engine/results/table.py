@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from engine.results.stats import (
-    NOT_DISTINGUISHABLE, bootstrap_error_interval, compare_paired, compare_seed_errors, summarize,
+    ERROR_RANGE, NOT_DISTINGUISHABLE, bootstrap_error_interval, compare_paired, compare_seed_errors, summarize,
 )
 
 __all__ = ["ArmRun", "ResultTable", "COLUMNS", "build_table", "provenance", "config_hash", "to_json", "to_csv",
@@ -141,9 +141,9 @@ def build_table(runs: Sequence[ArmRun], reference: str, *, prov: dict[str, Any] 
     rows = []
     for arm, rs in by_arm.items():
         rs = sorted(rs, key=lambda r: r.seed)
-        err = summarize([r.test_error for r in rs])
-        params = summarize([r.params / 1e6 for r in rs])
-        cost = summarize([r.cost_device_hours for r in rs])
+        err = summarize([r.test_error for r in rs], bounds=ERROR_RANGE)
+        params = summarize([r.params / 1e6 for r in rs], bounds=(0.0, math.inf))
+        cost = summarize([r.cost_device_hours for r in rs], bounds=(0.0, math.inf))
         has_samples = all(r.correct is not None for r in rs)
         row: dict[str, Any] = {
             "arm": arm, "repeats": len(rs), "seeds": [r.seed for r in rs],
