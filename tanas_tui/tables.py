@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tanas_tui.safe_text import plain
+from tanas_tui.safe_text import SafeConsole, plain
 
 
 def _fmt(values: list[float], digits: int) -> str:
@@ -59,7 +59,8 @@ def wide_console(console: Console) -> Console:
     """`console` itself on a terminal; otherwise a console like it that is at least WIDE_TABLE columns wide."""
     if console.is_terminal or console.width >= WIDE_TABLE:
         return console
-    return Console(highlight=False, soft_wrap=False, width=WIDE_TABLE, file=console.file)
+    # like the CLI's console: no markup, so "[search]" in a note and "[/red]" in a task name print as written
+    return SafeConsole(highlight=False, soft_wrap=False, markup=False, width=WIDE_TABLE, file=console.file)
 
 
 def result_table(table: Mapping[str, Any], title: str | None = None) -> Table:
@@ -70,10 +71,12 @@ def result_table(table: Mapping[str, Any], title: str | None = None) -> Table:
     from engine.results.table import budget_text, duration_text, format_interval, format_number, format_p
 
     caption = [f"Δ: test error minus {table['reference']}'s, in points, paired over seeds and test samples"]
-    out = Table(title=title, caption="\n".join(caption + list(table.get("notes") or [])), caption_justify="left")
-    for header, justify in (("Arm", "left"), ("n", "right"), ("Test error %", "right"), ("95 % CI", "right"),
-                            ("Params (M)", "right"), ("Cost", "right"), ("Budget", "left"), ("Δ (pp)", "right"),
-                            ("p", "right"), ("Verdict", "left")):
+    grouped = any(r.get("config") for r in table["rows"])
+    out = Table(title=None if title is None else plain(title),
+                caption=plain("\n".join(caption + list(table.get("notes") or []))), caption_justify="left")
+    for header, justify in (("Arm", "left"),) + ((("Config", "left"),) if grouped else ()) + (
+            ("n", "right"), ("Test error %", "right"), ("95 % CI", "right"), ("Params (M)", "right"),
+            ("Cost", "right"), ("Budget", "left"), ("Δ (pp)", "right"), ("p", "right"), ("Verdict", "left")):
         out.add_column(header, justify=justify, no_wrap=True)
     for r in table["rows"]:
         ci = format_interval(r.get("test_error_t_lo"), r.get("test_error_t_hi"))
@@ -86,7 +89,7 @@ def result_table(table: Mapping[str, Any], title: str | None = None) -> Table:
         cost = f"{duration_text(r.get('device_seconds'))}\n{format_number(hours, 4)} dev-h"
         verdict = r.get("verdict") or "–"
         style = "bold yellow" if verdict == NOT_DISTINGUISHABLE else None
-        out.add_row(str(r["arm"]), str(r.get("repeats", "")),
+        out.add_row(plain(r["arm"]), *([plain(r.get("config") or "")] if grouped else []), str(r.get("repeats", "")),
                     f"{format_number(r.get('test_error_mean'), 2)} ± {format_number(r.get('test_error_std'), 2)}",
                     ci, f"{format_number(r.get('params_m_mean'), 3)} ± {format_number(r.get('params_m_std'), 3)}",
                     cost, budget_text(r), diff, format_p(r.get("p_value")), Text(verdict, style=style or ""))

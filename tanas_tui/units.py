@@ -58,16 +58,23 @@ def duration(seconds: Any) -> str:
     return f"{s}s"
 
 
+def device_hours(result: Mapping[str, Any] | None) -> float | None:
+    """A run's cost in device-hours: its device seconds / 3600, the figure the result table uses (fixed networks'
+    stored `cost_device_hours` was 0 before their training time counted); the stored figure when it has no seconds."""
+    if not isinstance(result, Mapping):
+        return None
+    seconds, hours = result.get("seconds"), result.get("cost_device_hours")
+    if _real(seconds):
+        return seconds / 3600.0
+    return hours if _real(hours) else None
+
+
 def cost(result: Mapping[str, Any] | None) -> str:
     """A search's cost: "3m16s (0.0544 device-h)" from its result's seconds and device-hours."""
-    if not isinstance(result, Mapping):
+    hours = device_hours(result)
+    if hours is None:
         return DASH
-    hours, seconds = result.get("cost_device_hours"), result.get("seconds")
-    if not _real(seconds) and _real(hours):
-        seconds = hours * 3600
-    if not _real(hours):
-        return duration(seconds)
-    return f"{duration(seconds)} ({hours:.4f} device-h)"
+    return f"{duration(hours * 3600)} ({hours:.4f} device-h)"
 
 
 def round_number(index: Any) -> str:

@@ -65,8 +65,21 @@ def test_network_takes_other_input_channels_and_batch_sizes():
     assert net(torch.rand(4, 3, 32, 32)).shape == (4, 2)
 
 
-def test_eval_output_is_deterministic():
-    net = build_network(_genotype(3), 2, seed=1).eval()
-    x = torch.rand(2, 1, 28, 28)
+def test_a_seed_fixes_the_network_and_eval_mode_treats_each_sample_alone():
+    """The same genotype and seed build the same network (another seed, other weights); in eval mode a sample's
+    output does not depend on the batch it is in (batch-norm uses its running statistics, dropout is off)."""
+    a, b = build_network(_genotype(3), 2, seed=1), build_network(_genotype(3), 2, seed=1)
+    other = build_network(_genotype(3), 2, seed=2)
+    for (name, p), q, r in zip(a.state_dict().items(), b.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert any(not torch.equal(p, r) for p, r in zip(a.parameters(), other.parameters()))
+    x = torch.rand(4, 1, 28, 28)
+    a.train()
     with torch.no_grad():
-        assert torch.equal(net(x), net(x))
+        a(torch.rand(8, 1, 28, 28) * 3)          # move the running statistics away from their initial values
+    a.eval()
+    with torch.no_grad():
+        together = a(x)
+        alone = torch.cat([a(x[i:i + 1]) for i in range(4)])
+        torch.testing.assert_close(alone, together)
+        assert not torch.allclose(together, b.eval()(x))   # the running statistics moved: eval used them

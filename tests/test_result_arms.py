@@ -240,7 +240,7 @@ def test_compare_json_tells_the_planted_difference_from_the_identical_arm(compar
     assert rows["FUSE, task-aware space"]["verdict"] == "reference"
     control = rows["FUSE, farthest-tasks space (control)"]
     assert control["verdict"] == "distinguishable" and control["p_value"] < 1e-3
-    assert control["diff_vs_reference"] > 15 and control["diff_lo"] > 0
+    assert control["diff_vs_reference_pp"] > 15 and control["diff_vs_reference_pp_lo"] > 0
     assert rows["Random search"]["verdict"] == "not distinguishable" and rows["Random search"]["p_value"] > 0.05
     assert rows["FUSE, task-aware space"]["n_test"] == N_TEST and rows["ResNet-18"]["budget_unit"] == "network-epochs"
     assert control["budget_epochs"] == 12 and control["final_epochs"] == 5

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from engine.results.stats import (
-    DISTINGUISHABLE, NOT_DISTINGUISHABLE, bootstrap_error_interval, compare_paired, compare_seed_errors,
-    mcnemar_exact, summarize, t_quantile, t_sf,
+    DISTINGUISHABLE, ERROR_RANGE, NOT_DISTINGUISHABLE, bootstrap_error_interval, compare_paired, compare_seed_errors,
+    mcnemar_exact, summarize,
 )
 
 
@@ -21,9 +21,24 @@ def _correct(n: int, error: float, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("df,expected", [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042)])
-def test_t_quantile_matches_published_table(df, expected):
-    assert t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
-    assert t_sf(expected, df) == pytest.approx(0.05, abs=1e-4)
+def test_t_intervals_use_the_published_quantiles(df, expected):
+    values = np.arange(df + 1, dtype=float)
+    s = summarize(values)
+    assert (s.hi - s.mean) * math.sqrt(df + 1) / s.std == pytest.approx(expected, abs=1e-3)
+    # a paired shift of exactly that many standard errors over df + 1 seeds has p = 0.05
+    d = values - values.mean()
+    shift = expected * d.std(ddof=1) / math.sqrt(df + 1)
+    cmp = compare_seed_errors("a", dict(enumerate(d + shift)), "ref", dict(enumerate(np.zeros(df + 1))))
+    assert cmp.p_value == pytest.approx(0.05, abs=1e-4)
+
+
+def test_an_error_rates_interval_stays_within_0_and_100():
+    low = summarize([0.0, 0.0, 2.4, 0.0, 4.8], bounds=ERROR_RANGE)
+    assert low.lo == 0.0 and low.hi > low.mean > 0
+    high = summarize([100.0, 97.0, 100.0], bounds=ERROR_RANGE)
+    assert high.hi == 100.0 and high.lo < high.mean
+    free = summarize([0.0, 0.0, 2.4, 0.0, 4.8])
+    assert free.lo < 0 and free.hi == low.hi
 
 
 def test_summary_mean_std_and_t_interval():

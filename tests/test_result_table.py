@@ -86,9 +86,9 @@ def test_provenance_hash_is_stable_and_names_seeds_and_versions():
 def test_json_rendering_is_strict_json_with_provenance():
     table = build_table(_runs(), "task-aware", prov=provenance({"x": 1}, [0, 1, 2]), n_boot=100)
     data = json.loads(to_json(table))                      # allow_nan=False: NaN became null
-    assert data["columns"] == [k for k, _, _ in COLUMNS] and data["reference"] == "task-aware"
+    assert data["columns"] == [c[3] for c in COLUMNS] and data["reference"] == "task-aware"
     r18 = next(r for r in data["rows"] if r["arm"] == "resnet18")
-    assert r18["test_error_std"] is None and r18["p_value"] is None
+    assert r18["test_error_pct_std"] is None and r18["p_value"] is None
     rnd = next(r for r in data["rows"] if r["arm"] == "random")
     assert rnd["comparison"]["discordant"][0] > rnd["comparison"]["discordant"][1]
     assert rnd["run_ids"] == ["random-0", "random-1", "random-2"]
@@ -99,10 +99,11 @@ def test_csv_rendering_parses_back():
     table = build_table(_runs(), "task-aware", prov=provenance({"x": 1}, [0, 1, 2]), n_boot=100)
     text = to_csv(table)
     body = [ln for ln in text.splitlines() if not ln.startswith("#")]
+    assert text.startswith("# ") and text.splitlines()[len(text.splitlines()) - len(body)] == body[0]
     rows = list(csv.DictReader(io.StringIO("\n".join(body))))
     assert [r["arm"] for r in rows] == ["task-aware", "standard", "random", "resnet18"]
-    assert float(rows[2]["test_error_mean"]) == pytest.approx(20.0) and rows[2]["verdict"] == "distinguishable"
-    assert rows[0]["seeds"] == "0 1 2" and rows[3]["test_error_std"] == ""
+    assert float(rows[2]["test_error_pct_mean"]) == pytest.approx(20.0) and rows[2]["verdict"] == "distinguishable"
+    assert rows[0]["seeds"] == "0 1 2" and rows[3]["test_error_pct_std"] == ""
     assert f"# config hash: {config_hash({'x': 1})}" in text and "# seeds: 0, 1, 2" in text
 
 
@@ -116,3 +117,22 @@ def test_markdown_rendering_is_a_table_with_verdicts_and_provenance():
     assert "| distinguishable |" in body[2] and "| not distinguishable |" in body[1] and "| reference |" in body[0]
     assert "+15.00" in body[2] and "candidate-epochs" in body[0] and "network-epochs" in body[3]
     assert f"- config hash: {config_hash({'x': 1})}" in md
+
+
+def test_runs_of_different_configurations_are_separate_rows_compared_within_their_own():
+    runs = _runs()
+    worse = {s: _correct(0.5, 90 + s) for s in (0, 1, 2)}     # the reference at rounds=6 errs on half the samples
+    other = [ArmRun(**{**r.__dict__, "config": "b" * 16, "config_label": "rounds=6",
+                       **({"test_error": 50.0, "correct": worse[r.seed]} if r.arm == "task-aware" else {})})
+             for r in runs if r.arm != "resnet18"]
+    table = build_table(runs + other, "task-aware", n_boot=100)
+    rows = [(r["arm"], r["config"]) for r in table.rows]
+    assert rows == [("task-aware", ""), ("standard", ""), ("random", ""), ("resnet18", ""),
+                    ("task-aware", "rounds=6"), ("standard", "rounds=6"), ("random", "rounds=6")]
+    six = {r["arm"]: r for r in table.rows if r["config"] == "rounds=6"}
+    assert six["task-aware"]["repeats"] == 3 and six["task-aware"]["test_error_mean"] == 50.0   # never pooled
+    assert six["standard"]["verdict"] == "distinguishable"   # compared with the rounds=6 reference
+    only = build_table([r for r in other if r.arm != "task-aware"] + [r for r in runs if r.arm == "task-aware"],
+                       "task-aware", n_boot=100)
+    assert any("rounds=6: no 'task-aware' runs" in n for n in only.notes)
+    assert all(r["verdict"] is None for r in only.rows if r["config"] == "rounds=6")

@@ -6,11 +6,12 @@ compared on per-seed errors instead (the table says which test it used).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-from engine.results.table import ArmRun, ResultTable, build_table, provenance
+from engine.results.table import ArmRun, ResultTable, build_table, config_hash, provenance
 from store.records import SearchRunRecord, TaskRecord
 
 __all__ = ["ARM_LABELS", "REFERENCE_LABEL", "arm_of", "arm_runs", "result_table", "targets", "TableError"]
@@ -18,7 +19,8 @@ __all__ = ["ARM_LABELS", "REFERENCE_LABEL", "arm_of", "arm_runs", "result_table"
 # Row labels by arm (fixed networks are labelled by their network); kept equal to engine.choices.COMPARISON_LABELS.
 ARM_LABELS = {"random": "Random search", "fuse-standard": "FUSE, standard space",
               "fuse-task-aware": "FUSE, task-aware space", "fuse-farthest": "FUSE, farthest-tasks space (control)"}
-REFERENCE_LABEL = ARM_LABELS["fuse-task-aware"]
+REFERENCE_ARM = "fuse-task-aware"     # engine.choices.REFERENCE_ARM
+REFERENCE_LABEL = ARM_LABELS[REFERENCE_ARM]
 _ORDER = ("random", "fuse-standard", "fuse-task-aware", "fuse-farthest")
 
 
@@ -88,38 +90,100 @@ def _pick_target(store, runs: list[SearchRunRecord], target: str | None) -> str:
     return matches[0]
 
 
+# -- configurations -------------------------------------------------------------------------------------------------
+# The [search] keys a run's result depends on, for runs stored before each run recorded its own (`config_keys`): they
+# were reused only when all of these matched (engine.search.method.RESULT_KEYS at the time).
+LEGACY_CONFIG_KEYS = ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "w_lr", "alpha_lr",
+                      "batch_size", "final_epochs", "alpha_batch_size")
+
+
+def _config_of(rec: SearchRunRecord) -> dict[str, Any]:
+    """The run's configuration: its stored [search] values of the keys its result depends on."""
+    config = rec.config or {}
+    return {k: config.get(k) for k in (rec.config_keys or LEGACY_CONFIG_KEYS)}
+
+
+def _agrees(own: dict[str, Any], config: dict[str, Any]) -> bool:
+    return all(k in config and _canon(config[k]) == _canon(v) for k, v in own.items())
+
+
+def _config_groups(runs: list[SearchRunRecord], reference: str) -> list[tuple[dict[str, Any], list[SearchRunRecord]]]:
+    """Runs grouped by configuration, never pooled across them: one group per configuration of the reference arm's
+    runs, holding every run whose own keys agree with it (a fixed network, which depends on fewer keys, sits in each
+    group it agrees with); runs that agree with none form groups of their own configuration, after the reference's
+    (the runs with the most keys first, so a run with fewer keys joins them rather than start another)."""
+    configs = {_canon(_config_of(r)): _config_of(r) for r in runs if arm_of(r) == reference}
+    for rec in sorted(runs, key=lambda r: -len(_config_of(r))):
+        own = _config_of(rec)
+        if not any(_agrees(own, c) for c in configs.values()):
+            configs["own:" + _canon(own)] = own
+    groups = [(config, [r for r in runs if _agrees(_config_of(r), config)]) for config in configs.values()]
+    return sorted(groups, key=lambda g: (not any(arm_of(r) == reference for r in g[1]),
+                                         [_sortable(g[0].get(k)) for k in LEGACY_CONFIG_KEYS]))
+
+
+def _sortable(value: Any) -> tuple:
+    return (0, value, "") if isinstance(value, (int, float)) and not isinstance(value, bool) else (1, 0, str(value))
+
+
+def _config_labels(configs: list[dict[str, Any]]) -> list[str]:
+    """'rounds=6, candidates=4': the keys in which the configurations differ ('' when there is one)."""
+    if len(configs) < 2:
+        return [""] * len(configs)
+    keys = [k for k in dict.fromkeys(k for c in configs for k in c)
+            if len({_canon(c.get(k)) for c in configs if k in c}) > 1 or any(k not in c for c in configs)]
+    return [", ".join(f"{k}={c[k]}" for k in keys if k in c) or "(the same keys)" for c in configs]
+
+
+# -- the table's inputs ------------------------------------------------------------------------------------------------
+def _arm_run(store, rec: SearchRunRecord, arm: str, seed: int, config: str, label: str) -> ArmRun:
+    result, budget = rec.result or {}, rec.budget_record
+    correct = store.load_test_outcome(rec.id)
+    return ArmRun(
+        arm=_label(arm), seed=seed, test_error=float(result["test_error"]), params=float(result.get("params", 0)),
+        cost_device_hours=float(result.get("seconds", 0.0)) / 3600.0,
+        budget_epochs=float(budget.epochs) if budget else float("nan"),
+        budget_unit=budget.unit if budget else "not recorded", device_seconds=float(result.get("seconds", 0.0)),
+        correct=None if correct is None else correct.tolist(), run_id=rec.id,
+        final_epochs=int(budget.final_epochs) if budget else int(result.get("final_epochs", 0)),
+        config=config, config_label=label)
+
+
 def arm_runs(store, target: str | None = None) -> tuple[str, list[ArmRun], list[SearchRunRecord]]:
-    """(target task id, one ArmRun per arm and seed, the records they came from). When an arm has two finished runs
-    with one seed (a `search --run-id` next to the comparison's), the later one counts."""
+    """(target task id, one ArmRun per configuration, arm and seed, the records they came from). Runs of different
+    configurations are kept apart (`ArmRun.config`); when an arm has two finished runs with one seed in one
+    configuration (a `search --run-id` next to the comparison's), the later one counts."""
     runs = _finished(store)
     tid = _pick_target(store, runs, target)
-    chosen: dict[tuple[str, int], SearchRunRecord] = {}
-    for rec in sorted((r for r in runs if r.target == tid), key=lambda r: str(r.created or "")):
-        chosen[(arm_of(rec), int(rec.seed or 0))] = rec
-    order = {a: i for i, a in enumerate(_ORDER)}
-    keys = sorted(chosen, key=lambda k: (order.get(k[0], len(order)), k[0], k[1]))
+    runs = sorted((r for r in runs if r.target == tid), key=lambda r: str(r.created or ""))
+    arms = {arm_of(r) for r in runs}
+    reference = REFERENCE_ARM if REFERENCE_ARM in arms else min(arms, key=_arm_order)
+    groups = _config_groups(runs, reference)
+    labels = _config_labels([config for config, _ in groups])
     out, records = [], []
-    for arm, seed in keys:
-        rec = chosen[(arm, seed)]
-        result, budget = rec.result or {}, rec.budget_record
-        correct = store.load_test_outcome(rec.id)
-        out.append(ArmRun(
-            arm=_label(arm), seed=seed, test_error=float(result["test_error"]), params=float(result.get("params", 0)),
-            cost_device_hours=float(result.get("seconds", 0.0)) / 3600.0,
-            budget_epochs=float(budget.epochs) if budget else float("nan"),
-            budget_unit=budget.unit if budget else "not recorded",
-            device_seconds=float(result.get("seconds", 0.0)),
-            correct=None if correct is None else correct.tolist(), run_id=rec.id,
-            final_epochs=int(budget.final_epochs) if budget else int(result.get("final_epochs", 0))))
-        records.append(rec)
+    for (config, members), label in zip(groups, labels):
+        chosen: dict[tuple[str, int], SearchRunRecord] = {}
+        for rec in members:
+            chosen[(arm_of(rec), int(rec.seed or 0))] = rec
+        for arm, seed in sorted(chosen, key=lambda k: (_arm_order(k[0]), k[0], k[1])):
+            rec = chosen[(arm, seed)]
+            out.append(_arm_run(store, rec, arm, seed, config_hash(config), label))
+            if rec.id not in {r.id for r in records}:   # a fixed network's run may stand in several groups
+                records.append(rec)
     # an arm with some runs lacking their per-sample outcome falls back to per-seed errors as a whole
-    partial = {r.arm for r in out if r.correct is None}
-    out = [ArmRun(**{**r.__dict__, "correct": None}) if r.arm in partial else r for r in out]
+    partial = {(r.config, r.arm) for r in out if r.correct is None}
+    out = [dataclasses.replace(r, correct=None) if (r.config, r.arm) in partial else r for r in out]
     return tid, out, records
 
 
+def _arm_order(arm: str) -> tuple[int, str]:
+    order = {a: i for i, a in enumerate(_ORDER)}
+    return order.get(arm, len(order)), arm
+
+
 def result_table(store, target: str | None = None, *, alpha: float = 0.05, n_boot: int = 2000) -> ResultTable:
-    """The comparison table of `target` (a name or task id; None: the store's only target), with provenance."""
+    """The comparison table of `target` (a name or task id; None: the store's only target), with provenance: one
+    row per configuration and arm, each compared with the reference arm of its configuration."""
     tid, runs, records = arm_runs(store, target)
     arms = {r.arm for r in runs}
     reference = REFERENCE_LABEL if REFERENCE_LABEL in arms else runs[0].arm
@@ -133,12 +197,14 @@ def result_table(store, target: str | None = None, *, alpha: float = 0.05, n_boo
     devices = sorted({str(r.device) for r in records if r.device})
     prov = provenance(config, [r.seed for r in runs],
                       {"target": records[0].target_name or tid, "target_id": tid,
-                       "store": str(Path(store.path).resolve()), "devices": devices, "runs": len(runs)})
+                       "store": str(Path(store.path).resolve()), "devices": devices, "runs": len(records)})
     table = build_table(runs, reference, prov=prov, alpha=alpha, n_boot=n_boot)
     if reference != REFERENCE_LABEL:
         table.notes.append(f"no {REFERENCE_LABEL!r} runs: differences are taken against {reference!r}")
-    if len(configs) > 1:
-        table.notes.append(f"the runs used {len(configs)} different [search] configurations (see provenance)")
+    groups = len({r.config for r in runs})
+    if groups > 1:
+        table.notes.append(f"the runs used {groups} different [search] configurations: each is its own group of rows "
+                           f"(the config column), compared within the group, never pooled")
     return table
 
 

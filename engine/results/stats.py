@@ -1,73 +1,37 @@
 """Statistics for the result table: per-arm summaries over repeats and paired comparisons against a reference arm.
 
-numpy only (no torch, no scipy). Inputs are plain arrays:
-- per-seed values of one arm (test error %, params, cost) for mean ± std and a t-interval over seeds;
+numpy and scipy.stats (no torch; scipy is imported on first use, it takes seconds to import on a loaded machine and
+the UI imports this module at start). Inputs are plain arrays:
+- per-seed values of one arm (test error %, params, cost) for mean ± std and a t-interval over seeds
+  (`scipy.stats.t`), clipped to the quantity's range (an error rate lies in [0, 100]);
 - per-sample correctness matrices [seeds, test samples] (bool) for a bootstrap over test samples and seeds, and for
   the paired comparison of an arm with the reference arm on the same seeds and the same test samples.
 
 The verdict of a paired comparison is "distinguishable" only when both tests agree at level α: the pooled exact
-McNemar test (discordant counts summed over seeds) has p < α AND the paired bootstrap's 1 − α interval of the error
-difference excludes 0. Summing discordant counts over seeds treats the seeds' pairs as independent; they share the
-test samples, so the pooled p-value is optimistic when the same samples fail under every seed. The paired bootstrap,
-which resamples test samples (shared across seeds) and seeds together, does not assume this, hence both are required.
+McNemar test (discordant counts summed over seeds; `scipy.stats.binomtest`) has p < α AND the paired bootstrap's
+1 − α interval of the error difference excludes 0. Summing discordant counts over seeds treats the seeds' pairs as
+independent; they share the test samples, so the pooled p-value is optimistic when the same samples fail under every
+seed. The paired bootstrap, which resamples test samples (shared across seeds) and seeds together, does not assume
+this, hence both are required. That two-way resampling is written here: `scipy.stats.bootstrap` resamples
+observations along one axis only, which is this bootstrap's one-seed case but not its crossed seeds × samples one.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 __all__ = [
-    "Summary", "PairedComparison", "summarize", "t_quantile", "t_sf", "bootstrap_error_interval",
-    "mcnemar_exact", "compare_paired", "compare_seed_errors", "DISTINGUISHABLE", "NOT_DISTINGUISHABLE",
+    "Summary", "PairedComparison", "summarize", "bootstrap_error_interval", "mcnemar_exact", "compare_paired",
+    "compare_seed_errors", "DISTINGUISHABLE", "NOT_DISTINGUISHABLE", "ERROR_RANGE",
 ]
 
 DISTINGUISHABLE = "distinguishable"
 NOT_DISTINGUISHABLE = "not distinguishable"
 DEFAULT_BOOTSTRAP = 2000
-
-
-# -- Student's t, from its density (no scipy) ------------------------------------------------------------------------
-def _t_cdf_upper(x: float, df: float) -> float:
-    """P(T > x) for x >= 0: 0.5 − ∫_0^x f(t) dt, by Simpson's rule on the substitution t = x·u (smooth integrand)."""
-    if x <= 0:
-        return 0.5
-    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    n = 4000
-    u = np.linspace(0.0, 1.0, n + 1)
-    t = x * u
-    f = np.exp(log_norm - (df + 1) / 2 * np.log1p(t * t / df))
-    w = np.ones(n + 1)
-    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
-    integral = x * float(np.dot(w, f)) / (3 * n)
-    return max(0.0, 0.5 - integral)
-
-
-def t_sf(x: float, df: float) -> float:
-    """Two-sided p-value of a t statistic: P(|T| >= |x|)."""
-    if not math.isfinite(x):
-        return 0.0 if not math.isnan(x) else float("nan")
-    return min(1.0, 2.0 * _t_cdf_upper(abs(x), df))
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The p-quantile of Student's t with df degrees of freedom (p in (0.5, 1)), by bisection on the CDF."""
-    if not 0.5 < p < 1.0:
-        raise ValueError(f"t_quantile needs p in (0.5, 1), got {p}")
-    target = 1.0 - p
-    lo, hi = 0.0, NormalDist().inv_cdf(p)
-    while _t_cdf_upper(hi, df) > target:
-        lo, hi = hi, hi * 2.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if _t_cdf_upper(mid, df) > target:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+ERROR_RANGE = (0.0, 100.0)     # percent
 
 
 # -- per-arm summaries ------------------------------------------------------------------------------------------------
@@ -85,7 +49,10 @@ class Summary:
         return asdict(self)
 
 
-def summarize(values, level: float = 0.95) -> Summary:
+def summarize(values, level: float = 0.95, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Summary:
+    """mean ± sample std and the t-interval of the mean, clipped to `bounds` (the range the quantity can take)."""
+    from scipy import stats
+
     v = np.asarray(values, dtype=float).ravel()
     if v.size == 0:
         raise ValueError("summarize needs at least one value")
@@ -95,8 +62,9 @@ def summarize(values, level: float = 0.95) -> Summary:
     if v.size < 2:
         return Summary(1, mean, float("nan"), float("nan"), float("nan"))
     std = float(v.std(ddof=1))
-    half = t_quantile(0.5 + level / 2, v.size - 1) * std / math.sqrt(v.size)
-    return Summary(int(v.size), mean, std, mean - half, mean + half)
+    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1)) * std / math.sqrt(v.size)
+    lo, hi = bounds
+    return Summary(int(v.size), mean, std, max(lo, mean - half), min(hi, mean + half))
 
 
 def _as_matrix(correct, name: str = "correct") -> np.ndarray:
@@ -129,25 +97,15 @@ def bootstrap_error_interval(correct, level: float = 0.95, n_boot: int = DEFAULT
 
 
 # -- paired comparisons -----------------------------------------------------------------------------------------------
-def _binom_half_cdf(k: int, n: int) -> float:
-    """P(X <= k) for X ~ Binomial(n, 1/2), in log space (n may be tens of thousands)."""
-    if k < 0:
-        return 0.0
-    if k >= n:
-        return 1.0
-    i = np.arange(1, k + 1, dtype=float)
-    log_comb = np.concatenate([[0.0], np.cumsum(np.log(n - i + 1) - np.log(i))])
-    top = log_comb.max()
-    return float(min(1.0, math.exp(top + math.log(np.exp(log_comb - top).sum()) - n * math.log(2.0))))
-
-
 def mcnemar_exact(b: int, c: int) -> float:
     """Exact two-sided McNemar p-value from the discordant counts b (only the reference right) and c (only the arm
     right): the binomial test of b against Binomial(b + c, 1/2)."""
+    from scipy import stats
+
     n = int(b) + int(c)
     if n == 0:
         return 1.0
-    return min(1.0, 2.0 * _binom_half_cdf(min(int(b), int(c)), n))
+    return float(stats.binomtest(int(b), n, 0.5).pvalue)
 
 
 @dataclass(frozen=True)
@@ -232,11 +190,16 @@ def compare_seed_errors(arm: str, arm_errors: dict[int, float], reference: str, 
         return PairedComparison(arm=arm, reference=reference, method="paired t over seeds", seeds=tuple(seeds),
                                 n_test=None, diff=diff, lo=float("nan"), hi=float("nan"), p_value=float("nan"),
                                 alpha=alpha, notes=["one seed and no per-sample results: no test possible"])
-    sd = float(d.std(ddof=1))
-    se = sd / math.sqrt(len(d))
-    half = t_quantile(1 - alpha / 2, len(d) - 1) * se
-    p = 1.0 if sd == 0 and diff == 0 else (0.0 if sd == 0 else t_sf(diff / se, len(d) - 1))
+    if float(d.std(ddof=1)) == 0:   # every seed moved by the same amount: no spread for a t statistic
+        p = 1.0 if diff == 0 else 0.0
+        lo = hi = diff
+    else:
+        from scipy import stats
+
+        test = stats.ttest_1samp(d, 0.0)
+        p = float(test.pvalue)
+        ci = test.confidence_interval(1 - alpha)
+        lo, hi = float(ci.low), float(ci.high)
     verdict = DISTINGUISHABLE if p < alpha else NOT_DISTINGUISHABLE
     return PairedComparison(arm=arm, reference=reference, method="paired t over seeds", seeds=tuple(seeds),
-                            n_test=None, diff=diff, lo=diff - half, hi=diff + half, p_value=p, alpha=alpha,
-                            verdict=verdict)
+                            n_test=None, diff=diff, lo=lo, hi=hi, p_value=p, alpha=alpha, verdict=verdict)

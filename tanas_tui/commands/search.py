@@ -21,7 +21,7 @@ from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.safe_text import markup_safe
 from tanas_tui.exitcodes import ExitCode
 from tanas_tui.machine_output import CsvOption, JsonOption, emit, wanted
-from tanas_tui.units import cost, duration, pct, round_number
+from tanas_tui.units import cost, device_hours, duration, pct, round_number
 
 searches_app = typer.Typer(help="Stored searches: list them, show one.", no_args_is_help=True)
 
@@ -113,7 +113,7 @@ def list_searches(
         r = a.result or {}
         table.add_row(a.id, str(a.status), str(a.committed_steps),
                       _fmt(r.get("test_error")), _fmt(r.get("params_m"), 3), duration(r.get("seconds")) if r else "–",
-                      _fmt(r.get("cost_device_hours"), 4),
+                      _fmt(device_hours(r), 4),
                       str(r.get("hash", "–")))
     if not runs:
         console.print("no searches in the store yet")
@@ -132,7 +132,7 @@ def _search_row(attrs: dict) -> dict:
     r = a.result if isinstance(a.result, dict) else {}
     return {"id": a.id, "kind": a.kind, "target": a.target_name, "space": a.space_kind, "seed": a.seed,
             "status": a.status, "steps": a.committed_steps, "test_error": r.get("test_error"), "params": r.get("params"),
-            "params_m": r.get("params_m"), "seconds": r.get("seconds"), "cost_device_hours": r.get("cost_device_hours"),
+            "params_m": r.get("params_m"), "seconds": r.get("seconds"), "cost_device_hours": device_hours(r),
             "device": r.get("device", a.device), "hash": r.get("hash"), "created": a.created, "finished": a.finished}
 
 
@@ -229,8 +229,10 @@ def _print_rounds(console, rounds: list[dict[str, Any]]) -> None:
 def compare_searches(
     target: str = typer.Option(None, "--target", "-t", help="Target task name or id (default: the store's only "
                                "target with results)."),
-    as_json: bool = typer.Option(False, "--json", help="Write the table as JSON (every comparison detail)."),
-    as_csv: bool = typer.Option(False, "--csv", help="Write the table as CSV (provenance in # lines)."),
+    as_json: bool = typer.Option(False, "--json", help="Write the table as JSON (every comparison detail; field "
+                                 "names carry their unit: test_error_pct_mean, diff_vs_reference_pp...)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Write the table as CSV: the provenance first, as # lines, then "
+                                "the rows (pandas.read_csv(f, comment=\"#\") reads exactly the rows)."),
     as_markdown: bool = typer.Option(False, "--markdown", help="Write the table as Markdown, ready for a paper."),
     output: Path = typer.Option(None, "--output", "-o", help="File to write (default: standard output)."),
     config: Path = ConfigOption,
@@ -238,7 +240,9 @@ def compare_searches(
 ) -> None:
     """The arms' result table from the stored runs: test error mean ± std with 95 % intervals, params, cost, budget,
     and each arm's paired difference from FUSE in the task-aware space (p-value; 'not distinguishable' when the
-    test does not separate them), with the settings that produced it (config hash, seeds, package versions)."""
+    test does not separate them), with the settings that produced it (config hash, seeds, package versions).
+    Runs made with different \\[search] settings are never pooled: each configuration gets its own rows (the config
+    column), compared with the task-aware arm of the same configuration."""
     from engine.results.collect import TableError, result_table
     from engine.results.table import to_csv, to_json, to_markdown
     from tanas_tui.common import console
