@@ -99,14 +99,14 @@ def test_bad_messages_get_errors_and_the_engine_keeps_serving(engine):
     store, _ = engine
     with EngineClient(store) as c:
         c.send_raw(b"this is not json\n")
-        c.send_raw(b'{"v": 1, "type": "launch", "id": "u1"}\n')
+        c.send_raw(b'{"v": 2, "type": "launch", "id": "u1"}\n')
         c.send_raw(b'{"v": 7, "type": "status", "id": "v1"}\n')
-        c.send_raw(b'{"v": 1, "type": "remove_task", "id": "m1"}\n')
-        c.send_raw(b'{"v": 1, "type": "status", "id": "x1", "extra": true}\n')
-        c.send_raw(b'{"v": 1, "type": "log", "seq": 1, "message": "hi"}\n')
-        c.send_raw(b'{"v": 1, "type": "sleep", "steps": -1, "id": "b1"}\n')
-        c.send_raw(b'{"v": 1, "type": "pause", "id": "p1"}\n')
-        c.send_raw(b'{"v": 1, "type": "log", "message": "' + b"x" * (P.MAX_MESSAGE_BYTES + 10) + b'"}\n')
+        c.send_raw(b'{"v": 2, "type": "remove_task", "id": "m1"}\n')
+        c.send_raw(b'{"v": 2, "type": "status", "id": "x1", "extra": true}\n')
+        c.send_raw(b'{"v": 2, "type": "log", "seq": 1, "message": "hi"}\n')
+        c.send_raw(b'{"v": 2, "type": "sleep", "steps": -1, "id": "b1"}\n')
+        c.send_raw(b'{"v": 2, "type": "pause", "id": "p1"}\n')
+        c.send_raw(b'{"v": 2, "type": "log", "message": "' + b"x" * (P.MAX_MESSAGE_BYTES + 10) + b'"}\n')
         errors = [c.recv(10) for _ in range(9)]
         assert all(isinstance(e, P.Error) and e.seq == 0 for e in errors), errors
         assert [e.code for e in errors] == ["malformed", "unknown_type", "version", "missing_field", "extra_field",

@@ -73,6 +73,10 @@ def add_command(
             raise CliError(f"task {name!r}: give exactly one of --positive (binary) or --classes (multi-class)")
         taskdef = TaskDef(name=name, source=source, positive=pos, classes=cls, other=other, limit=limit,
                           seed=cfg.project.seed if seed is None else seed)
+    elif name not in {t.name for t in cfg.all_tasks()}:
+        raise CliError(f"no task named {name!r} in {cfg.file or 'the config'} (tasks: "
+                       f"{', '.join(t.name for t in cfg.all_tasks()) or 'none'}); an ad-hoc task needs --source",
+                       ExitCode.NOT_FOUND)
     else:
         taskdef = cfg.task(name)
     if role is None:
@@ -171,6 +175,11 @@ def write_csv(path: Path, matrix, names: dict[str, str], show_std: bool) -> None
             writer.writerow([labels[i]] + values + stds)
 
 
+def _check_method(method: str | None) -> None:
+    if method is not None and method not in DISTANCE_METHODS:
+        raise CliError(f"--method must be {' or '.join(DISTANCE_METHODS)}, got {method!r}", ExitCode.USAGE)
+
+
 def _read(config: Path | None, store: Path | None):
     from tanas_tui.common import load_cli_config, open_store
 
@@ -196,10 +205,9 @@ def distances_command(
         return check_command(method, as_json, noise_floor, permutations, config, store)
     if as_json or noise_floor:
         raise CliError("--json and --noise-floor go with --check")
+    _check_method(method)          # a usage error, before any store is opened
     cfg, st = _read(config, store)
     method = method or cfg.dictionary.method
-    if method not in DISTANCE_METHODS:
-        raise CliError(f"--method must be {' or '.join(DISTANCE_METHODS)}, got {method!r}")
     with st:
         matrix = st.distances(method)
         names = {t["id"]: t.get("name", t["id"]) for t in st.list_tasks()}
@@ -232,8 +240,7 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
 
     if permutations < 1:
         raise CliError(f"--permutations must be at least 1, got {permutations}")
-    if method is not None and method not in DISTANCE_METHODS:
-        raise CliError(f"--method must be {' or '.join(DISTANCE_METHODS)}, got {method!r}")
+    _check_method(method)
     cfg, st = _read(config, store)
     with st:
         stored = [m for m in st.distance_methods() if st.distances(m).ids]
@@ -311,6 +318,7 @@ def nearest_command(
 
     if k < 1:
         raise CliError(f"-k must be at least 1, got {k}")
+    _check_method(method)
     cfg, st = _read(config, store)
     method = method or cfg.dictionary.method
     from tanas_tui.similarity_check import noise_level

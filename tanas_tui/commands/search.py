@@ -75,7 +75,7 @@ def _open_read(config: Path | None, store: Path | None):
     cfg = load_cli_config(config, store, check_classes=False)
     if not cfg.store_path.exists():
         raise CliError(f"no store at {cfg.store_path}; run `tanas-tui run` or `tanas-tui search` first",
-                       ExitCode.NOT_FOUND)
+                       ExitCode.STORE)
     return open_store(cfg, "r")
 
 
