@@ -11,7 +11,7 @@ Events also carry `"seq"`:
 
 Commands carry an optional `id` chosen by the client (at most `MAX_ID_CHARS`); the engine's `reply` / `error` to it
 repeats that `id`. The line format's bounds (size, nesting depth, 64-bit integers) and the field type checks live in
-engine/service/wire.py, the run directory's file names and socket addresses in engine/service/paths.py; both are
+engine/service/wire.py, the run directory's file names and socket addresses in engine/service/runfiles.py; both are
 re-exported here, so clients import this module only.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from engine.choices import CUDA_DEVICE, DEVICES, DISTANCE_METHODS, ROLES, SPACE_KINDS
-from engine.service.paths import LOG_FILE, PID_FILE, SEQ_FILE, SOCK_FILE, SocketPath, run_paths  # noqa: F401
+from engine.service.runfiles import LOG_FILE, PID_FILE, SEQ_FILE, SOCK_FILE, SocketPath, run_paths  # noqa: F401
 from engine.service.wire import (ERROR_CODES, MAX_DEPTH, MAX_ID_CHARS, MAX_MESSAGE_BYTES,  # noqa: F401
                                  ProtocolError, check_fields, choice, decode_line, encode_line, plain, request_id,
                                  text)

@@ -34,55 +34,18 @@ from pathlib import Path
 from typing import Any
 
 from engine.service import protocol as P
-from engine.service.paths import PRIVATE, SocketPath, run_paths, write_private
+from engine.service.runfiles import PrivateRotatingLog, SeqCounter, SocketPath, run_paths, write_private
 from engine.runtime.reporting import JobStopped, Reporter
 
 log = logging.getLogger("engine")
 
-SEQ_BLOCK = 1000           # seq numbers reserved on disk at a time, so they keep increasing after a kill -9
 DEFAULT_CLIENT_QUEUE = 10_000
 LINES_PER_TURN = 32        # commands read from one connection before the loop serves the others
 LISTEN_BACKLOG = 4096      # pending connections (the kernel caps it at net.core.somaxconn); asyncio's default is 100
 DROP_GRACE_S = 2.0         # a dropped client that does not read its `dropped` within this is cut off
 EXIT_STORE = 4             # = tanas_tui.exitcodes.ExitCode.STORE (engine does not import tanas_tui)
 EXIT_USAGE = 2
-LOG_MAX_BYTES = 10 << 20   # engine.log is rotated at this size; LOG_BACKUPS older files are kept
-LOG_BACKUPS = 2
 LOGGED_PARAMS = 300        # characters of a job's parameters in its log line
-
-
-class SeqCounter:
-    """Event sequence numbers that increase over the life of the store, across engine restarts and crashes."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.value = self._read()
-        self._ceiling = self.value
-        self._reserve()
-
-    def _read(self) -> int:
-        try:
-            return max(0, int(self.path.read_text().strip() or 0))
-        except (FileNotFoundError, ValueError):
-            return 0
-
-    def _write(self, value: int) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        write_private(tmp, f"{value}\n")
-        os.replace(tmp, self.path)
-
-    def _reserve(self) -> None:
-        self._ceiling = self.value + SEQ_BLOCK
-        self._write(self._ceiling)
-
-    def next(self) -> int:
-        self.value += 1
-        if self.value >= self._ceiling:
-            self._reserve()
-        return self.value
-
-    def close(self) -> None:
-        self._write(self.value)
 
 
 def _pipeline_stages() -> tuple[str, ...]:
@@ -559,37 +522,8 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-class _PrivateRotatingLog(logging.handlers.RotatingFileHandler):
-    """engine.log, mode 0600, rotated at LOG_MAX_BYTES. The engine's stdout and stderr are the log file when a
-    client started it (tanas_tui.client.start_engine): after a rotation they follow to the new file, so a stray
-    traceback cannot grow the old one without bound."""
-
-    def __init__(self, path: Path):
-        super().__init__(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
-        self._private()
-        self._std = [fd for fd in (1, 2) if _same_file(fd, path)]
-
-    def _private(self) -> None:
-        if self.stream is not None:
-            os.fchmod(self.stream.fileno(), PRIVATE)
-
-    def doRollover(self) -> None:
-        super().doRollover()
-        self._private()
-        for fd in self._std:
-            os.dup2(self.stream.fileno(), fd)
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        a, b = os.fstat(fd), os.stat(path)
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
 def _setup_logging(path: Path) -> None:
-    handler = _PrivateRotatingLog(path)
+    handler = PrivateRotatingLog(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger()
     root.addHandler(handler)
