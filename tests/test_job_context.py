@@ -64,9 +64,15 @@ def test_every_job_command_of_the_protocol_has_a_job_and_carries_config_and_devi
         assert {"config", "device"} <= fields, kind
 
 
-def test_a_job_command_hands_its_config_and_device_to_the_job(tmp_path, cfg):
+def test_a_job_command_hands_its_config_and_device_to_the_job(tmp_path, cfg, monkeypatch):
     """`search` and `tasks add` sent to a running engine used to lose --config and --device; now the job carries
-    the whole resolved config (plain data), and the context runs it with exactly that."""
+    the whole resolved config (plain data), and the context runs it with exactly that: one TOML parse in all."""
+    from engine.config import loader
+
+    parses = []
+    real_parse = loader._parse
+    monkeypatch.setattr(loader, "_parse", lambda *a: parses.append(a) or real_parse(*a))
+    monkeypatch.setenv("TANAS_SEARCH_ROUNDS", "9")   # what the process running the job has: never read for it
     other = tmp_path / "other.toml"
     other.write_text(TINY.replace("seed = 0\n\n[dictionary]", "seed = 7\n\n[dictionary]"))
     carried = load_config(other, {"TANAS_SEARCH_ROUNDS": "3"}).snapshot()
@@ -87,6 +93,7 @@ def test_a_job_command_hands_its_config_and_device_to_the_job(tmp_path, cfg):
     finally:
         del jobs.JOBS["probe_ctx"]
     assert seen == {"seed": 7, "device": "cpu", "rounds": 3}
+    assert len(parses) == 1
 
 
 def test_a_job_is_checked_in_full_before_it_runs(cfg):

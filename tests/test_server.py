@@ -125,6 +125,20 @@ def test_bad_messages_get_errors_and_the_engine_keeps_serving(engine):
         assert _until(c2, _done(job))[-1].status == "ok"
 
 
+def test_status_reads_the_engines_config_once_not_per_call(tmp_path, monkeypatch):
+    """`status` used to parse the config file twice per call; the engine now resolves it once, at its start."""
+    import engine.config.loader as loader
+    from engine.config import load_config
+    from engine.service.server import EngineServer
+
+    cfg = load_config(None, {"TANAS_PROJECT_DEVICE": "cpu"}, {"project.store": str(tmp_path / "s.zarr")})
+    server = EngineServer(cfg.store_path, cfg)
+    monkeypatch.setattr(loader, "_parse", lambda *a: pytest.fail("status parsed a config"))
+    for _ in range(3):
+        st = server.status()
+    assert st["device"] == "cpu" and st["executor"] == "local" and st["config"] is None
+
+
 def test_engine_log_is_capped_and_private(tmp_path):
     import logging
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from engine.service import protocol as P
 from engine.service.protocol import plain
 from engine.runtime.reporting import JobStopped, Reporter
 from engine.service.context import JobContext
@@ -227,8 +228,6 @@ def submission(kind: str, params: dict[str, Any], config: Any = None, *, store: 
     `params` may hold `config` (a plain-data config, `Config.snapshot()`: the job's own, replacing `config`, with
     its store replaced by `store` when given) and `device`, as every job command of the protocol carries them."""
     from engine.config import config_from_plain, config_summary
-
-    from engine.service import protocol as P
 
     if kind not in JOBS:
         raise JobError(f"unknown job kind {kind!r} (known: {', '.join(JOBS)})")

@@ -12,16 +12,16 @@ carries, resolved under the config's rules): a bad one gets an error reply and i
 no config runs with the engine's own, resolved once when the engine started; the engine never re-reads a config file
 or its environment for a job.
 
-Files in the store's run directory, all mode 0600: engine.pid, engine.sock, engine.log (rotated at `LOG_MAX_BYTES`,
-`LOG_BACKUPS` old files kept), engine.seq. SIGTERM, SIGINT and SIGHUP stop the running job at its next safe point
-(its Ray units cancelled), drop the queue and exit with 128 + the signal's number (143 for SIGTERM).
+Files in the store's run directory (engine/service/runfiles.py), all mode 0600: engine.pid, engine.sock, engine.log
+(rotated at `LOG_MAX_BYTES`, `LOG_BACKUPS` old files kept), engine.seq. SIGTERM, SIGINT and SIGHUP stop the running
+job at its next safe point (its Ray units cancelled), drop the queue and exit with 128 + the signal's number (143 for
+SIGTERM).
 """
 from __future__ import annotations
 
 import asyncio
 import collections
 import logging
-import logging.handlers
 import os
 import queue
 import signal

@@ -181,6 +181,7 @@ def _check_method(method: str | None) -> None:
 
 
 def _read(config: Path | None, store: Path | None):
+    """The command's config, resolved once, and its store opened for reading."""
     from tanas_tui.common import load_cli_config, open_store
 
     cfg = load_cli_config(config, store, check_classes=False)
@@ -235,7 +236,7 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
     """`distances --check`: the similarity-quality report per method (tanas_tui/similarity_check.py)."""
     import json
 
-    from tanas_tui.common import console
+    from tanas_tui.common import console, open_store
     from tanas_tui.similarity_check import THRESHOLDS, check_matrix, task_groups
 
     if permutations < 1:
@@ -251,7 +252,7 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
                        "with `tanas-tui tasks add` or build the dictionary with `tanas-tui run`", ExitCode.NOT_FOUND)
     notes = []
     if measure_floor:
-        with _read(config, store)[1] as again:
+        with open_store(cfg, "r") as again:
             todo = [m for m in methods if not again.distances(m).noise_floor]
         for m in todo:
             if not as_json:
@@ -259,8 +260,7 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
             job_result(run_job("noise_floor", cfg, on_event=_quiet if as_json else None,
                                announce="measuring the noise floor there", method=m))
             notes.append(f"measured the {m} noise floor now")
-    cfg, st = _read(config, store)
-    with st:
+    with open_store(cfg, "r") as st:
         tasks = st.list_tasks()
         names = {t["id"]: t.get("name", t["id"]) for t in tasks}
         groups = task_groups(tasks, cfg)
