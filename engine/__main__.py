@@ -1,8 +1,10 @@
 """`python -m engine --store PATH [--config FILE] [--device DEV] [--idle-exit MINUTES]`: the engine for one store.
 
 Normally started detached by `tanas_tui.client.start_engine`; runs in the foreground when started by hand.
+The engine's own config (for jobs that carry none, and its status) is resolved once, here: the file, the environment
+it was started with, then --store and --device. Jobs from the CLI carry their own, resolved where they were typed.
 Exit codes: 0 after a clean shutdown, 2 bad arguments or config, 4 the store is locked (another engine or a
-`tanas-tui run` holds it) or cannot be opened.
+`tanas-tui run` holds it) or cannot be opened, 128 + N after signal N (143: SIGTERM, 130: SIGINT).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from engine.service.server import DEFAULT_CLIENT_QUEUE, EXIT_STORE, EXIT_USAGE, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description="The tanas-tui engine for one store.")
     parser.add_argument("--store", type=Path, help="store directory (default: the config's [project] store)")
-    parser.add_argument("--config", type=Path, help="config file the jobs use (re-read at each job)")
+    parser.add_argument("--config", type=Path, help="config file of jobs that carry no config of their own")
     parser.add_argument("--device", help="auto | cpu | cuda (default: the config's [project] device)")
     parser.add_argument("--client-queue", type=int, default=DEFAULT_CLIENT_QUEUE,
                         help="events a client may fall behind before it is dropped")
@@ -26,31 +28,27 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: the config's [engine] idle_exit)")
     args = parser.parse_args(argv)
 
-    from engine.config import ConfigError, EngineSection, load_config
+    from engine.config import ConfigError, load_config
 
-    store = args.store
-    idle_exit = EngineSection().idle_exit
-    if args.config is not None or store is None:
-        try:
-            overrides = {"project.store": str(store.resolve())} if store is not None else {}
-            cfg = load_config(args.config, None, overrides, check_classes=False)
-        except ConfigError as exc:
-            print(f"engine: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        store = cfg.store_path
-        idle_exit = cfg.engine.idle_exit
-    if args.idle_exit is not None:
-        idle_exit = args.idle_exit
+    overrides = {"project.store": str(args.store.resolve())} if args.store is not None else {}
+    if args.device:
+        overrides["project.device"] = args.device
+    try:
+        cfg = load_config(args.config, None, overrides, check_classes=False)
+    except ConfigError as exc:
+        print(f"engine: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    idle_exit = cfg.engine.idle_exit if args.idle_exit is None else args.idle_exit
     if args.client_queue < 1:
         print("engine: --client-queue must be >= 1", file=sys.stderr)
         return EXIT_USAGE
-    if not idle_exit >= 0:
-        print("engine: --idle-exit must be >= 0 minutes", file=sys.stderr)
+    if not 0 <= idle_exit <= 525_600:   # NaN fails too
+        print("engine: --idle-exit must be from 0 to 525600 minutes (a year)", file=sys.stderr)
         return EXIT_USAGE
 
     from store import StoreError, StoreLocked
 
-    server = EngineServer(store, args.config, args.device, client_queue=args.client_queue, idle_exit=idle_exit)
+    server = EngineServer(cfg.store_path, cfg, client_queue=args.client_queue, idle_exit=idle_exit)
     try:
         server.open()
     except StoreLocked as exc:

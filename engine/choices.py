@@ -1,15 +1,21 @@
 """Every fixed list of choices, once: the config, the CLI, the protocol and the UI all read them from here.
 
-Plain data (no imports), so any layer may use it.
+Plain data (the standard library's `re` only), so any layer may use it.
 """
 from __future__ import annotations
+
+import re
 
 DISTANCE_METHODS = ("fisher", "transfer")
 # "farthest" is the control: built like the task-aware space, from the k FARTHEST dictionary tasks.
 SPACE_KINDS = ("task-aware", "standard", "farthest")
 EXPORT_FORMATS = ("genotype", "torchscript", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
+CUDA_DEVICE = re.compile(r"cuda:\d{1,3}")   # one GPU by index, besides DEVICES
 EXECUTOR_KINDS = ("local", "ray")
+PROBES = ("cnn", "resnet18")
+# The networks `search.fixed_networks` may name (engine.search.baselines.FIXED_NETWORKS builds them).
+FIXED_NETWORK_NAMES = ("resnet18", "resnet34", "densenet161")
 ROLES = ("base", "target")
 # Row labels of the comparison table, by search kind.
 COMPARISON_LABELS = {"random": "Random search", "standard": "FUSE, standard space",

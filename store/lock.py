@@ -92,7 +92,7 @@ class WriterLock:
     def _try_once(self) -> int | None:
         """Returns a descriptor holding the lock, raises StoreLocked, or None to retry shortly."""
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return self._take_over(force=False)
         for _ in range(200):

@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from tanas_tui.errors import CliError, handle_errors, state
+from tanas_tui.errors import CliError, Terminated, handle_errors, state
 from tanas_tui.exitcodes import EXIT_CODE_HELP, ExitCode
 
 app = typer.Typer(
@@ -47,6 +47,8 @@ _register()
 def main() -> None:
     try:
         app(standalone_mode=True)
+    except Terminated:
+        sys.exit(ExitCode.TERMINATED)
     except KeyboardInterrupt:
         sys.exit(ExitCode.INTERRUPTED)
 

@@ -17,6 +17,10 @@ state: dict[str, Any] = {"debug": False}
 err_console = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while a job runs (tanas_tui.runner): handled like Ctrl-C, reported with exit 143."""
+
+
 class CliError(Exception):
     def __init__(self, message: str, code: ExitCode = ExitCode.USAGE):
         super().__init__(message)
@@ -27,6 +31,8 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     """Maps the project's exception types to exit codes (by class name, so this module imports no engine code)."""
     if isinstance(exc, CliError):
         return exc.code
+    if isinstance(exc, Terminated):
+        return ExitCode.TERMINATED
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     names = {cls.__name__ for cls in type(exc).__mro__}
@@ -34,7 +40,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         return ExitCode.INTERRUPTED
     if "UnknownSource" in names or "NotFound" in names:
         return ExitCode.NOT_FOUND
-    if names & {"ConfigError", "GenotypeError", "SpaceError", "SourceError", "TaskError", "ProtocolError"}:
+    if names & {"ConfigError", "GenotypeError", "SpaceError", "SourceError", "TaskError", "ProtocolError", "JobError"}:
         return ExitCode.USAGE
     if "DataUnavailable" in names:
         return ExitCode.DATA_UNAVAILABLE
@@ -61,6 +67,8 @@ def handle_errors(fn: F) -> F:
                 message = f"{type(exc).__name__}: {message}"
             if code == ExitCode.INTERRUPTED:
                 message = message if message != "JobStopped" else "interrupted"
+            if isinstance(exc, Terminated):
+                message = "terminated (SIGTERM)"
             from tanas_tui.safe_text import markup_safe
 
             err_console.print(f"[bold red]error:[/] {markup_safe(message)}", markup=True, highlight=False)

@@ -13,9 +13,11 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 6        # no such task, run or source in the store / config
     NO_STRUCTURE = 7     # `distances --check`: the distances do not put same-group tasks together
     INTERRUPTED = 130    # Ctrl-C or a stop request
+    TERMINATED = 143     # SIGTERM (128 + 15): the job stopped at its next safe point, as after Ctrl-C
 
 
 EXIT_CODE_HELP = (
     "Exit codes: 0 ok; 2 usage or configuration error; 3 data unavailable; 4 store locked, missing or "
-    "incompatible; 5 job failed; 6 not found; 7 distances --check found no group structure; 130 interrupted."
+    "incompatible; 5 job failed; 6 not found; 7 distances --check found no group structure; 130 interrupted; "
+    "143 terminated (SIGTERM)."
 )

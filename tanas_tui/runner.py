@@ -1,21 +1,24 @@
 """`run_job(kind, cfg, **params)`: the one way the front end runs a job.
 
-With an engine serving the config's store, the job is submitted there (carrying this command's config file and
-device) and followed through its events; otherwise it runs in this process, in a thread, holding the store's
-writer lock, and its events go through the same path. Either way the caller gets the job's `job_done` event and
-every event goes to `on_event` (default: the headless renderer). Ctrl-C stops the job at its next safe point
-(exit 130); a second Ctrl-C quits at once.
+The job is checked here first (`engine.service.jobs.submission`: the same checks the engine makes). With an engine
+serving the config's store, the job is submitted there carrying this command's resolved config (file, `TANAS_*`
+and flags, as plain data: `Config.snapshot()`), so the engine runs exactly the settings typed here, and followed
+through its events; otherwise it runs in this process, in a thread, holding the store's writer lock, and its events
+go through the same path. Either way the caller gets the job's `job_done` event and every event goes to `on_event`
+(default: the headless renderer). Ctrl-C stops the job at its next safe point (exit 130), and so does SIGTERM
+(exit 143: batch schedulers and `timeout` send it first); a second one quits at once.
 """
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from engine.service import protocol as P
-from tanas_tui.errors import CliError, exit_code_for
+from tanas_tui.errors import CliError, Terminated, exit_code_for
 from tanas_tui.exitcodes import ExitCode
 
 EventSink = Callable[[P.Event], None]
@@ -32,18 +35,21 @@ def run_job(kind: str, cfg, *, device: str | None = None, on_event: EventSink | 
             announce: str | None = None, **params: Any) -> P.JobDone | None:
     """Runs job `kind` with `params` on `cfg`'s store and returns its `job_done` (None if it never came).
 
-    `cfg` is the config as this command loaded it (with its --store / --device overrides); `device` is the
-    --device flag, passed on to an engine. `announce`: what to say when the engine runs the job ("adding the task there")."""
+    `cfg` is the config as this command resolved it (file, environment, its --store / --device overrides): the job
+    runs with exactly that, here or in the engine; `device` is the --device flag (already in `cfg`). `announce`:
+    what to say when the engine runs the job ("adding the task there")."""
+    from engine.service.jobs import submission
     from tanas_tui.client import engine_running
     from tanas_tui.common import console
 
+    job = submission(kind, params, cfg)      # refused here, before any work, if it cannot run
     pid = None if kind in READ_ONLY_JOBS else engine_running(cfg.store_path)
-    with renderer(on_event) as sink:
+    with renderer(on_event) as sink, sigterm_as_interrupt():
         if pid is not None:
             console.print(f"an engine (pid {pid}) serves {cfg.store_path}: {announce or 'running the job there'}",
                           highlight=False)
-            return _in_engine(cfg.store_path, kind, sink, config=config_file(cfg), device=device, **params)
-        return _in_process(kind, cfg, params, sink)
+            return _in_engine(cfg.store_path, kind, sink, config=cfg.snapshot(), **job.params)
+        return _in_process(job, cfg, sink)
 
 
 def job_result(done: P.JobDone | None) -> Any:
@@ -93,20 +99,33 @@ def _in_engine(store_path: Path, kind: str, sink: EventSink, **params: Any) -> P
 
     with EngineClient(store_path) as client:
         client.subscribe()
-        job = client.submit(kind, **params)
+        job = submit(client, kind, **params)
         try:
             return follow(client.follow_job(job), sink)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             console.print("stopping the job at its next safe point…")
             try:
                 client.request("stop", job=job)
             except Exception:  # noqa: BLE001 - already finished or engine gone: nothing left to stop
                 pass
-            raise CliError("interrupted", ExitCode.INTERRUPTED) from None
+            raise _interrupted(exc, "the engine stops the job at its next safe point") from None
 
 
-def _in_process(kind: str, cfg, params: dict[str, Any], sink: EventSink) -> P.JobDone | None:
-    """Runs the job in a thread here; the store is held for writing unless the job only reads."""
+def submit(client, kind: str, **params: Any) -> str:
+    """Queues a job in the engine; a job the engine refuses is a CliError: exit 2 for a field or config it finds
+    wrong (this side checks the same, so only an engine of another version gets here), else 5."""
+    from tanas_tui.client import RequestFailed
+
+    try:
+        return client.submit(kind, **params)
+    except RequestFailed as exc:
+        usage = exc.code in ("bad_field", "missing_field", "extra_field", "unknown_type", "version")
+        raise CliError(f"the engine refused the job: {exc.error.message}",
+                       ExitCode.USAGE if usage else ExitCode.JOB_FAILED) from None
+
+
+def _in_process(job, cfg, sink: EventSink) -> P.JobDone | None:
+    """Runs the checked job (a `Submission`) in a thread here; the store is held for writing unless it only reads."""
     from engine.runtime.reporting import Reporter
     from engine.service import jobs
     from engine.service.context import JobContext
@@ -126,6 +145,7 @@ def _in_process(kind: str, cfg, params: dict[str, Any], sink: EventSink) -> P.Jo
 
     reporter = Reporter(emit)
     outcome: dict[str, BaseException] = {}
+    kind = job.kind
     read_only = kind in READ_ONLY_JOBS
     store = open_store(cfg, "r") if read_only else open_store(cfg, "w", create=True)
     for line in getattr(store, "repaired", ()):  # what a killed writer left half-done, finished on opening
@@ -134,29 +154,31 @@ def _in_process(kind: str, cfg, params: dict[str, Any], sink: EventSink) -> P.Jo
 
     def work() -> None:
         try:
-            if not read_only:
-                store.set_config_snapshot(cfg.snapshot())
-            jobs.execute(kind, params, ctx)
+            jobs.run(job, ctx)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             outcome["error"] = exc
 
     thread = threading.Thread(target=work, name=f"tanas-{kind}", daemon=True)
-    stopping = False
+    stopping: KeyboardInterrupt | None = None     # the Ctrl-C or SIGTERM that asked the job to stop
+
+    def stop(exc: KeyboardInterrupt) -> None:
+        nonlocal stopping
+        if stopping is not None:
+            raise exc
+        stopping = exc
+        reporter.stop()
+        again = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        console.print(f"stopping at the next safe point… ({again} again to quit now)")
 
     def drain() -> Iterable[P.Event]:
-        nonlocal stopping
         while True:
             try:
                 yield events.get(timeout=0.1)
             except queue.Empty:
                 if not thread.is_alive() and events.empty():
                     return
-            except KeyboardInterrupt:
-                if stopping:
-                    raise
-                stopping = True
-                reporter.stop()
-                console.print("stopping at the next safe point… (Ctrl-C again to quit now)")
+            except KeyboardInterrupt as exc:
+                stop(exc)
 
     try:
         thread.start()
@@ -165,27 +187,47 @@ def _in_process(kind: str, cfg, params: dict[str, Any], sink: EventSink) -> P.Jo
             try:
                 done = follow(stream, sink)
                 break
-            except KeyboardInterrupt:  # arrived while an event was being shown: the same as in drain()
-                if stopping:
-                    raise
-                stopping = True
-                reporter.stop()
-                console.print("stopping at the next safe point… (Ctrl-C again to quit now)")
+            except KeyboardInterrupt as exc:  # arrived while an event was being shown: the same as in drain()
+                stop(exc)
         thread.join()
     finally:
         if not thread.is_alive():
             store.close()
     if "error" in outcome:
-        if stopping and type(outcome["error"]).__name__ == "JobStopped":
-            raise CliError(INTERRUPTED_MESSAGE, ExitCode.INTERRUPTED)
+        if stopping is not None and type(outcome["error"]).__name__ == "JobStopped":
+            raise _interrupted(stopping, STOPPED)
         raise outcome["error"]
-    if stopping and done is not None and done.status == "stopped":
-        raise CliError(INTERRUPTED_MESSAGE, ExitCode.INTERRUPTED)
+    if stopping is not None and done is not None and done.status == "stopped":
+        raise _interrupted(stopping, STOPPED)
     return done
 
 
-INTERRUPTED_MESSAGE = ("interrupted (Ctrl-C): the job stopped at a safe point; what it finished is in the store, "
-                       "the same command goes on from there")
+STOPPED = "the job stopped at a safe point; what it finished is in the store, the same command goes on from there"
+
+
+def _interrupted(exc: BaseException, what: str) -> CliError:
+    if isinstance(exc, Terminated):
+        return CliError(f"terminated (SIGTERM): {what}", ExitCode.TERMINATED)
+    return CliError(f"interrupted (Ctrl-C): {what}", ExitCode.INTERRUPTED)
+
+
+class sigterm_as_interrupt:
+    """While a job runs in the main thread, SIGTERM raises `Terminated` (a KeyboardInterrupt) like Ctrl-C does, so
+    the job stops at its next safe point and its Ray units are cancelled; the previous handler comes back after."""
+
+    def __enter__(self) -> "sigterm_as_interrupt":
+        self.installed = threading.current_thread() is threading.main_thread()
+        if self.installed:
+            self.previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.installed:
+            signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def _job_failure(done: P.JobDone) -> CliError:

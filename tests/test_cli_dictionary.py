@@ -87,7 +87,7 @@ def test_add_distances_nearest_remove(project):
 
 def test_errors_are_one_line_with_exit_codes(project):
     r = _run("tasks", "add", "nope")
-    assert r.exit_code == 2 and "no task named 'nope'" in r.output
+    assert r.exit_code == 6 and "no task named 'nope'" in r.output   # no such task: as `search nope`
     r = _run("tasks", "add", "x", "--source", "mnist-5k")
     assert r.exit_code == 2 and "exactly one of --positive" in r.output
     r = _run("tasks", "add", "x", "--positive", "3")

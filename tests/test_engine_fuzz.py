@@ -15,30 +15,30 @@ from tanas_tui.client import EngineClient, _connect_socket, engine_running, star
 MALFORMED: dict[str, bytes] = {
     "not json": b"{",
     "not an object": b"[1, 2]",
-    "not utf-8": b'{"v":1,"type":"status","id":"\xff\xfe"}',
-    "integer of 5,000 digits": b'{"v":1,"type":"sleep","steps":' + b"9" * 5000 + b"}",
-    "integer of 4,000 digits": b'{"v":1,"type":"sleep","steps":' + b"9" * 4000 + b"}",
+    "not utf-8": b'{"v":2,"type":"status","id":"\xff\xfe"}',
+    "integer of 5,000 digits": b'{"v":2,"type":"sleep","steps":' + b"9" * 5000 + b"}",
+    "integer of 4,000 digits": b'{"v":2,"type":"sleep","steps":' + b"9" * 4000 + b"}",
     "100,000 nested lists": b"[" * 100_000,
-    "nested objects": b'{"v":1,"type":"add_task","task":' + b'{"a":' * 50_000 + b"1" + b"}" * 50_001,
-    "wrong type: steps a string": b'{"v":1,"type":"sleep","steps":"x"}',
-    "wrong type: task a number": b'{"v":1,"type":"add_task","task":5}',
-    "wrong type: id a list": b'{"v":1,"type":"status","id":[1]}',
-    "NaN seconds": b'{"v":1,"type":"sleep","seconds":NaN}',
-    "Infinity seconds": b'{"v":1,"type":"sleep","seconds":Infinity}',
-    "negative steps": b'{"v":1,"type":"sleep","steps":-1}',
+    "nested objects": b'{"v":2,"type":"add_task","task":' + b'{"a":' * 50_000 + b"1" + b"}" * 50_001,
+    "wrong type: steps a string": b'{"v":2,"type":"sleep","steps":"x"}',
+    "wrong type: task a number": b'{"v":2,"type":"add_task","task":5}',
+    "wrong type: id a list": b'{"v":2,"type":"status","id":[1]}',
+    "NaN seconds": b'{"v":2,"type":"sleep","seconds":NaN}',
+    "Infinity seconds": b'{"v":2,"type":"sleep","seconds":Infinity}',
+    "negative steps": b'{"v":2,"type":"sleep","steps":-1}',
     "version true": b'{"v":true,"type":"status"}',
-    "version 1.0": b'{"v":1.0,"type":"status"}',
-    "version 2": b'{"v":2,"type":"status"}',
+    "version 2.0": b'{"v":2.0,"type":"status"}',
+    "version 3": b'{"v":3,"type":"status"}',
     "version a string": b'{"v":"1","type":"status"}',
     "no version": b'{"type":"status"}',
-    "unknown type": b'{"v":1,"type":"format_disk"}',
-    "type not a string": b'{"v":1,"type":["status"]}',
-    "an event": b'{"v":1,"type":"log","seq":1,"level":"info","message":"x"}',
-    "command with seq": b'{"v":1,"type":"status","seq":3}',
-    "extra field": b'{"v":1,"type":"status","x":1}',
-    "missing field": b'{"v":1,"type":"remove_task"}',
-    "bad choice": b'{"v":1,"type":"start_search","space":"huge"}',
-    "oversized": b'{"v":1,"type":"status","id":"' + b"x" * (P.MAX_MESSAGE_BYTES + 10) + b'"}',
+    "unknown type": b'{"v":2,"type":"format_disk"}',
+    "type not a string": b'{"v":2,"type":["status"]}',
+    "an event": b'{"v":2,"type":"log","seq":1,"level":"info","message":"x"}',
+    "command with seq": b'{"v":2,"type":"status","seq":3}',
+    "extra field": b'{"v":2,"type":"status","x":1}',
+    "missing field": b'{"v":2,"type":"remove_task"}',
+    "bad choice": b'{"v":2,"type":"start_search","space":"huge"}',
+    "oversized": b'{"v":2,"type":"status","id":"' + b"x" * (P.MAX_MESSAGE_BYTES + 10) + b'"}',
 }
 
 
@@ -78,14 +78,14 @@ def test_every_malformed_line_gets_exactly_one_reply_and_the_engine_lives(shared
     with _connect_socket(store, 30) as sock:
         for kind, line in MALFORMED.items():
             sock.sendall(line + b"\n")
-            sock.sendall(b'{"v":1,"type":"status","id":"probe"}\n')
+            sock.sendall(b'{"v":2,"type":"status","id":"probe"}\n')
             replies = _lines(sock, 2)
             assert len(replies) == 2, f"{kind}: {replies}"
             assert replies[0]["type"] == "error", f"{kind}: {replies[0]}"
             assert replies[1]["type"] == "reply" and replies[1]["id"] == "probe", f"{kind}: an extra reply {replies}"
         # a flood that is read: one reply per line, in order
         n = 3000
-        sock.sendall(b"".join(b'{"v":1,"type":"status","id":"%d"}\n' % i if i % 2 else b"garbage\n"
+        sock.sendall(b"".join(b'{"v":2,"type":"status","id":"%d"}\n' % i if i % 2 else b"garbage\n"
                               for i in range(n)))
         replies = _lines(sock, n)
         assert [r["type"] for r in replies] == ["error" if i % 2 == 0 else "reply" for i in range(n)]

@@ -64,23 +64,55 @@ def test_every_job_command_of_the_protocol_has_a_job_and_carries_config_and_devi
         assert {"config", "device"} <= fields, kind
 
 
-def test_a_job_command_hands_its_config_and_device_to_the_job(tmp_path, cfg):
-    """`search` and `tasks add` sent to a running engine used to lose --config and --device."""
+def test_a_job_command_hands_its_config_and_device_to_the_job(tmp_path, cfg, monkeypatch):
+    """`search` and `tasks add` sent to a running engine used to lose --config and --device; now the job carries
+    the whole resolved config (plain data), and the context runs it with exactly that: one TOML parse in all."""
+    from engine.config import loader
+
+    parses = []
+    real_parse = loader._parse
+    monkeypatch.setattr(loader, "_parse", lambda *a: parses.append(a) or real_parse(*a))
+    monkeypatch.setenv("TANAS_SEARCH_ROUNDS", "9")   # what the process running the job has: never read for it
     other = tmp_path / "other.toml"
     other.write_text(TINY.replace("seed = 0\n\n[dictionary]", "seed = 7\n\n[dictionary]"))
+    carried = load_config(other, {"TANAS_SEARCH_ROUNDS": "3"}).snapshot()
     seen = {}
 
     def probe(ctx):
-        seen["seed"], seen["device"] = ctx.config.project.seed, str(ctx.device)
+        seen["seed"], seen["device"], seen["rounds"] = ctx.config.project.seed, str(ctx.device), \
+            ctx.config.search.rounds
         return {}
 
     jobs.JOBS["probe_ctx"] = probe
     try:
         base = JobContext(None, cfg, None, Recorder(), "j")
-        cmd = P.make_command("sleep", config=str(other), device="cpu")
+        cmd = P.make_command("sleep", config=carried, device="cpu")
         params = {k: v for k, v in cmd.payload().items() if k != "id"}
         params.pop("steps"), params.pop("seconds")
         jobs.execute("probe_ctx", params, base)
     finally:
         del jobs.JOBS["probe_ctx"]
-    assert seen == {"seed": 7, "device": "cpu"}
+    assert seen == {"seed": 7, "device": "cpu", "rounds": 3}
+    assert len(parses) == 1
+
+
+def test_a_job_is_checked_in_full_before_it_runs(cfg):
+    """A queued job must be one that can run: bad fields are refused by `submission`, before any event."""
+    reporter = Recorder()
+    ctx = JobContext(None, cfg, "cpu", reporter, "j")
+    bad = [
+        ("add_task", {"task": {"name": "x", "source": "sketches", "positive": ["moon"], "seed": 2 ** 40}}, "seed"),
+        ("add_task", {"task": {"name": "x", "source": "nowhere", "positive": ["moon"]}}, "nowhere"),
+        ("add_task", {"task": {"name": "x", "source": "sketches", "positive": ["moon"], "val_fraction": 0.6,
+                               "test_fraction": 0.5}}, "below 1"),
+        ("add_task", {"task": {"name": "nope"}}, "no task named"),
+        ("remove_task", {"task": ""}, "empty"),
+        ("start_search", {"seed": 2 ** 33}, "seed"),
+        ("start_search", {"device": "str"}, "device"),
+        ("run_pipeline", {"config": ""}, "config"),
+        ("run_pipeline", {"config": {**cfg.snapshot(), "search": {"alpha_lr": float("inf")}}}, "alpha_lr"),
+    ]
+    for kind, params, words in bad:
+        with pytest.raises((jobs.JobError, ValueError), match=words):
+            jobs.execute(kind, params, ctx)
+    assert reporter.events == []

@@ -23,7 +23,7 @@ SAMPLES: dict[str, dict] = {
     "noise_floor": {"method": "fisher"},
     "build_space": {"target": "uci-3", "kind": "standard"},
     "start_search": {"target": "uci-3", "space": "task-aware", "run_id": "r1", "seed": 7},
-    "run_pipeline": {"config": "/x/tanas.toml", "device": "cpu"},
+    "run_pipeline": {"config": {"file": "/x/tanas.toml", "base_dir": "/x", "search": {"rounds": 1}}, "device": "cpu"},
     "sleep": {"steps": 3, "seconds": 0.5},
     "pause": {"job": "j1"}, "resume": {}, "stop": {"job": None},
     # events
@@ -125,17 +125,17 @@ def test_decode_errors_carry_codes_and_request_ids():
     err = _code(b'{"v": 99, "type": "status", "id": "q1"}')
     assert err.code == "version" and err.request_id == "q1"
     assert _code(b'{"type": "status"}').code == "version"
-    err = _code(b'{"v": 1, "type": "launch_rockets", "id": "q2"}')
+    err = _code(b'{"v": 2, "type": "launch_rockets", "id": "q2"}')
     assert err.code == "unknown_type" and err.request_id == "q2"
-    assert _code(b'{"v": 1}').code == "unknown_type"
-    err = _code(b'{"v": 1, "type": "remove_task", "id": "q3"}')
+    assert _code(b'{"v": 2}').code == "unknown_type"
+    err = _code(b'{"v": 2, "type": "remove_task", "id": "q3"}')
     assert err.code == "missing_field" and err.request_id == "q3"
-    assert _code(b'{"v": 1, "type": "status", "bogus": 1}').code == "extra_field"
-    assert _code(b'{"v": 1, "type": "remove_task", "task": 5}').code == "bad_field"
-    assert _code(b'{"v": 1, "type": "status", "seq": 3}').code == "extra_field"
-    assert _code(b'{"v": 1, "type": "log", "message": "m"}').code == "missing_field"  # an event without seq
-    assert _code(b'{"v": 1, "type": "log", "seq": "1", "message": "m"}').code == "bad_field"
-    big = b'{"v": 1, "type": "log", "seq": 1, "message": "' + b"x" * P.MAX_MESSAGE_BYTES + b'"}'
+    assert _code(b'{"v": 2, "type": "status", "bogus": 1}').code == "extra_field"
+    assert _code(b'{"v": 2, "type": "remove_task", "task": 5}').code == "bad_field"
+    assert _code(b'{"v": 2, "type": "status", "seq": 3}').code == "extra_field"
+    assert _code(b'{"v": 2, "type": "log", "message": "m"}').code == "missing_field"  # an event without seq
+    assert _code(b'{"v": 2, "type": "log", "seq": "1", "message": "m"}').code == "bad_field"
+    big = b'{"v": 2, "type": "log", "seq": 1, "message": "' + b"x" * P.MAX_MESSAGE_BYTES + b'"}'
     assert _code(big).code == "oversized"
 
 
@@ -151,7 +151,7 @@ def test_decode_command_rejects_events():
     with pytest.raises(P.ProtocolError) as err:
         P.decode_command(P.encode(P.Log(seq=1, message="hi")))
     assert err.value.code == "not_a_command"
-    assert isinstance(P.decode_command('{"v": 1, "type": "status"}\n'), P.Status)
+    assert isinstance(P.decode_command('{"v": 2, "type": "status"}\n'), P.Status)
 
 
 def test_nan_values_survive():

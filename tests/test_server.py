@@ -54,8 +54,8 @@ def test_engine_files_and_status(engine):
     store, pid = engine
     runs = store / "runs"
     assert int((runs / "engine.pid").read_text()) == pid
-    assert stat.S_IMODE(os.stat(runs / "engine.sock").st_mode) == 0o600
-    assert (runs / "engine.log").is_file()
+    for name in ("engine.sock", "engine.pid", "engine.log", "engine.seq", "lock"):  # private, like the socket
+        assert stat.S_IMODE(os.stat(runs / name).st_mode) == 0o600, name
     with EngineClient(store) as c:
         st = c.status()
     assert st["pid"] == pid and st["protocol"] == P.PROTOCOL_VERSION and st["job"] is None and st["queue"] == []
@@ -67,12 +67,16 @@ def test_two_clients_at_once(engine):
     with EngineClient(store) as a, EngineClient(store) as b:
         a.subscribe()
         b.subscribe()
+        blocker = a.submit("sleep", steps=100_000, seconds=0.01)   # holds the worker: `job` waits in the queue
         job = a.submit("sleep", steps=5, seconds=0.02)
-        assert b.status()["job"] is None or b.status()["job"]["id"] == job
+        seen = b.status()   # the other client sees the job the first one queued, behind the running blocker
+        assert [q["id"] for q in seen["queue"]][-1] == job and blocker in \
+            [q["id"] for q in seen["queue"]] + [(seen["job"] or {}).get("id")]
+        a.request("stop", job=blocker)   # running: it stops at its next step; queued: it leaves the queue
         seen_a = _until(a, _done(job))
         seen_b = _until(b, _done(job))
-    stream_a = [(m.TYPE, m.seq) for m in seen_a if m.seq]
-    stream_b = [(m.TYPE, m.seq) for m in seen_b if m.seq]
+    stream_a = [(m.TYPE, m.seq) for m in seen_a if m.seq and getattr(m, "job", None) == job]
+    stream_b = [(m.TYPE, m.seq) for m in seen_b if m.seq and getattr(m, "job", None) == job]
     assert stream_a == stream_b
     assert [t for t, _ in stream_a] == ["job_started"] + ["job_progress"] * 5 + ["job_done"]
     seqs = [s for _, s in stream_a]
@@ -99,14 +103,14 @@ def test_bad_messages_get_errors_and_the_engine_keeps_serving(engine):
     store, _ = engine
     with EngineClient(store) as c:
         c.send_raw(b"this is not json\n")
-        c.send_raw(b'{"v": 1, "type": "launch", "id": "u1"}\n')
+        c.send_raw(b'{"v": 2, "type": "launch", "id": "u1"}\n')
         c.send_raw(b'{"v": 7, "type": "status", "id": "v1"}\n')
-        c.send_raw(b'{"v": 1, "type": "remove_task", "id": "m1"}\n')
-        c.send_raw(b'{"v": 1, "type": "status", "id": "x1", "extra": true}\n')
-        c.send_raw(b'{"v": 1, "type": "log", "seq": 1, "message": "hi"}\n')
-        c.send_raw(b'{"v": 1, "type": "sleep", "steps": -1, "id": "b1"}\n')
-        c.send_raw(b'{"v": 1, "type": "pause", "id": "p1"}\n')
-        c.send_raw(b'{"v": 1, "type": "log", "message": "' + b"x" * (P.MAX_MESSAGE_BYTES + 10) + b'"}\n')
+        c.send_raw(b'{"v": 2, "type": "remove_task", "id": "m1"}\n')
+        c.send_raw(b'{"v": 2, "type": "status", "id": "x1", "extra": true}\n')
+        c.send_raw(b'{"v": 2, "type": "log", "seq": 1, "message": "hi"}\n')
+        c.send_raw(b'{"v": 2, "type": "sleep", "steps": -1, "id": "b1"}\n')
+        c.send_raw(b'{"v": 2, "type": "pause", "id": "p1"}\n')
+        c.send_raw(b'{"v": 2, "type": "log", "message": "' + b"x" * (P.MAX_MESSAGE_BYTES + 10) + b'"}\n')
         errors = [c.recv(10) for _ in range(9)]
         assert all(isinstance(e, P.Error) and e.seq == 0 for e in errors), errors
         assert [e.code for e in errors] == ["malformed", "unknown_type", "version", "missing_field", "extra_field",
@@ -119,6 +123,43 @@ def test_bad_messages_get_errors_and_the_engine_keeps_serving(engine):
         c2.subscribe()
         job = c2.submit("sleep", steps=1)
         assert _until(c2, _done(job))[-1].status == "ok"
+
+
+def test_status_reads_the_engines_config_once_not_per_call(tmp_path, monkeypatch):
+    """`status` used to parse the config file twice per call; the engine now resolves it once, at its start."""
+    import engine.config.loader as loader
+    from engine.config import load_config
+    from engine.service.server import EngineServer
+
+    cfg = load_config(None, {"TANAS_PROJECT_DEVICE": "cpu"}, {"project.store": str(tmp_path / "s.zarr")})
+    server = EngineServer(cfg.store_path, cfg)
+    monkeypatch.setattr(loader, "_parse", lambda *a: pytest.fail("status parsed a config"))
+    for _ in range(3):
+        st = server.status()
+    assert st["device"] == "cpu" and st["executor"] == "local" and st["config"] is None
+
+
+def test_engine_log_is_capped_and_private(tmp_path):
+    import logging
+
+    from engine.service.runfiles import LOG_BACKUPS, PrivateRotatingLog
+
+    path = tmp_path / "engine.log"
+    handler = PrivateRotatingLog(path, max_bytes=10_000)
+    logger = logging.getLogger("test-engine-log")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        for i in range(2_000):   # ~200 kB of tracebacks-worth of lines
+            logger.error("line %d %s", i, "x" * 90)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    files = sorted(tmp_path.glob("engine.log*"))
+    assert len(files) == 1 + LOG_BACKUPS
+    assert all(f.stat().st_size <= 10_000 for f in files)
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert "line 1999" in path.read_text()
 
 
 def test_second_engine_on_the_same_store_is_refused(engine):
@@ -188,10 +229,8 @@ def test_sigterm_cleans_up_and_seq_keeps_increasing(engine):
         job = c.submit("sleep", steps=2)
         last = _until(c, _done(job))[-1].seq
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while engine_running(store) is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    _, status = os.waitpid(pid, 0)   # start_engine's child: its exit status is ours to read
+    assert os.waitstatus_to_exitcode(status) == 143   # 128 + SIGTERM, after a clean stop
     runs = store / "runs"
     assert not (runs / "engine.pid").exists() and not (runs / "engine.sock").exists()
     assert not (runs / "lock").exists()

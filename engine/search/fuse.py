@@ -60,21 +60,6 @@ def fuse_budget(cfg: SearchSection, retrain: bool = True) -> dict[str, Any]:
                         ).to_attrs()
 
 
-def _validate(cfg: SearchSection) -> None:
-    for key in ("rounds", "candidates", "alternations", "w_epochs", "alpha_epochs", "batch_size"):
-        value = getattr(cfg, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"must be a positive integer for a FUSE search, got {value!r}", key=f"search.{key}")
-    if cfg.alpha_batch_size < 0:
-        raise ConfigError(f"must be >= 0 (0: full val split), got {cfg.alpha_batch_size!r}", key="search.alpha_batch_size")
-    if cfg.final_epochs < 0:
-        raise ConfigError(f"must be >= 0, got {cfg.final_epochs!r}", key="search.final_epochs")
-    for key in ("w_lr", "alpha_lr"):
-        value = getattr(cfg, key)
-        if not value > 0:
-            raise ConfigError(f"must be > 0, got {value!r}", key=f"search.{key}")
-
-
 class Mixture(nn.Module):
     """logits = Σ_c softmax(α)_c · candidate_c(x)."""
 
@@ -130,7 +115,6 @@ class Fuse(SearchMethod):
                  attrs: dict[str, Any] | None = None, retrain: bool = True):
         """`retrain=False` ends the search at the selected genotype (its in-search weights are kept), without the
         final retraining and test evaluation: how a base task gets its best genotype cheaply."""
-        _validate(cfg)
         super().__init__(task, cfg, seed=seed, device=device, space=space, retrain=retrain)
         self.cfg = cfg
         self.store, self.run_id, self.reporter = store, run_id, reporter

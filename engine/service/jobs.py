@@ -1,15 +1,19 @@
-"""The jobs (pipeline stages) that both the engine server and the in-process CLI run.
+"""The jobs (pipeline stages) that both the engine server and the in-process CLI run, and their submission.
 
 Each job is `fn(ctx, **params) -> JSON-able result`, with `ctx` a `JobContext` (store, config, device, reporter,
-job id, dictionary), registered in the one table `JOBS`. `execute(kind, params, ctx)` wraps one in `job_started` /
-`job_done` events; stages inside a job report `job_progress`. Every stage reuses what the store already holds
-(probes, distances, genotypes, finished or checkpointed searches), so re-running is cheap and a crashed run resumes.
+job id, dictionary), registered in the one table `JOBS`. `submission(kind, params, config)` checks a job before it
+is queued or run (every field, and its config, resolved once: a queued job is one that can run);
+`execute(kind, params, ctx)` runs one, wrapped in `job_started` / `job_done` events; stages inside a job report
+`job_progress`. Every stage reuses what the store already holds (probes, distances, genotypes, finished or
+checkpointed searches), so re-running is cheap and a crashed run resumes.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from engine.service import protocol as P
 from engine.service.protocol import plain
 from engine.runtime.reporting import JobStopped, Reporter
 from engine.service.context import JobContext
@@ -205,30 +209,87 @@ JOBS: dict[str, JobFn] = {
 NEEDS_NO_CONFIG = {"sleep", "export", "remove_search"}   # no training: neither the device nor torch's thread count matters
 
 
-# --------------------------------------------------------------------------- running a job
+# --------------------------------------------------------------------------- submitting and running a job
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A job whose every field was checked: what the engine queues and what `run` runs."""
+    kind: str
+    params: dict[str, Any]                 # the job function's own parameters
+    config: Any = None                     # engine.config.Config: the job's, resolved once; None for NEEDS_NO_CONFIG
+    device: str | None = None              # overrides config.project.device
+    shown: dict[str, Any] = field(default_factory=dict)   # params as listings and events show them
+
+
+def submission(kind: str, params: dict[str, Any], config: Any = None, *, store: Any = None) -> Submission:
+    """Checks job `kind` with `params` before it is queued or run; JobError or ConfigError names what is wrong.
+
+    `params` may hold `config` (a plain-data config, `Config.snapshot()`: the job's own, replacing `config`, with
+    its store replaced by `store` when given) and `device`, as every job command of the protocol carries them."""
+    from engine.config import config_from_plain, config_summary
+
+    if kind not in JOBS:
+        raise JobError(f"unknown job kind {kind!r} (known: {', '.join(JOBS)})")
+    params = dict(params)
+    carried, device = params.pop("config", None), params.pop("device", None)
+    if kind in P.COMMANDS:   # the protocol's field rules, also for a job run in this process
+        try:
+            P.make_command(kind, device=device, **params)
+        except P.ProtocolError as exc:
+            raise JobError(exc.message) from None
+    if carried is not None:
+        config = config_from_plain(carried, store=store)
+    if kind not in NEEDS_NO_CONFIG:
+        if config is None:
+            raise JobError(f"a {kind} job needs a config")
+        _CHECKS.get(kind, lambda cfg, p: None)(config, params)
+    shown = plain({**params, **({"config": config_summary(carried)} if carried is not None else {}),
+                   **({"device": device} if device else {})})
+    return Submission(kind, params, config, device, shown)
+
+
+def _check_add_task(cfg, params: dict[str, Any]) -> None:
+    params["task"] = _plain_task(taskdef_from(params.get("task") or {}, cfg))
+
+
+def _check_target(cfg, params: dict[str, Any]) -> None:
+    _target_name(cfg, params.get("target"))
+
+
+def _check_pipeline(cfg, params: dict[str, Any]) -> None:
+    problem = cfg.pipeline_problem()
+    if problem is not None:
+        raise problem
+
+
+_CHECKS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
+    "add_task": _check_add_task, "build_space": _check_target, "start_search": _check_target,
+    "run_pipeline": _check_pipeline,
+}
 
 
 def execute(kind: str, params: dict[str, Any], ctx: JobContext) -> Any:
-    """Runs one job with `job_started` / `job_done` around it and returns its result; re-raises its exception
-    (JobStopped when stopped) after reporting it. `params["config"]` (a config file) and `params["device"]`, as
-    every job command carries them, override the context's for this job."""
-    fn = JOBS.get(kind)
-    if fn is None:
-        raise JobError(f"unknown job kind {kind!r} (known: {', '.join(JOBS)})")
-    params = dict(params)
-    job_config = params.pop("config", None)
-    job_device = params.pop("device", None)
-    if job_config or job_device:
-        ctx = ctx.for_job(ctx.job_id, ctx.reporter, config=job_config, device=job_device)
+    """Checks and runs one job (`submission`, then `run`) with the context's config."""
+    return run(submission(kind, params, ctx.given_config), ctx)
+
+
+def run(job: Submission, ctx: JobContext) -> Any:
+    """Runs one checked job with `job_started` / `job_done` around it and returns its result; re-raises its exception
+    (JobStopped when stopped) after reporting it. The job's config and device replace the context's."""
+    kind, params, shown = job.kind, job.params, job.shown
+    fn = JOBS[kind]
+    if job.config is not ctx.given_config or job.device:
+        ctx = ctx.with_config(job.config, job.device)
     reporter, job_id = ctx.reporter, ctx.job_id
-    shown = plain({**params, **({"config": job_config} if job_config else {}),
-                   **({"device": job_device} if job_device else {})})
     reporter.emit("job_started", job=job_id, kind=kind, params=shown)
     t0 = time.perf_counter()
     threads_before: int | None = None
     try:
         if kind not in NEEDS_NO_CONFIG:
             cfg = ctx.config
+            if getattr(ctx.store, "writable", False):
+                ctx.store.set_config_snapshot(cfg.snapshot())
             if ctx.device.type == "cpu":
                 import torch
                 from engine.runtime.threads import job_threads
@@ -240,7 +301,7 @@ def execute(kind: str, params: dict[str, Any], ctx: JobContext) -> Any:
         try:
             result = plain(fn(ctx, **params))
         finally:
-            ctx.close_executor()  # cancels units still outstanding (stop, Ctrl-C, a failed job)
+            ctx.close_executor()  # cancels units still outstanding (stop, Ctrl-C, SIGTERM, a failed job)
             if ctx.has_executor:
                 try:
                     ctx.executor.report_status(reporter, job_id)   # busy counts once this job's units are gone
@@ -294,19 +355,28 @@ def standard_space(space_section=None) -> dict[str, Any]:
 
 
 def taskdef_from(task: dict[str, Any], cfg):
-    """A TaskDef from a command's dict: {"name": N} alone names a task of the config; otherwise the fields."""
-    from engine.data.tasks import TaskDef
+    """A TaskDef from a command's dict: {"name": N} alone names a task of the config; otherwise the fields, under
+    the same rules as a [[tasks]] table of the config, on a source the config knows."""
+    from engine.config import ConfigError, task_definition
+    from engine.data import UnknownSource, get_source
 
     if set(task) == {"name"}:
         return cfg.task(task["name"])
-    fields = dict(task)
-    for key in ("positive", "classes"):
-        if fields.get(key) is not None:
-            fields[key] = tuple(str(c) for c in fields[key])
     try:
-        return TaskDef(**fields)
-    except TypeError as exc:
-        raise JobError(f"task {task.get('name')!r}: {exc}") from None
+        taskdef = task_definition(task, default_seed=cfg.project.seed, where="task")
+    except ConfigError as exc:
+        raise JobError(f"task {task.get('name')!r}: {exc.key or 'task'}: {exc.message}") from None
+    try:
+        get_source(taskdef.source, cfg.sources, cfg.data_dir, base_dir=cfg.root)
+    except UnknownSource as exc:
+        raise JobError(f"task {taskdef.name!r}: {exc}") from None
+    return taskdef
+
+
+def _plain_task(taskdef) -> dict[str, Any]:
+    import dataclasses
+
+    return plain(dataclasses.asdict(taskdef))
 
 
 def _target_name(cfg, target: str | None) -> str:

@@ -9,51 +9,27 @@ Events also carry `"seq"`:
 * direct messages to one connection (`reply`, `dropped`, and an `error` answering a bad request) have `seq == 0`
   and are never dropped by that filter.
 
-Commands carry an optional `id` chosen by the client; the engine's `reply` / `error` to it repeats that `id`.
+Commands carry an optional `id` chosen by the client (at most `MAX_ID_CHARS`); the engine's `reply` / `error` to it
+repeats that `id`. The line format's bounds (size, nesting depth, 64-bit integers) and the field type checks live in
+engine/service/wire.py, the run directory's file names and socket addresses in engine/service/runfiles.py; both are
+re-exported here, so clients import this module only.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import os
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
-from engine.choices import DISTANCE_METHODS, ROLES, SPACE_KINDS
+from engine.choices import CUDA_DEVICE, DEVICES, DISTANCE_METHODS, ROLES, SPACE_KINDS
+from engine.service.runfiles import LOG_FILE, PID_FILE, SEQ_FILE, SOCK_FILE, SocketPath, run_paths  # noqa: F401
+from engine.service.wire import (ERROR_CODES, MAX_DEPTH, MAX_ID_CHARS, MAX_MESSAGE_BYTES,  # noqa: F401
+                                 ProtocolError, check_fields, choice, decode_line, encode_line, plain, request_id,
+                                 text)
 
-PROTOCOL_VERSION = 1
-MAX_MESSAGE_BYTES = 1 << 20
+PROTOCOL_VERSION = 2   # 2: a job command's `config` is the resolved config as plain data, no longer a file path
 MAX_SLEEP_STEPS = 1_000_000
+SEED_LIMIT = 2 ** 32   # = engine.config.SEED_LIMIT: seeds numpy and torch both take
 ENVELOPE = ("v", "type", "seq")
-
-
-class ProtocolError(ValueError):
-    """A line that is not a valid message. `code` is one of ERROR_CODES; `request_id` is the offending
-    command's `id` when it could be read, so the engine can address its error reply."""
-
-    def __init__(self, message: str, code: str = "malformed", request_id: str | None = None):
-        super().__init__(message)
-        self.message, self.code, self.request_id = message, code, request_id
-
-
-ERROR_CODES = (
-    "malformed",       # not JSON, not an object, not UTF-8
-    "oversized",       # longer than MAX_MESSAGE_BYTES
-    "version",         # missing or unsupported "v"
-    "unknown_type",    # no such command / event
-    "missing_field",
-    "extra_field",
-    "bad_field",       # wrong type or value
-    "not_a_command",   # an event sent to the engine
-    "no_job",          # pause / resume / stop with nothing to act on
-    "busy",            # the engine is shutting down
-    "job_failed",      # a job raised
-    "internal",
-)
 
 
 # --------------------------------------------------------------------------- base classes
@@ -64,7 +40,14 @@ class Message:
     TYPE: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
-        _validate(self)
+        check_fields(self)
+        if isinstance(self, Event) and self.seq < 0:
+            raise ProtocolError(f"{self.TYPE}: seq must be >= 0", "bad_field")
+
+    @property
+    def rid(self) -> str | None:
+        """This message's `id` when an error reply may repeat it."""
+        return request_id({"id": getattr(self, "id", None)})
 
     def payload(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "seq"}
@@ -77,10 +60,18 @@ class Command(Message):
 
 @dataclass(frozen=True, kw_only=True)
 class JobCommand(Command):
-    """A command that queues a job. `config`: a config file to use for this job instead of the engine's own (it
-    must name the engine's store); `device`: overrides project.device for this job."""
-    config: str | None = None
+    """A command that queues a job. `config`: the job's whole config, resolved where it was submitted (file,
+    `TANAS_*` and flags: `Config.snapshot()`); the engine runs the job with exactly that (its store replaced by the
+    engine's own) and checks it under the config's rules before queueing; None: the engine's own config, resolved
+    when it started. `device`: overrides project.device for this job."""
+    config: dict[str, Any] | None = None
     device: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.device is not None and self.device not in DEVICES and not CUDA_DEVICE.fullmatch(self.device):
+            raise ProtocolError(f"field 'device': {self.device[:80]!r} is not one of {', '.join(DEVICES)} or cuda:N",
+                                "bad_field", self.rid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,11 +81,6 @@ class Event(Message):
     @property
     def direct(self) -> bool:
         return self.seq == 0
-
-
-def _choices(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value is not None and value not in allowed:
-        raise ProtocolError(f"field {name!r}: {value!r} is not one of {', '.join(allowed)}", "bad_field")
 
 
 LEVELS = ("debug", "info", "warning", "error")
@@ -130,9 +116,10 @@ class AddTask(JobCommand):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choices("role", self.role, ROLES)
+        choice("role", self.role, ROLES, self.rid)
         if not isinstance(self.task.get("name"), str) or not self.task["name"]:
-            raise ProtocolError("field 'task': needs a non-empty string 'name'", "bad_field", self.id)
+            raise ProtocolError("field 'task': needs a non-empty string 'name'", "bad_field", self.rid)
+        text("task.name", self.task["name"], self.rid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,11 +127,19 @@ class RemoveTask(JobCommand):
     TYPE: ClassVar[str] = "remove_task"
     task: str                      # name or id
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        text("task", self.task, self.rid)
+
 
 @dataclass(frozen=True, kw_only=True)
 class RemoveSearch(JobCommand):
     TYPE: ClassVar[str] = "remove_search"
     run: str                       # run id
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        text("run", self.run, self.rid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +149,7 @@ class ComputeDistances(JobCommand):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choices("method", self.method, METHODS)
+        choice("method", self.method, METHODS, self.rid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,7 +160,7 @@ class MeasureNoiseFloor(JobCommand):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choices("method", self.method, METHODS)
+        choice("method", self.method, METHODS, self.rid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,7 +171,8 @@ class BuildSpace(JobCommand):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choices("kind", self.kind, SPACE_KINDS)
+        choice("kind", self.kind, SPACE_KINDS, self.rid)
+        text("target", self.target, self.rid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,7 +185,11 @@ class StartSearch(JobCommand):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choices("space", self.space, SPACE_KINDS)
+        choice("space", self.space, SPACE_KINDS, self.rid)
+        text("target", self.target, self.rid)
+        text("run_id", self.run_id, self.rid)
+        if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
+            raise ProtocolError(f"field 'seed' must be from 0 to 2**32 - 1, got {self.seed}", "bad_field", self.rid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,7 +209,7 @@ class Sleep(JobCommand):
         super().__post_init__()
         if not 0 <= self.steps <= MAX_SLEEP_STEPS or not 0 <= self.seconds <= 3600:  # NaN fails both comparisons
             raise ProtocolError(f"fields 'steps' (0..{MAX_SLEEP_STEPS}) and 'seconds' (0..3600) are out of range",
-                                "bad_field", self.id)
+                                "bad_field", self.rid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,7 +273,7 @@ class JobDone(Event):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choices("status", self.status, JOB_STATUSES)
+        choice("status", self.status, JOB_STATUSES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,7 +285,7 @@ class TaskAdded(Event):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choices("role", self.role, ROLES)
+        choice("role", self.role, ROLES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,7 +298,7 @@ class TaskStatus(Event):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choices("status", self.status, TASK_STATUSES)
+        choice("status", self.status, TASK_STATUSES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -311,7 +311,7 @@ class JobState(Event):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choices("state", self.state, JOB_STATES)
+        choice("state", self.state, JOB_STATES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -442,7 +442,7 @@ class Log(Event):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _choices("level", self.level, LEVELS)
+        choice("level", self.level, LEVELS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -487,82 +487,7 @@ MESSAGES: dict[str, type[Message]] = {**COMMANDS, **EVENTS}
 JOB_COMMANDS = tuple(name for name, cls in COMMANDS.items() if issubclass(cls, JobCommand))
 
 
-# --------------------------------------------------------------------------- validation
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _check(value: Any, tp: Any) -> bool:
-    if tp is Any:
-        return True
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        return any(_check(value, arg) for arg in typing.get_args(tp))
-    if tp is type(None):
-        return value is None
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is int:  # 64-bit: a 4,000-digit seed or step count is an error reply, not a job that fails later
-        return isinstance(value, int) and not isinstance(value, bool) and -(1 << 63) <= value < (1 << 63)
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is str:
-        return isinstance(value, str)
-    if origin is list or tp is list:
-        args = typing.get_args(tp)
-        return isinstance(value, list) and (not args or all(_check(v, args[0]) for v in value))
-    if origin is dict or tp is dict:
-        args = typing.get_args(tp)
-        return isinstance(value, dict) and all(isinstance(k, str) for k in value) and (
-            not args or all(_check(v, args[1]) for v in value.values()))
-    raise TypeError(f"protocol field type {tp!r} not supported")
-
-
-def _validate(msg: Message) -> None:
-    hints = _hints(type(msg))
-    rid = getattr(msg, "id", None) if isinstance(getattr(msg, "id", None), str) else None
-    for f in dataclasses.fields(msg):
-        value = getattr(msg, f.name)
-        if not _check(value, hints[f.name]):
-            raise ProtocolError(
-                f"{msg.TYPE}: field {f.name!r} must be {_type_name(hints[f.name])}, got {type(value).__name__} {value!r:.80}",
-                "bad_field", rid)
-        if hints[f.name] is float and isinstance(value, int):
-            object.__setattr__(msg, f.name, float(value))
-    if isinstance(msg, Event) and msg.seq < 0:
-        raise ProtocolError(f"{msg.TYPE}: seq must be >= 0", "bad_field")
-
-
-def plain(value: Any) -> Any:
-    """JSON-able copy: numpy / torch scalars and arrays become Python numbers and lists, tuples become lists."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return plain(dataclasses.asdict(value))
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):  # numpy arrays and scalars, torch tensors
-        return plain(tolist())
-    item = getattr(value, "item", None)
-    if callable(item):
-        return plain(item())
-    raise ProtocolError(f"value of type {type(value).__name__} cannot be sent in a message", "bad_field")
+# --------------------------------------------------------------------------- building and the wire format
 
 
 def _build(cls: type[Message], data: dict[str, Any], rid: str | None) -> Message:
@@ -577,7 +502,7 @@ def _build(cls: type[Message], data: dict[str, Any], rid: str | None) -> Message
     try:
         return cls(**data)
     except ProtocolError as exc:
-        exc.request_id = exc.request_id or rid
+        exc.request_id = exc.request_id or request_id({"id": rid})
         raise
 
 
@@ -595,10 +520,7 @@ def make_command(name: str, **fields: Any) -> Command:
     cls = COMMANDS.get(name)
     if cls is None:
         raise ProtocolError(f"unknown command {name!r}", "unknown_type")
-    return _build(cls, plain(fields), fields.get("id"))  # type: ignore[return-value]
-
-
-# --------------------------------------------------------------------------- wire format
+    return _build(cls, plain(fields), request_id(fields))  # type: ignore[return-value]
 
 
 def encode(msg: Message) -> bytes:
@@ -606,33 +528,20 @@ def encode(msg: Message) -> bytes:
     if isinstance(msg, Event):
         obj["seq"] = msg.seq
     obj.update(plain(msg.payload()))
-    line = json.dumps(obj, separators=(",", ":"), allow_nan=True).encode() + b"\n"
-    if len(line) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"{msg.TYPE}: message of {len(line)} bytes exceeds {MAX_MESSAGE_BYTES}", "oversized")
-    return line
+    return encode_line(obj, msg.TYPE)
 
 
 def decode(line: bytes | str) -> Message:
-    raw = line.encode() if isinstance(line, str) else bytes(line)
-    if len(raw.rstrip(b"\r\n")) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}", "oversized")
-    try:
-        obj = json.loads(raw.decode("utf-8"), parse_constant=_nan_constant)
-    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: bad JSON, or an integer of over 4,300 digits
-        raise ProtocolError(f"not a JSON line: {str(exc)[:200]}", "malformed") from None
-    except RecursionError:
-        raise ProtocolError("not a JSON line: nested too deeply", "malformed") from None
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"a message must be a JSON object, got {type(obj).__name__}", "malformed")
-    rid = obj.get("id") if isinstance(obj.get("id"), str) else None
+    obj = decode_line(line)
+    rid = request_id(obj)
     version = obj.pop("v", None)
     if type(version) is not int or version != PROTOCOL_VERSION:  # true == 1 and 1.0 == 1 in Python: not here
-        raise ProtocolError(f"protocol version {version!r} is not supported (this side speaks v{PROTOCOL_VERSION})",
-                            "version", rid)
+        raise ProtocolError(f"protocol version {version!r:.20} is not supported (this side speaks "
+                            f"v{PROTOCOL_VERSION})", "version", rid)
     kind = obj.pop("type", None)
     cls = MESSAGES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ProtocolError(f"unknown message type {kind!r}", "unknown_type", rid)
+        raise ProtocolError(f"unknown message type {kind!r:.80}", "unknown_type", rid)
     if issubclass(cls, Command) and "seq" in obj:
         raise ProtocolError(f"{kind}: commands carry no 'seq'", "extra_field", rid)
     if issubclass(cls, Event) and not isinstance(obj.get("seq"), int):
@@ -640,46 +549,8 @@ def decode(line: bytes | str) -> Message:
     return _build(cls, obj, rid)
 
 
-def _nan_constant(name: str) -> float:
-    return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
-
-
 def decode_command(line: bytes | str) -> Command:
     msg = decode(line)
     if not isinstance(msg, Command):
         raise ProtocolError(f"{msg.TYPE} is an event, not a command", "not_a_command")
     return msg
-
-
-# --------------------------------------------------------------------------- where the channel lives
-
-PID_FILE, SOCK_FILE, LOG_FILE, SEQ_FILE = "engine.pid", "engine.sock", "engine.log", "engine.seq"
-
-
-def run_paths(store_path: Path) -> dict[str, Path]:
-    run_dir = Path(store_path) / "runs"
-    return {"run_dir": run_dir, "pid": run_dir / PID_FILE, "sock": run_dir / SOCK_FILE,
-            "log": run_dir / LOG_FILE, "seq": run_dir / SEQ_FILE}
-
-
-class SocketPath:
-    """A bind/connect address for a socket file: sun_path holds ~107 bytes, store paths can be longer, so long paths
-    go through /proc/self/fd/<dirfd>/<name> (Linux) while the directory descriptor is open."""
-
-    LIMIT = 100
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._fd: int | None = None
-
-    def __enter__(self) -> str:
-        text = str(self.path)
-        if len(text.encode()) <= self.LIMIT or not Path("/proc/self/fd").is_dir():
-            return text
-        self._fd = os.open(self.path.parent, os.O_RDONLY)
-        return f"/proc/self/fd/{self._fd}/{self.path.name}"
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None

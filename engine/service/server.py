@@ -7,7 +7,15 @@ replies alike), and a client that falls `client_queue` messages behind is sent `
 that overran with replies to its own commands is cut off if it has not read that within `DROP_GRACE_S`). A connection's reader yields to the loop every
 `LINES_PER_TURN` lines, so a client flooding commands cannot starve the others.
 
-Files in the store's run directory: engine.pid, engine.sock (mode 0600), engine.log, engine.seq.
+A job command is checked in full when it arrives (`engine.service.jobs.submission`: every field, and the config it
+carries, resolved under the config's rules): a bad one gets an error reply and is never queued. A job that carries
+no config runs with the engine's own, resolved once when the engine started; the engine never re-reads a config file
+or its environment for a job.
+
+Files in the store's run directory (engine/service/runfiles.py), all mode 0600: engine.pid, engine.sock, engine.log
+(rotated at `LOG_MAX_BYTES`, `LOG_BACKUPS` old files kept), engine.seq. SIGTERM, SIGINT and SIGHUP stop the running
+job at its next safe point (its Ray units cancelled), drop the queue and exit with 128 + the signal's number (143 for
+SIGTERM).
 """
 from __future__ import annotations
 
@@ -26,52 +34,18 @@ from pathlib import Path
 from typing import Any
 
 from engine.service import protocol as P
-from engine.service.protocol import SocketPath, run_paths  # noqa: F401 - re-exported for callers of the server
+from engine.service.runfiles import PrivateRotatingLog, SeqCounter, SocketPath, run_paths, write_private
 from engine.runtime.reporting import JobStopped, Reporter
 
 log = logging.getLogger("engine")
 
-SEQ_BLOCK = 1000           # seq numbers reserved on disk at a time, so they keep increasing after a kill -9
 DEFAULT_CLIENT_QUEUE = 10_000
 LINES_PER_TURN = 32        # commands read from one connection before the loop serves the others
 LISTEN_BACKLOG = 4096      # pending connections (the kernel caps it at net.core.somaxconn); asyncio's default is 100
 DROP_GRACE_S = 2.0         # a dropped client that does not read its `dropped` within this is cut off
 EXIT_STORE = 4             # = tanas_tui.exitcodes.ExitCode.STORE (engine does not import tanas_tui)
 EXIT_USAGE = 2
-
-
-class SeqCounter:
-    """Event sequence numbers that increase over the life of the store, across engine restarts and crashes."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.value = self._read()
-        self._ceiling = self.value
-        self._reserve()
-
-    def _read(self) -> int:
-        try:
-            return max(0, int(self.path.read_text().strip() or 0))
-        except (FileNotFoundError, ValueError):
-            return 0
-
-    def _write(self, value: int) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(f"{value}\n")
-        os.replace(tmp, self.path)
-
-    def _reserve(self) -> None:
-        self._ceiling = self.value + SEQ_BLOCK
-        self._write(self._ceiling)
-
-    def next(self) -> int:
-        self.value += 1
-        if self.value >= self._ceiling:
-            self._reserve()
-        return self.value
-
-    def close(self) -> None:
-        self._write(self.value)
+LOGGED_PARAMS = 300        # characters of a job's parameters in its log line
 
 
 def _pipeline_stages() -> tuple[str, ...]:
@@ -83,13 +57,21 @@ def _pipeline_stages() -> tuple[str, ...]:
 @dataclass
 class Job:
     id: str
-    kind: str
-    params: dict[str, Any]
+    submission: Any            # engine.service.jobs.Submission: the checked job, its config resolved
     reporter: Reporter
     submitted: float = field(default_factory=time.time)
     started: float | None = None
     state: str = "queued"  # queued | running | done
     progress: dict[str, Any] = field(default_factory=dict)   # its latest job_progress: a client attaching later sees the stage
+
+    @property
+    def kind(self) -> str:
+        return self.submission.kind
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """As listings show them: the config a job carries is named by its file and digest."""
+        return self.submission.shown
 
     def info(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "params": self.params, "state": self.state,
@@ -184,12 +166,14 @@ class _Conn:
 
 
 class EngineServer:
-    def __init__(self, store_path: Path, config_path: Path | None = None, device: str | None = None,
-                 client_queue: int = DEFAULT_CLIENT_QUEUE, idle_exit: float = 0.0):
+    def __init__(self, store_path: Path, config: Any = None, client_queue: int = DEFAULT_CLIENT_QUEUE,
+                 idle_exit: float = 0.0):
+        """`config`: the engine's own `engine.config.Config`, resolved once by the caller (its file, the environment
+        the engine was started with, its --device), for jobs that carry none and for status lines."""
         self.store_path = Path(store_path).resolve()
-        self.config_path = Path(config_path).resolve() if config_path else None
-        self.device_name = device
+        self.config = config
         self.client_queue = client_queue
+        self._device_label: str | None = None
         self.idle_exit = idle_exit          # minutes without a job or a following client before exiting; 0 = never
         self.idle_since = time.monotonic()  # when the engine last became idle
         self.paths = run_paths(self.store_path)
@@ -208,6 +192,7 @@ class EngineServer:
         self._jobs_lock = threading.Lock()
         self._shutdown: asyncio.Event | None = None
         self._worker: threading.Thread | None = None
+        self.signal = 0    # the signal that stopped the engine, if one did
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -220,16 +205,18 @@ class EngineServer:
         _setup_logging(self.paths["log"])
         self.seq = SeqCounter(self.paths["seq"])
         self.broadcast_seq = self.seq.value
-        self.paths["pid"].write_text(f"{os.getpid()}\n")
-        log.info("engine pid %d serving %s (config %s)", os.getpid(), self.store_path, self.config_path)
+        write_private(self.paths["pid"], f"{os.getpid()}\n")
+        log.info("engine pid %d serving %s (config %s)", os.getpid(), self.store_path, self._config_file())
         for line in self.store.repaired:  # what a writer killed earlier left half-done, finished on opening
             log.warning("store repaired: %s", line)
 
     def serve(self) -> int:
+        """Serves until a shutdown command (exit 0) or a signal (128 + its number)."""
         try:
-            return asyncio.run(self._serve())
+            asyncio.run(self._serve())
         finally:
             self.close()
+        return 128 + self.signal if self.signal else 0
 
     def close(self) -> None:
         for key in ("sock", "pid"):
@@ -294,8 +281,10 @@ class EngineServer:
                 self._shutdown.set()
 
     def _on_signal(self, sig: int) -> None:
-        log.info("received %s", signal.Signals(sig).name)
+        log.info("received %s: stopping the running job at its next safe point, then exiting",
+                 signal.Signals(sig).name)
         assert self._shutdown is not None
+        self.signal = self.signal or sig
         self._shutdown.set()
 
     # ------------------------------------------------------------------ events
@@ -333,8 +322,8 @@ class EngineServer:
     def _direct(self, conn: _Conn, msg: P.Event) -> None:
         try:
             data = P.encode(msg)
-        except P.ProtocolError as exc:
-            data = P.encode(P.Error(message=exc.message, code=exc.code, id=getattr(msg, "id", None)))
+        except P.ProtocolError as exc:  # a reply too large to send: say so, under the request's id
+            data = P.encode(P.Error(message=exc.message[:500], code=exc.code, id=msg.rid))
         conn.offer(data)
 
     # ------------------------------------------------------------------ connections
@@ -354,15 +343,20 @@ class EngineServer:
                 try:
                     cmd = P.decode_command(line)
                 except P.ProtocolError as exc:
-                    self._direct(conn, P.Error(code=exc.code, message=exc.message, id=exc.request_id))
+                    self._direct(conn, P.Error(code=exc.code, message=exc.message[:1000], id=exc.request_id))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a line the decoder did not foresee still gets an answer
+                    log.error("undecodable line: %s: %.200s", type(exc).__name__, exc)
+                    self._direct(conn, P.Error(code="malformed", message=f"cannot read the line ({type(exc).__name__})"))
                     continue
                 try:
                     self._direct(conn, P.Reply(command=cmd.TYPE, id=cmd.id, data=self._handle(conn, cmd)))
                 except CommandError as exc:
-                    self._direct(conn, P.Error(code=exc.code, message=str(exc), id=cmd.id))
+                    self._direct(conn, P.Error(code=exc.code, message=str(exc)[:2000], id=cmd.rid))
                 except Exception as exc:  # noqa: BLE001 - a bug in one command must not kill the engine
                     log.exception("command %s failed", cmd.TYPE)
-                    self._direct(conn, P.Error(code="internal", message=f"{type(exc).__name__}: {exc}", id=cmd.id))
+                    self._direct(conn, P.Error(code="internal", message=f"{type(exc).__name__}: {exc}"[:2000],
+                                               id=cmd.rid))
         except (ConnectionError, OSError):
             pass
         finally:
@@ -392,51 +386,55 @@ class EngineServer:
         if cmd.TYPE in P.JOB_COMMANDS:
             if self._shutdown is not None and self._shutdown.is_set():
                 raise CommandError("the engine is shutting down", "busy")
-            params = {k: v for k, v in cmd.payload().items() if k != "id"}
-            job = Job(id=f"{cmd.TYPE}-{uuid.uuid4().hex[:8]}", kind=cmd.TYPE, params=params,
+            job = Job(id=f"{cmd.TYPE}-{uuid.uuid4().hex[:8]}", submission=self._submission(cmd),
                       reporter=Reporter(self.sink))
             with self._jobs_lock:
                 self.pending.append(job)
             self.jobs.put(job)
-            log.info("queued %s %s", job.id, params)
+            log.info("queued %s %.*s", job.id, LOGGED_PARAMS, job.params)
             return {"job": job.id, "position": len(self.pending) + (1 if self.current else 0)}
         raise CommandError(f"command {cmd.TYPE!r} is not handled by this engine", "unknown_type")
+
+    def _submission(self, cmd: P.Command):
+        """The job a command asks for, checked in full; CommandError (an error reply, nothing queued) if it cannot
+        run."""
+        from engine.config import ConfigError
+        from engine.service import jobs
+
+        params = {k: v for k, v in cmd.payload().items() if k != "id"}
+        try:
+            return jobs.submission(cmd.TYPE, params, self.config, store=self.store_path)
+        except (ConfigError, jobs.JobError) as exc:
+            raise CommandError(f"{cmd.TYPE}: {exc}", "bad_field") from None
+
+    def _config_file(self) -> str | None:
+        return getattr(self.config, "file", None)
 
     def status(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(), "instance": self.instance, "protocol": P.PROTOCOL_VERSION, "seq": self.broadcast_seq,
-            "store": str(self.store_path), "config": str(self.config_path) if self.config_path else None,
+            "store": str(self.store_path), "config": self._config_file(),
             "device": self._device(), "executor": self._executor(), "started": self.started, "clients": len(self.conns),
             "job": self.current.info() if self.current else None, "queue": [j.info() for j in self.pending],
             "idle_exit": self.idle_exit,
         }
 
     def _device(self) -> str:
-        """The device jobs run on, resolved ("auto" becomes cuda:<name> or cpu), for status lines."""
-        from engine.runtime.device import device_label, resolve_device
+        """The device config-less jobs run on, resolved once ("auto" becomes cuda:<name> or cpu), for status lines."""
+        if self._device_label is None:
+            from engine.runtime.device import device_label, resolve_device
 
-        name = self.device_name
-        if name is None:
+            name = self.config.project.device if self.config is not None else "auto"
             try:
-                from engine.config import load_config
-
-                name = load_config(self.config_path, check_classes=False).project.device
-            except Exception:  # noqa: BLE001 - a broken config is reported when a job reads it
-                name = "auto"
-        try:
-            return device_label(resolve_device(name))
-        except (RuntimeError, ValueError) as exc:
-            return f"{name} ({exc})"
+                self._device_label = device_label(resolve_device(name))
+            except (RuntimeError, ValueError) as exc:
+                self._device_label = f"{name} ({exc})"
+        return self._device_label
 
     def _executor(self) -> str:
         """`local`, or the Ray cluster's state (`ray: 3 nodes, 12/16 CPUs, 2/2 GPUs busy`), for status lines."""
-        try:
-            from engine.config import load_config
-
-            section = load_config(self.config_path, check_classes=False).executor
-        except Exception:  # noqa: BLE001 - a broken config is reported when a job reads it
-            return "local"
-        if section.kind == "local":
+        section = getattr(self.config, "executor", None)
+        if section is None or section.kind == "local":
             return "local"
         try:
             from engine.service.executor import RayExecutor
@@ -503,9 +501,7 @@ class EngineServer:
 
         log.info("job %s started", job.id)
         try:
-            ctx = JobContext(self.store, None, self.device_name, job.reporter, job.id, config_path=self.config_path,
-                             store_path=self.store_path)
-            jobs.execute(job.kind, job.params, ctx)
+            jobs.run(job.submission, JobContext(self.store, self.config, None, job.reporter, job.id))
             log.info("job %s done", job.id)
         except JobStopped:
             log.info("job %s stopped", job.id)
@@ -527,7 +523,7 @@ def _read_int(path: Path) -> int | None:
 
 
 def _setup_logging(path: Path) -> None:
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = PrivateRotatingLog(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger()
     root.addHandler(handler)

@@ -52,13 +52,6 @@ class Dictionary:
     def __init__(self, store, cfg: Config, device: torch.device | str = "cpu", reporter: Reporter = SILENT, *,
                  job: str = "dictionary", task_builder: Callable[[TaskDef], TaskData] | None = None,
                  source_loader: Callable[[str], Any] | None = None, executor: Any = None):
-        if cfg.dictionary.method not in METHODS:
-            raise ConfigError(f"unknown method {cfg.dictionary.method!r} (use {' or '.join(METHODS)})",
-                              file=cfg.file, key="dictionary.method")
-        if cfg.dictionary.seeds < 1:
-            raise ConfigError("must be at least 1", file=cfg.file, key="dictionary.seeds")
-        if cfg.dictionary.fisher_samples < 1:
-            raise ConfigError("must be at least 1", file=cfg.file, key="dictionary.fisher_samples")
         self.store, self.cfg, self.reporter, self.job = store, cfg, reporter, job
         if isinstance(device, str):
             from engine.runtime.device import resolve_device

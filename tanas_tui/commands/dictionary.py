@@ -73,6 +73,10 @@ def add_command(
             raise CliError(f"task {name!r}: give exactly one of --positive (binary) or --classes (multi-class)")
         taskdef = TaskDef(name=name, source=source, positive=pos, classes=cls, other=other, limit=limit,
                           seed=cfg.project.seed if seed is None else seed)
+    elif name not in {t.name for t in cfg.all_tasks()}:
+        raise CliError(f"no task named {name!r} in {cfg.file or 'the config'} (tasks: "
+                       f"{', '.join(t.name for t in cfg.all_tasks()) or 'none'}); an ad-hoc task needs --source",
+                       ExitCode.NOT_FOUND)
     else:
         taskdef = cfg.task(name)
     if role is None:
@@ -171,7 +175,13 @@ def write_csv(path: Path, matrix, names: dict[str, str], show_std: bool) -> None
             writer.writerow([labels[i]] + values + stds)
 
 
+def _check_method(method: str | None) -> None:
+    if method is not None and method not in DISTANCE_METHODS:
+        raise CliError(f"--method must be {' or '.join(DISTANCE_METHODS)}, got {method!r}", ExitCode.USAGE)
+
+
 def _read(config: Path | None, store: Path | None):
+    """The command's config, resolved once, and its store opened for reading."""
     from tanas_tui.common import load_cli_config, open_store
 
     cfg = load_cli_config(config, store, check_classes=False)
@@ -196,10 +206,9 @@ def distances_command(
         return check_command(method, as_json, noise_floor, permutations, config, store)
     if as_json or noise_floor:
         raise CliError("--json and --noise-floor go with --check")
+    _check_method(method)          # a usage error, before any store is opened
     cfg, st = _read(config, store)
     method = method or cfg.dictionary.method
-    if method not in DISTANCE_METHODS:
-        raise CliError(f"--method must be {' or '.join(DISTANCE_METHODS)}, got {method!r}")
     with st:
         matrix = st.distances(method)
         names = {t["id"]: t.get("name", t["id"]) for t in st.list_tasks()}
@@ -227,13 +236,12 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
     """`distances --check`: the similarity-quality report per method (tanas_tui/similarity_check.py)."""
     import json
 
-    from tanas_tui.common import console
+    from tanas_tui.common import console, open_store
     from tanas_tui.similarity_check import THRESHOLDS, check_matrix, task_groups
 
     if permutations < 1:
         raise CliError(f"--permutations must be at least 1, got {permutations}")
-    if method is not None and method not in DISTANCE_METHODS:
-        raise CliError(f"--method must be {' or '.join(DISTANCE_METHODS)}, got {method!r}")
+    _check_method(method)
     cfg, st = _read(config, store)
     with st:
         stored = [m for m in st.distance_methods() if st.distances(m).ids]
@@ -244,7 +252,7 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
                        "with `tanas-tui tasks add` or build the dictionary with `tanas-tui run`", ExitCode.NOT_FOUND)
     notes = []
     if measure_floor:
-        with _read(config, store)[1] as again:
+        with open_store(cfg, "r") as again:
             todo = [m for m in methods if not again.distances(m).noise_floor]
         for m in todo:
             if not as_json:
@@ -252,8 +260,7 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
             job_result(run_job("noise_floor", cfg, on_event=_quiet if as_json else None,
                                announce="measuring the noise floor there", method=m))
             notes.append(f"measured the {m} noise floor now")
-    cfg, st = _read(config, store)
-    with st:
+    with open_store(cfg, "r") as st:
         tasks = st.list_tasks()
         names = {t["id"]: t.get("name", t["id"]) for t in tasks}
         groups = task_groups(tasks, cfg)
@@ -311,6 +318,7 @@ def nearest_command(
 
     if k < 1:
         raise CliError(f"-k must be at least 1, got {k}")
+    _check_method(method)
     cfg, st = _read(config, store)
     method = method or cfg.dictionary.method
     from tanas_tui.similarity_check import noise_level

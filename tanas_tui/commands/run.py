@@ -1,8 +1,9 @@
 """`tanas-tui run [CONFIG]`: the whole pipeline, headless; `tanas-tui attach`: follow the engine's running job.
 
 `run` goes through the store's engine when one is running (following its events), and otherwise runs the job in
-this process while holding the store's writer lock. Ctrl-C stops the job at its next safe point (exit 130); a
-second Ctrl-C quits at once. `--detach` hands the job to the engine (started if needed) and returns.
+this process while holding the store's writer lock; either way with the config resolved here (file, `TANAS_*`,
+flags). Ctrl-C stops the job at its next safe point (exit 130), SIGTERM too (exit 143); a second one quits at once.
+`--detach` hands the job to the engine (started if needed) and returns; `--dry-run` checks everything and runs nothing.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tanas_tui import units
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.exitcodes import ExitCode
-from tanas_tui.runner import config_file, follow, job_result, renderer, run_job
+from tanas_tui.runner import config_file, follow, job_result, renderer, run_job, submit
 
 
 def register(app: typer.Typer) -> None:
@@ -33,9 +34,11 @@ def run(
     detach: bool = typer.Option(False, "--detach", "-d", help="Run it in the engine (started if needed) and return."),
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
     executor: str = typer.Option(None, "--executor", help="local | ray: where units of work run (overrides "
-                                 "\\[executor] kind; for a job run here, an engine uses its config's)."),
+                                 "\\[executor] kind)."),
     address: str = typer.Option(None, "--address", help="Ray cluster: auto, host:6379 or ray://host:10001 "
                                 "(overrides \\[executor] address)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the config (file, TANAS_* and flags) and the job, "
+                                 "say what would run, and stop: no store, no engine, no training."),
     store: Path = StoreOption,
 ) -> None:
     """Build or update the dictionary, search the target's task-aware space with FUSE, print the result table."""
@@ -53,10 +56,13 @@ def run(
     if address is not None:
         overrides["executor.address"] = address
     cfg = load_cli_config(config, store, overrides or None)
+    from engine.service.jobs import submission
+
+    submission("run_pipeline", {}, cfg)      # nothing to build, or a job that cannot run: exit 2 before any work
+    if dry_run:
+        _describe_plan(cfg, console)
+        return
     pid = engine_running(cfg.store_path)
-    if pid is not None and (executor or address is not None):
-        raise CliError(f"--executor / --address apply to a job run in this process; the engine (pid {pid}) serving "
-                       f"{cfg.store_path} uses its config's [executor] (set it there, or stop the engine)")
     if detach:
         if pid is None:
             from tanas_tui.client import EngineStartFailed
@@ -66,21 +72,39 @@ def run(
                 pid = start_engine(cfg.store_path, config_file(cfg), device)
             except EngineStartFailed as exc:
                 raise start_failure(exc) from None
+        from engine.config import config_summary
+
         with EngineClient(cfg.store_path) as client:
-            params = {"config": config_file(cfg), "device": device}
-            same = same_job(client.status(), "run_pipeline", params)
+            params = {"config": cfg.snapshot()}
+            same = same_job(client.status(), "run_pipeline", {"config": config_summary(params["config"])})
             if same is not None:
                 console.print(f"the same run is already {same['state']} in the engine (pid {pid}) as job "
                               f"{same['id']}; follow it with `tanas-tui attach`, cancel it with "
                               f"`tanas-tui engine cancel {same['id']}`", soft_wrap=True)
                 return
-            job = client.submit("run_pipeline", **params)
+            job = submit(client, "run_pipeline", **params)
         console.print(f"job {job} queued in the engine (pid {pid}) for {cfg.store_path}; "
                       "follow it with `tanas-tui attach`, stop it with `tanas-tui engine stop`")
         return
     t0 = time.perf_counter()
     done = run_job("run_pipeline", cfg, device=device)
     _finish(done, time.perf_counter() - t0)
+
+
+def _describe_plan(cfg, console) -> None:
+    """`run --dry-run`: what the checked config would run."""
+    target = cfg.target.name if cfg.target else None
+    stages = list(P_STAGES[:3]) + (list(P_STAGES[3:6]) + (["comparison"] if cfg.search.compare else [])
+                                   if target else [])
+    console.print(f"config {cfg.file or '(built-in defaults)'}: ok", highlight=False)
+    console.print(f"  store {cfg.store_path}; device {cfg.project.device}; executor {cfg.executor.kind}", highlight=False)
+    console.print(f"  dictionary: {len(cfg.tasks)} base task(s); target: {target or 'none'}", highlight=False)
+    if target:
+        console.print(f"  search: {cfg.space.kind} space, {cfg.search.rounds} round(s) of {cfg.search.candidates} "
+                      f"candidates, seed {cfg.project.seed}" + (f", comparison of {', '.join(cfg.search.arms)} x "
+                                                                 f"{cfg.search.repeats}" if cfg.search.compare else ""),
+                      highlight=False)
+    console.print(f"  stages: {', '.join(stages)} (nothing was run: --dry-run)", highlight=False)
 
 
 def same_job(status: dict, kind: str, params: dict) -> dict | None:

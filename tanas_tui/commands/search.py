@@ -69,13 +69,19 @@ def search(
 
 
 # -- searches list / show ------------------------------------------------------------------------------------------
-def _open_read(config: Path | None, store: Path | None):
-    from tanas_tui.common import load_cli_config, open_store
+def _config(config: Path | None, store: Path | None):
+    """The command's config, resolved once (reading the store needs no data source)."""
+    from tanas_tui.common import load_cli_config
 
-    cfg = load_cli_config(config, store, check_classes=False)
+    return load_cli_config(config, store, check_classes=False)
+
+
+def _open_read(cfg):
+    from tanas_tui.common import open_store
+
     if not cfg.store_path.exists():
         raise CliError(f"no store at {cfg.store_path}; run `tanas-tui run` or `tanas-tui search` first",
-                       ExitCode.NOT_FOUND)
+                       ExitCode.STORE)
     return open_store(cfg, "r")
 
 
@@ -98,7 +104,7 @@ def list_searches(
     from tanas_tui.common import console
 
     fmt = wanted(as_json, as_csv)
-    with _open_read(config, store) as st:
+    with _open_read(_config(config, store)) as st:
         runs = st.list_searches()
     if fmt is not None:
         emit([_search_row(a) for a in runs], fmt, SEARCH_COLUMNS)
@@ -146,14 +152,14 @@ def remove_search(
 ) -> None:
     """Delete a stored run: its α history, candidates, checkpoint and result."""
     from store.records import SearchRunRecord
-    from tanas_tui.common import console, load_cli_config
+    from tanas_tui.common import console
     from tanas_tui.runner import job_result, run_job
 
-    with _open_read(config, store) as st:
+    cfg = _config(config, store)
+    with _open_read(cfg) as st:
         status = SearchRunRecord.from_attrs(st.search(run)).status
     if not yes and not typer.confirm(f"delete search {run} ({status})?", default=False):
         raise CliError("nothing deleted", ExitCode.INTERRUPTED)
-    cfg = load_cli_config(config, store, check_classes=False)
     job_result(run_job("remove_search", cfg, on_event=_quiet, announce="deleting it there", run=run))
     console.print(f"deleted search {run}")
 
@@ -170,7 +176,7 @@ def show_search(
     from store.records import SearchRunRecord
     from tanas_tui.common import console
 
-    with _open_read(config, store) as st:
+    with _open_read(_config(config, store)) as st:
         a = SearchRunRecord.from_attrs(st.search(run))
         rec = st.read_search(run)
     console.print(f"[bold]search {markup_safe(run)}[/] ({a.kind}): target {markup_safe(a.target_name or '?')}, "
@@ -251,7 +257,7 @@ def compare_searches(
     chosen = [name for name, on in (("json", as_json), ("csv", as_csv), ("markdown", as_markdown)) if on]
     if len(chosen) > 1:
         raise CliError(f"choose one output format, got {', '.join('--' + c for c in chosen)}", ExitCode.USAGE)
-    with _open_read(config, store) as st:
+    with _open_read(_config(config, store)) as st:
         try:
             table = result_table(st, target)
         except TableError as exc:
@@ -289,7 +295,7 @@ def export(
 ) -> None:
     """Write a finished run's architecture (JSON) or trained network (TorchScript / ONNX)."""
     from store.records import SearchRunRecord
-    from tanas_tui.common import console, load_cli_config
+    from tanas_tui.common import console
     from tanas_tui.runner import job_result, run_job
 
     from tanas_tui.export_target import ExportTargetError, check_output
@@ -300,7 +306,8 @@ def export(
         output = check_output(output, force)
     except ExportTargetError as exc:
         raise CliError(f"--output: {exc}", ExitCode.USAGE) from None
-    with _open_read(config, store) as st:
+    cfg = _config(config, store)
+    with _open_read(cfg) as st:
         a = SearchRunRecord.from_attrs(st.search(run))
         result = a.result or {}
         if a.status != "done" or not result:
@@ -309,7 +316,6 @@ def export(
         if not result.get("genotype"):
             raise CliError(f"run {run!r} is a fixed network ({result.get('hash')}), not a "
                            f"searched genotype; export supports searched runs", ExitCode.USAGE)
-    cfg = load_cli_config(config, store, check_classes=False)
     out = job_result(run_job("export", cfg, on_event=_quiet, run=run, format=fmt, output=str(Path(output).resolve())))
     console.print(f"wrote {fmt} of {run} (genotype {out['hash']}) to {out['path']}")
 
