@@ -25,7 +25,9 @@ TINY_BUDGETS = {       # TANAS_* environment overrides: the preset's structure, 
     "TANAS_SPACE_CHANNELS": "[4]", "TANAS_SPACE_LAYERS": "[3]",
     "TANAS_SEARCH_ROUNDS": "1", "TANAS_SEARCH_CANDIDATES": "2", "TANAS_SEARCH_ALTERNATIONS": "1",
     "TANAS_SEARCH_W_EPOCHS": "1", "TANAS_SEARCH_FINAL_EPOCHS": "1", "TANAS_SEARCH_REPEATS": "1",
-    "TANAS_SEARCH_BATCH_SIZE": "32", "TANAS_SEARCH_FIXED_NETWORKS": "[]",  # ResNet/DenseNet cost minutes here; test_baselines trains one
+    "TANAS_SEARCH_BATCH_SIZE": "32",
+    # no fixed-network arm: ResNet/DenseNet cost minutes here; test_baselines trains one
+    "TANAS_SEARCH_ARMS": "[\"random\", \"fuse-standard\", \"fuse-task-aware\", \"fuse-farthest\"]",
 }
 
 
