@@ -107,13 +107,14 @@ class RemotePlanner:
             reporter.emit("log", level="info", message=(
                 f"{ex.status()}: {totals['probe']} probe units, {totals['fisher']} Fisher units{more}"))
         done = {k: 0 for k in totals}
-        for ref, value in ex.completed(list(kinds), reporter):
-            kind, b, s = kinds[ref]
-            if kind == "probe":
-                state, info = value
-                probes.record_probe(b, s, state, info["val_acc"], info["epochs"], info["seconds"])
-                finished = []
-            elif kind == "fisher":
+        unrecorded = set(missing_probes)
+        # Ray hands results back in any order: a Fisher pass (or a measure's unit) can arrive before the result of
+        # the probe unit it was computed from, and the measures read probes back from the store; such a result
+        # waits until every probe it may read is stored
+        waiting: list[tuple[str, str, int, Any]] = []
+
+        def handle(kind: str, b: str, s: int, value: Any) -> None:
+            if kind == "fisher":
                 if (b, s) in own_missing:
                     probes.record_own_fisher(b, s, np.asarray(value[b]))
                     own_missing.discard((b, s))
@@ -125,6 +126,21 @@ class RemotePlanner:
                 record(source, target, values)
             done[kind] += 1
             reporter.emit("job_progress", job=job, stage=stages[kind], done=done[kind], total=totals[kind])
+
+        for ref, value in ex.completed(list(kinds), reporter):
+            kind, b, s = kinds[ref]
+            if kind == "probe":
+                state, info = value
+                probes.record_probe(b, s, state, info["val_acc"], info["epochs"], info["seconds"])
+                unrecorded.discard((b, s))
+                done[kind] += 1
+                reporter.emit("job_progress", job=job, stage=stages[kind], done=done[kind], total=totals[kind])
+            else:
+                waiting.append((kind, b, s, value))
+            while waiting and not unrecorded:
+                handle(*waiting.pop(0))
+        for item in waiting:   # every unit has arrived, so every probe is stored
+            handle(*item)
         for t in ids:
             probes.mark_ready(t)
         for source, target, values in measure.finish_remote():  # every unit has arrived: all its inputs are here
