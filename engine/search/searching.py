@@ -218,7 +218,7 @@ class _Spaces:
             return spec.with_space(SearchSpace.from_dict(stored))
         if spec.space_kind not in self.built:
             if spec.space_kind != "standard":
-                _ensure_dictionary(self.ctx, self.target_name)
+                ensure_dictionary(self.ctx, self.target_name)
                 assign_base_genotypes(self.ctx, only=space_tasks(self.ctx, self.target_name, [spec.space_kind]))
             self.built[spec.space_kind] = build_space(self.ctx, self.target_name, spec.space_kind)
         return spec.with_space(self.built[spec.space_kind])
@@ -245,7 +245,7 @@ def run_search(ctx, target_name: str, space_kind: str, *, run_id: str | None = N
     return {"run_id": spec.run_id, **result.to_dict()}
 
 
-def _ensure_dictionary(ctx, target_name: str) -> None:
+def ensure_dictionary(ctx, target_name: str) -> None:
     store, cfg, dictionary = ctx.store, ctx.config, ctx.dictionary
     target = cfg.task(target_name)
     dictionary.ensure([t for t in cfg.tasks if t.name != target_name], "base")

@@ -181,6 +181,13 @@ def start_search(ctx: JobContext, *, target: str | None = None, space: str | Non
                                 seed=cfg.project.seed if seed is None else seed)
 
 
+def check_premise(ctx: JobContext, *, target: str | None = None, tasks: int = 8, seeds: int = 3,
+                  epochs: int = 3) -> dict[str, Any]:
+    from engine.search.premise import check_premise as check
+
+    return check(ctx, _target_name(ctx.config, target), tasks=tasks, seeds=seeds, epochs=epochs)
+
+
 def export(ctx: JobContext, *, run: str, format: str, output: str) -> dict[str, Any]:
     """Writes a finished run's genotype (JSON) or trained network (TorchScript / ONNX) to `output`; reads only."""
     from engine.search.export import export_model
@@ -204,7 +211,7 @@ def sleep(ctx: JobContext, *, steps: int = 1, seconds: float = 0.0) -> dict[str,
 JOBS: dict[str, JobFn] = {
     "run_pipeline": run_pipeline, "add_task": add_task, "remove_task": remove_task,
     "compute_distances": compute_distances, "noise_floor": noise_floor, "build_space": build_space,
-    "start_search": start_search, "export": export, "sleep": sleep, "remove_search": remove_search,
+    "start_search": start_search, "check_premise": check_premise, "export": export, "sleep": sleep, "remove_search": remove_search,
 }
 NEEDS_NO_CONFIG = {"sleep", "export", "remove_search"}   # no training: neither the device nor torch's thread count matters
 
@@ -265,6 +272,7 @@ def _check_pipeline(cfg, params: dict[str, Any]) -> None:
 
 _CHECKS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
     "add_task": _check_add_task, "build_space": _check_target, "start_search": _check_target,
+    "check_premise": _check_target,
     "run_pipeline": _check_pipeline,
 }
 

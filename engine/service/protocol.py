@@ -193,6 +193,26 @@ class StartSearch(JobCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CheckPremise(JobCommand):
+    """The premise check of a target (engine.search.premise): `tasks` dictionary tasks' genotypes trained on it for
+    `seeds` seeds of `epochs` epochs each."""
+    TYPE: ClassVar[str] = "check_premise"
+    target: str | None = None      # None: the config's target
+    tasks: int = 8
+    seeds: int = 3
+    epochs: int = 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        text("target", self.target, self.rid)
+        for name, lo, hi in (("tasks", 4, 10_000), ("seeds", 2, 1000), ("epochs", 1, 10_000)):
+            value = getattr(self, name)
+            if type(value) is not int or not lo <= value <= hi:
+                raise ProtocolError(f"field {name!r} must be an integer from {lo} to {hi}, got {value!r}", "bad_field",
+                                    self.rid)
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunPipeline(JobCommand):
     """The whole pipeline."""
     TYPE: ClassVar[str] = "run_pipeline"
@@ -475,7 +495,7 @@ class Dropped(Event):
 
 COMMANDS: dict[str, type[Command]] = {
     c.TYPE: c for c in (Status, Subscribe, AddTask, RemoveTask, RemoveSearch, ComputeDistances, MeasureNoiseFloor,
-                        BuildSpace, StartSearch,
+                        BuildSpace, StartSearch, CheckPremise,
                         RunPipeline, Sleep, Pause, Resume, Stop, Shutdown)
 }
 EVENTS: dict[str, type[Event]] = {
