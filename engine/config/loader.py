@@ -199,6 +199,9 @@ class _Loader:
         for key in ("name", "source"):
             if key not in raw:
                 raise self.error(f"missing required key {key!r}", table)
+        raw = dict(raw)
+        if "genotype" in raw:
+            raw["genotype"] = self.given_genotype(raw["genotype"], table)
         values = {k: self.coerce(v, TASK_FIELDS[k].type, table, k) for k, v in raw.items()}
         values.setdefault("seed", default_seed)
         for key, message in definition_problems(values):
@@ -213,6 +216,29 @@ class _Loader:
             if message:
                 raise self.error(message, table, key)
         return task
+
+    def given_genotype(self, value: Any, table: str) -> str:
+        """A task's `genotype`: an inline table, a JSON file's path (relative to the config file) or JSON text (as a
+        job's plain config carries it); returned as the genotype's canonical JSON."""
+        from engine.space.genotype import Genotype, GenotypeError
+
+        where = "inline"
+        if isinstance(value, str) and not value.lstrip().startswith("{"):
+            path = Path(value).expanduser()
+            if not path.is_absolute() and self.file:
+                path = Path(self.file).parent / path
+            where = str(path)
+            try:
+                value = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise self.error(f"cannot read the genotype file {path}: {exc.strerror or exc}", table,
+                                 "genotype") from None
+        try:
+            data = json.loads(value) if isinstance(value, str) else value
+            genotype = Genotype.from_dict(data)
+        except (ValueError, GenotypeError) as exc:
+            raise self.error(f"not a genotype ({where}): {exc}", table, "genotype") from None
+        return json.dumps(genotype.to_dict(), sort_keys=True, separators=(",", ":"))
 
     def check_task_classes(self, task: TaskDef, table: str, cfg: Config) -> None:
         from engine.data import DataUnavailable, UnknownSource, get_source

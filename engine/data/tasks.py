@@ -39,13 +39,16 @@ class TaskDef:
     # A label for similarity checks (`distances --check`: is a task's nearest task in its group?); the source when
     # None. Not part of the task's data, so it stays out of the task id.
     group: str | None = None
+    # A known architecture for the task (canonical JSON of a Genotype): used as its best genotype, never searched.
+    # Also a label: the task's data, and so its id, do not depend on it.
+    genotype: str | None = None
 
 
 class TaskError(ValueError):
     """A task definition that cannot be built from its source."""
 
 
-LABEL_FIELDS = ("group",)   # fields that label a task without changing its data: not hashed into its id
+LABEL_FIELDS = ("group", "genotype")   # fields that label a task without changing its data: not in its id
 MIN_LIMIT = 10   # fewer samples leave the splits (10 % validation, 20 % test) empty or a single sample
 MAX_NAME = 100  # characters; a task name is shown in tables and becomes part of run ids
 

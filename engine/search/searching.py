@@ -81,6 +81,8 @@ def assign_base_genotypes(ctx, only=None) -> dict[str, str]:
     base = every if only is None else [t for t in every if t["id"] in set(only)]
     if not base:
         return {}
+    _apply_given(ctx, base)
+    base = [store.task(t["id"]) for t in base]
     rounds = cfg.dictionary.genotype_rounds
     missing = [t for t in base if not t.get("best_genotype")]
     if rounds > 0 and missing:
@@ -92,6 +94,25 @@ def assign_base_genotypes(ctx, only=None) -> dict[str, str]:
         for t in missing[1:] if first else missing:
             _inherit(ctx, t, len(every))
     return {t["id"]: store.task(t["id"]).get("genotype_hash") for t in base}
+
+
+def _apply_given(ctx, base: list[dict[str, Any]]) -> None:
+    """Tasks whose config gives a genotype (`[[tasks]] genotype`) hold exactly that one, marked given: never
+    searched, and a changed one replaces the stored one."""
+    import json
+
+    given = {t.name: t.genotype for t in ctx.config.all_tasks() if t.genotype}
+    for attrs in base:
+        text = given.get(attrs.get("name"))
+        if text is None:
+            continue
+        genotype = Genotype.from_dict(json.loads(text))
+        source = attrs.get("genotype_source") or {}
+        if attrs.get("genotype_hash") != genotype.hash or source.get("kind") != "given":
+            ctx.store.update_task(attrs["id"], best_genotype=genotype.to_dict(), genotype_hash=genotype.hash,
+                                  genotype_source={"kind": "given"})
+            ctx.reporter.emit("log", level="info",
+                              message=f"task {attrs['name']}: given genotype {genotype.hash} (not searched)")
 
 
 def _search_bases(ctx, missing: list[dict[str, Any]], rounds: int) -> None:

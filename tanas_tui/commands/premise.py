@@ -34,9 +34,11 @@ def _fmt(value: Any, spec: str) -> str:
 
 def premise_table(record: dict[str, Any]) -> Table:
     table = Table(title=f"Premise check: {markup_safe(record['target'])}", title_justify="left")
-    for name, justify in (("task", "left"), ("group", "left"), ("d(b, t)", "right"), ("genotype", "left"),
-                          ("val error %", "right"), ("per seed", "right")):
-        table.add_column(name, justify=justify, no_wrap=name != "task")
+    longest = max((len(r["name"]) for r in record["rows"]), default=4)
+    table.add_column("task", min_width=min(longest, 40), overflow="fold")   # names are never cut
+    for name, justify in (("group", "left"), ("d(b, t)", "right"), ("genotype", "left"), ("val error %", "right"),
+                          ("per seed", "right")):
+        table.add_column(name, justify=justify)
     for row in record["rows"]:
         table.add_row(markup_safe(row["name"]), row["group"], f"{row['distance']:.4g}",
                       f"{row.get('genotype_hash') or '–'} ({row.get('genotype_source', 'search')})",
