@@ -17,6 +17,7 @@ FRONT_END_ALLOWED = {
     "engine.service.protocol", "engine.service.jobs", "engine.config", "engine.choices", "engine.space.genotype",
     "engine.data", "engine.data.tasks", "engine.data.paper_files",
     "engine.results", "engine.results.stats", "engine.results.table", "engine.results.collect",
+    "engine.results.premise",
     # similarity quality measures (hit rate, contrast, ties) on stored matrices: numpy only, checked below
     "engine.similarity.quality",
 }
