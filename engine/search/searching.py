@@ -82,6 +82,7 @@ def assign_base_genotypes(ctx, only=None) -> dict[str, str]:
     if not base:
         return {}
     _apply_given(ctx, base)
+    every = [store.task(t["id"]) for t in every]
     base = [store.task(t["id"]) for t in base]
     rounds = cfg.dictionary.genotype_rounds
     missing = [t for t in base if not t.get("best_genotype")]

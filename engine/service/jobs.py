@@ -211,7 +211,8 @@ def sleep(ctx: JobContext, *, steps: int = 1, seconds: float = 0.0) -> dict[str,
 JOBS: dict[str, JobFn] = {
     "run_pipeline": run_pipeline, "add_task": add_task, "remove_task": remove_task,
     "compute_distances": compute_distances, "noise_floor": noise_floor, "build_space": build_space,
-    "start_search": start_search, "check_premise": check_premise, "export": export, "sleep": sleep, "remove_search": remove_search,
+    "start_search": start_search, "check_premise": check_premise, "export": export, "sleep": sleep,
+    "remove_search": remove_search,
 }
 NEEDS_NO_CONFIG = {"sleep", "export", "remove_search"}   # no training: neither the device nor torch's thread count matters
 
