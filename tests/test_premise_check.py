@@ -114,3 +114,29 @@ def test_statistics_on_known_orderings():
     assert s["near_minus_far"]["mean"] == pytest.approx(-6.0) and s["near_minus_far"]["low"] == pytest.approx(-6.0)
     tied = premise_stats(d, np.ones((8, 3)), near=[0, 1], far=[6, 7])
     assert tied["kendall_tau"] is None and not tied["supported"]
+
+
+def test_genotype_check_ranks_a_planted_genotype_against_random_ones(tmp_path):
+    """A working genotype beats most random ones on its own task; one whose cells see only zeros beats none."""
+    path = tmp_path / "tanas.toml"
+    path.write_text(tiny_project(store="s.zarr", tasks=("circle", "square"), k=1)
+                    .replace("per_class = 24", "per_class = 150"))
+    cfg = load_config(path, {})
+    with Store.open(cfg.store_path, "w", create=True) as st:
+        ctx = JobContext(st, cfg, "cpu", RecordingReporter(), "setup")
+        ctx.dictionary.ensure(list(cfg.tasks), "base")
+        for name, g in (("circle", GOOD), ("square", BAD)):
+            st.update_task(st.find_task(name), best_genotype=g.to_dict(), genotype_hash=g.hash,
+                           genotype_source={"kind": "given"})
+    result = CliRunner().invoke(app, ["genotypes", "check", "--config", str(path), "--random", "4", "--epochs", "4",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)["rows"]}
+    bad, good = rows["square"], rows["circle"]
+    assert bad["val_error"] == 50.0           # its cells see zeros: one constant answer on a balanced val split
+    assert good["percentile"] >= 75 and bad["percentile"] == 0, (good, bad)   # measured: 100 and 0
+    assert len(rows["circle"]["random_val_errors"]) == 4
+    with Store.open(cfg.store_path, "r") as st:   # stored with each task
+        assert st.task(st.find_task("circle"))["genotype_quality"]["percentile"] == rows["circle"]["percentile"]
+    r = CliRunner().invoke(app, ["genotypes", "check", "--config", str(path), "--random", "0"])
+    assert r.exit_code == 2 and "--random must be at least 1" in r.output

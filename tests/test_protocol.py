@@ -24,6 +24,7 @@ SAMPLES: dict[str, dict] = {
     "build_space": {"target": "uci-3", "kind": "standard"},
     "start_search": {"target": "uci-3", "space": "task-aware", "run_id": "r1", "seed": 7},
     "check_premise": {"target": "uci-3", "tasks": 8, "seeds": 3, "epochs": 2},
+    "check_genotypes": {"random": 8, "epochs": 2},
     "run_pipeline": {"config": {"file": "/x/tanas.toml", "base_dir": "/x", "search": {"rounds": 1}}, "device": "cpu"},
     "sleep": {"steps": 3, "seconds": 0.5},
     "pause": {"job": "j1"}, "resume": {}, "stop": {"job": None},

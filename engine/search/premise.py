@@ -91,3 +91,53 @@ def check_premise(ctx, target_name: str, *, tasks: int = 8, seeds: int = 3, epoc
               "val_samples": int(len(task.val_y)), "seconds": time.perf_counter() - start, "finished": now()}
     store.update_task(target_id, premise=record)
     return record
+
+
+# -- base genotypes worth transferring ------------------------------------------------------------------------------
+def percentile(value: float, others: list[float]) -> float:
+    """The share (percent) of `others` that `value` beats, ties counting half: 100 = lower error than every one."""
+    if not others:
+        return float("nan")
+    return 100.0 * sum(1.0 if value < o else 0.5 if value == o else 0.0 for o in others) / len(others)
+
+
+def check_genotypes(ctx, *, random_genotypes: int = 8, epochs: int = 3) -> dict[str, Any]:
+    """For every base task: its genotype's val error on its own task against `random_genotypes` random genotypes of
+    the standard space, all trained from scratch for `epochs` epochs on its train split; the percentile is stored
+    with the task (`genotype_quality`). Tasks without a genotype get one first, as a search would."""
+    from engine.search import searching
+    from engine.space.spaces import standard_space
+
+    store, cfg, reporter = ctx.store, ctx.config, ctx.reporter
+    ctx.dictionary.ensure(list(cfg.tasks), "base")
+    ctx.dictionary.compute_distances(cfg.dictionary.method)   # a task without a genotype may inherit one
+    searching.assign_base_genotypes(ctx)
+    bases = [t for t in store.list_tasks() if t.get("role", "base") == "base"]
+    space = standard_space(cfg.space)
+    settings = {"random": random_genotypes, "epochs": epochs, "seed": cfg.project.seed,
+                "batch_size": cfg.search.batch_size, "lr": cfg.search.w_lr}
+    rows, total = [], len(bases) * (random_genotypes + 1)
+    for i, attrs in enumerate(bases):
+        task = ctx.dictionary.task_data(attrs["id"])
+        own = Genotype.from_dict(attrs["best_genotype"])
+        draws = space.sample_many(random_genotypes, derive_seed(cfg.project.seed, "genotype-quality", attrs["id"]),
+                                  exclude=[own.hash])
+        errors = []
+        for j, genotype in enumerate([own, *draws]):
+            reporter.check()
+            seed = derive_seed(cfg.project.seed, "genotype-quality", attrs["id"], "train")   # one data order for all
+            model, _ = train_from_scratch(genotype, task, epochs, on="train", seed=seed, device=ctx.device,
+                                          batch_size=cfg.search.batch_size, lr=cfg.search.w_lr)
+            errors.append(100.0 * (1.0 - evaluate(model, task.val_x, task.val_y, ctx.device)[1]))
+            reporter.emit("job_progress", job=ctx.job_id, stage="genotype trainings",
+                          done=i * (random_genotypes + 1) + j + 1, total=total)
+        quality = {"settings": settings, "val_error": errors[0], "random_val_errors": errors[1:],
+                   "percentile": percentile(errors[0], errors[1:]), "genotype_hash": own.hash, "finished": now()}
+        store.update_task(attrs["id"], genotype_quality=quality)
+        rows.append({"task_id": attrs["id"], "name": attrs["name"],
+                     "source": (store.task(attrs["id"]).get("genotype_source") or {}).get("kind", "search"),
+                     **{k: quality[k] for k in ("genotype_hash", "val_error", "random_val_errors", "percentile")}})
+    values = [r["percentile"] for r in rows]
+    return {"settings": settings, "rows": rows, "mean_percentile": float(np.mean(values)) if values else None,
+            "sd_percentile": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+            "genotype_rounds": cfg.dictionary.genotype_rounds}

@@ -188,6 +188,12 @@ def check_premise(ctx: JobContext, *, target: str | None = None, tasks: int = 8,
     return check(ctx, _target_name(ctx.config, target), tasks=tasks, seeds=seeds, epochs=epochs)
 
 
+def check_genotypes(ctx: JobContext, *, random: int = 8, epochs: int = 3) -> dict[str, Any]:
+    from engine.search.premise import check_genotypes as check
+
+    return check(ctx, random_genotypes=random, epochs=epochs)
+
+
 def export(ctx: JobContext, *, run: str, format: str, output: str) -> dict[str, Any]:
     """Writes a finished run's genotype (JSON) or trained network (TorchScript / ONNX) to `output`; reads only."""
     from engine.search.export import export_model
@@ -211,7 +217,8 @@ def sleep(ctx: JobContext, *, steps: int = 1, seconds: float = 0.0) -> dict[str,
 JOBS: dict[str, JobFn] = {
     "run_pipeline": run_pipeline, "add_task": add_task, "remove_task": remove_task,
     "compute_distances": compute_distances, "noise_floor": noise_floor, "build_space": build_space,
-    "start_search": start_search, "check_premise": check_premise, "export": export, "sleep": sleep,
+    "start_search": start_search, "check_premise": check_premise,
+    "check_genotypes": check_genotypes, "export": export, "sleep": sleep,
     "remove_search": remove_search,
 }
 NEEDS_NO_CONFIG = {"sleep", "export", "remove_search"}   # no training: neither the device nor torch's thread count matters

@@ -213,6 +213,22 @@ class CheckPremise(JobCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CheckGenotypes(JobCommand):
+    """Every base task's genotype against `random` random genotypes on its own task (engine.search.premise)."""
+    TYPE: ClassVar[str] = "check_genotypes"
+    random: int = 8
+    epochs: int = 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, lo, hi in (("random", 1, 10_000), ("epochs", 1, 10_000)):
+            value = getattr(self, name)
+            if type(value) is not int or not lo <= value <= hi:
+                raise ProtocolError(f"field {name!r} must be an integer from {lo} to {hi}, got {value!r}", "bad_field",
+                                    self.rid)
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunPipeline(JobCommand):
     """The whole pipeline."""
     TYPE: ClassVar[str] = "run_pipeline"
@@ -495,7 +511,7 @@ class Dropped(Event):
 
 COMMANDS: dict[str, type[Command]] = {
     c.TYPE: c for c in (Status, Subscribe, AddTask, RemoveTask, RemoveSearch, ComputeDistances, MeasureNoiseFloor,
-                        BuildSpace, StartSearch, CheckPremise,
+                        BuildSpace, StartSearch, CheckPremise, CheckGenotypes,
                         RunPipeline, Sleep, Pause, Resume, Stop, Shutdown)
 }
 EVENTS: dict[str, type[Event]] = {

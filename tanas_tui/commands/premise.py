@@ -1,4 +1,4 @@
-"""`tanas-tui premise TARGET`: does the distance predict which dictionary tasks' genotypes do well on TARGET?
+"""`tanas-tui premise TARGET` and `tanas-tui genotypes check`. Premise: does the distance predict which dictionary tasks' genotypes do well on TARGET?
 
 Runs the premise check (engine.search.premise) as a job, here or in the running engine, and prints each checked
 task's distance and target val error, the rank correlations with their permutation p-value and the near-minus-far
@@ -20,8 +20,12 @@ from tanas_tui.exitcodes import ExitCode
 from tanas_tui.safe_text import markup_safe
 
 
+genotypes_app = typer.Typer(help="The dictionary's base genotypes: are they worth transferring?", no_args_is_help=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command("premise")(premise)
+    app.add_typer(genotypes_app, name="genotypes")
 
 
 def _quiet(event) -> None:
@@ -97,3 +101,41 @@ def premise(
             console.print(markup_safe(line), soft_wrap=True)
     if not record["stats"]["supported"]:
         raise typer.Exit(int(ExitCode.NO_STRUCTURE))
+
+
+@genotypes_app.command("check")
+@handle_errors
+def genotypes_check(
+    random: int = typer.Option(8, "--random", help="Random genotypes of the standard space per task (at least 1)."),
+    epochs: int = typer.Option(3, "--epochs", help="Training epochs of every genotype on the task."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    config: Path = ConfigOption,
+    store: Path = StoreOption,
+    device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
+) -> None:
+    """Each base task's genotype against random genotypes on its own task, at one budget: its percentile."""
+    from tanas_tui.common import console, load_cli_config
+    from tanas_tui.runner import job_result, run_job
+
+    for name, value in (("--random", random), ("--epochs", epochs)):
+        if value < 1:
+            raise CliError(f"{name} must be at least 1, got {value}", ExitCode.USAGE)
+    cfg = load_cli_config(config, store, {"project.device": device} if device else None)
+    result = job_result(run_job("check_genotypes", cfg, device=device, on_event=_quiet if as_json else None,
+                                announce="checking the genotypes there", random=random, epochs=epochs))
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    table = Table(title="Base genotypes against random genotypes on their own task", title_justify="left")
+    table.add_column("task", overflow="fold")
+    for name in ("genotype", "val error %", "random: median %", "best %", "percentile"):
+        table.add_column(name, justify="left" if name == "genotype" else "right")
+    for row in result["rows"]:
+        others = sorted(row["random_val_errors"])
+        table.add_row(markup_safe(row["name"]), f"{row['genotype_hash']} ({row['source']})", f"{row['val_error']:.2f}",
+                      f"{others[len(others) // 2]:.2f}", f"{others[0]:.2f}", f"{row['percentile']:.1f}")
+    console.print(table)
+    sd = result["sd_percentile"]
+    console.print(f"mean percentile {result['mean_percentile']:.1f}" + (f" (sd {sd:.1f})" if sd is not None else "")
+                  + f" over {len(result['rows'])} tasks; 100 = better than every random genotype, 50 = typical; "
+                  f"genotype_rounds = {result['genotype_rounds']}, {epochs} epochs each, val split", soft_wrap=True)
