@@ -127,7 +127,8 @@ def genotypes_check(
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
     table = Table(title="Base genotypes against random genotypes on their own task", title_justify="left")
-    table.add_column("task", overflow="fold")
+    longest = max((len(r["name"]) for r in result["rows"]), default=4)
+    table.add_column("task", min_width=min(longest, 40), overflow="fold")   # names are never cut
     for name in ("genotype", "val error %", "random: median %", "best %", "percentile"):
         table.add_column(name, justify="left" if name == "genotype" else "right")
     for row in result["rows"]:
