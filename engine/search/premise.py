@@ -18,6 +18,7 @@ from engine.results.premise import premise_stats
 from engine.search.method import derive_seed, now
 from engine.search.training import evaluate, train_from_scratch
 from engine.space.genotype import Genotype
+from engine.space.spaces import SpaceError, standard_space
 
 MIN_TASKS = 4
 
@@ -57,7 +58,7 @@ def check_premise(ctx, target_name: str, *, tasks: int = 8, seeds: int = 3, epoc
 
     bases = [t for t in store.list_tasks() if t.get("role", "base") == "base" and t["id"] != target_id]
     if len(bases) < MIN_TASKS:
-        raise searching.SpaceError(f"the premise check needs at least {MIN_TASKS} base tasks in the dictionary; the "
+        raise SpaceError(f"the premise check needs at least {MIN_TASKS} base tasks in the dictionary; the "
                                    f"store has {len(bases)}")
     ranked = [n for n in ctx.dictionary.nearest(target_id, len(bases) + 1, cfg.dictionary.method)
               if n.task_id != target_id]
@@ -106,7 +107,6 @@ def check_genotypes(ctx, *, random_genotypes: int = 8, epochs: int = 3) -> dict[
     the standard space, all trained from scratch for `epochs` epochs on its train split; the percentile is stored
     with the task (`genotype_quality`). Tasks without a genotype get one first, as a search would."""
     from engine.search import searching
-    from engine.space.spaces import standard_space
 
     store, cfg, reporter = ctx.store, ctx.config, ctx.reporter
     ctx.dictionary.ensure(list(cfg.tasks), "base")

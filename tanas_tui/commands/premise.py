@@ -1,4 +1,6 @@
-"""`tanas-tui premise TARGET` and `tanas-tui genotypes check`. Premise: does the distance predict which dictionary tasks' genotypes do well on TARGET?
+"""`tanas-tui premise TARGET` and `tanas-tui genotypes check`.
+
+Premise: does the distance predict which dictionary tasks' genotypes do well on TARGET?
 
 Runs the premise check (engine.search.premise) as a job, here or in the running engine, and prints each checked
 task's distance and target val error, the rank correlations with their permutation p-value and the near-minus-far
