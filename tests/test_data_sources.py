@@ -282,3 +282,12 @@ def test_npz_errors_are_clear(tmp_path):
     assert load("plain", x=np.zeros((2, 28, 28), np.uint8), y=np.array([0, 3])).classes == ("0", "1", "2", "3")
     with pytest.raises(DataUnavailable, match="missing.npz"):
         get_source("m", section("m", "npz", path=str(tmp_path / "missing.npz"))).load()
+
+
+def test_an_npz_label_far_beyond_the_classes_is_refused_naming_its_index(tmp_path):
+    path = tmp_path / "d.npz"
+    y = np.zeros(20, np.int64)
+    y[7] = 10**12
+    np.savez(path, x=np.zeros((20, 28, 28), np.uint8), y=y)
+    with pytest.raises(SourceError, match=r"label 1000000000000 at index 7 is beyond 9999"):
+        get_source("d", section("d", "npz", path=str(path))).load()

@@ -8,6 +8,9 @@ import numpy as np
 from engine.data.base import DataUnavailable, Source, SourceError
 
 
+MAX_UNNAMED_CLASSES = 10_000   # labels 0..max without class names are named by number up to this
+
+
 class ImageFolderSource(Source):
     """torchvision `ImageFolder` layout: <path>/<class>/<image>; converted to grayscale 28x28 and held in memory."""
 
@@ -81,6 +84,10 @@ class NpzSource(Source):
             raise SourceError(f"source {self.name!r}: {path}: 'y' must hold integers, got {y.dtype}")
         if len(y) and y.min() < 0:
             raise SourceError(f"source {self.name!r}: {path}: 'y' has negative labels")
+        if len(y) and not (self.options.get("classes") or stored) and int(y.max()) >= MAX_UNNAMED_CLASSES:   # one name per value: a huge one hangs
+            at = int(np.argmax(y))
+            raise SourceError(f"source {self.name!r}: {path}: label {int(y.max())} at index {at} is beyond "
+                              f"{MAX_UNNAMED_CLASSES - 1} (give the class names in 'classes' or fix the label)")
         classes = tuple(self.options.get("classes") or stored or (str(i) for i in range(int(y.max()) + 1 if len(y) else 0)))
         if len(y) and int(y.max()) >= len(classes):
             raise SourceError(
