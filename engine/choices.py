@@ -9,6 +9,11 @@ import re
 DISTANCE_METHODS = ("fisher", "transfer")
 # "farthest" is the control: built like the task-aware space, from the k FARTHEST dictionary tasks.
 SPACE_KINDS = ("task-aware", "standard", "farthest")
+# How a space from dictionary tasks uses their genotypes: "operations" keeps their operation frequencies (any cell is
+# drawn), "cells" composes candidates from their own normal and reduction cells (engine/space/spaces.py).
+SPACE_FORMS = ("operations", "cells")
+# Which skeleton values (channels, layers, nodes) a space from dictionary tasks allows (engine/space/skeleton.py).
+SKELETON_RULES = ("span", "floor", "smoothed")
 EXPORT_FORMATS = ("genotype", "torchscript", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
 CUDA_DEVICE = re.compile(r"cuda:\d{1,3}")   # one GPU by index, besides DEVICES

@@ -100,6 +100,7 @@ class SearchRunRecord(_Record):
     target_name: str | None = None
     space_kind: str | None = None
     space: dict[str, Any] | None = None
+    space_size_log10: float | None = None   # log10 of the genotypes the space can draw (absent in older runs)
     config: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     status: str = "running"

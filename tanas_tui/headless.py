@@ -81,9 +81,10 @@ class EventText:
                 return (f"distance[{ev.method}] {self.name(ev.source)} -> {self.name(ev.target)} = "
                         f"{units.distance(ev.value)}{std}")
             case P.SpaceBuilt():
-                ops = ev.space.get("operations") or ev.space.get("ops")
-                extra = f", {len(ops)} operations" if isinstance(ops, (list, dict)) else ""
-                return f"space {ev.kind} built for {self.name(ev.target)}{extra}"
+                ops = [op for op, w in (ev.space.get("op_weights") or {}).items() if op != "none" and w > 0]
+                form = ev.space.get("form", "operations")
+                size = f", 10^{ev.size_log10:.1f} genotypes" if ev.size_log10 is not None else ""
+                return f"space {ev.kind} ({form} form) built for {self.name(ev.target)}: {len(ops)} operations{size}"
             case P.AlphaStep():
                 weights = softmax(ev.alpha)
                 best = max(range(len(weights)), key=weights.__getitem__) if weights else -1

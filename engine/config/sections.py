@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from engine.choices import (ARM_SPACE, ARMS, CUDA_DEVICE, DEVICES, DISTANCE_METHODS, EXECUTOR_KINDS,
-                            FIXED_NETWORK_NAMES, PROBES, SPACE_KINDS)
+                            FIXED_NETWORK_NAMES, PROBES, SKELETON_RULES, SPACE_FORMS, SPACE_KINDS)
 from engine.config.rules import (SEED_LIMIT, cpu_threads, each, each_of, fraction, integer, number, one_of, path,
                                  plain_text, positive, seed, setting)
 from engine.data.tasks import TaskDef
@@ -109,7 +109,10 @@ class SpaceSection:
     channels: tuple[int, ...] = setting((8, 16, 32), each_of(SPACE_CHOICES["channels"]))
     layers: tuple[int, ...] = setting((3, 5, 8), each_of(SPACE_CHOICES["layers"]))
     nodes: tuple[int, ...] = setting((4,), each_of(SPACE_CHOICES["nodes"]))
-    smoothing: float = setting(0.05, fraction())
+    smoothing: float = setting(0.05, fraction())      # operations: share of absent ops; cells: mutation rate
+    form: str = setting("operations", one_of(SPACE_FORMS))
+    skeleton: str = setting("span", one_of(SKELETON_RULES))
+    skeleton_smoothing: float = setting(0.2, fraction())   # smoothed: share of the values no neighbour used
 
 
 @dataclass(frozen=True)

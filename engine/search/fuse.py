@@ -181,8 +181,11 @@ class Fuse(SearchMethod):
     def _begin_round(self, st: _State) -> None:
         cfg, r = self.cfg, st.round
         incumbent = st.genotypes[:1]
-        fresh = self.space.sample_many(cfg.candidates - len(incumbent), derive_seed(self.seed, "sample", r),
-                                       exclude=[g.hash for g in incumbent])
+        # a cell-level space's first round starts from the neighbours' own genotypes; at least one draw beside them
+        given = self.space.first_candidates()[:cfg.candidates - 1] if r == 0 and not incumbent else []
+        fresh = given + self.space.sample_many(cfg.candidates - len(incumbent) - len(given),
+                                               derive_seed(self.seed, "sample", r),
+                                               exclude=[g.hash for g in incumbent + given])
         models = st.models[:1] if incumbent else []
         for i, g in enumerate(fresh):
             model = build_network(g, self.task.num_classes, self.in_channels,

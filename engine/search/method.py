@@ -161,7 +161,7 @@ class SearchMethod:
         return SearchRunRecord(
             kind=self.kind, target=self.task.id, target_name=self.task.definition.name,
             space_kind=space.kind if space is not None else None, space=space.to_dict() if space is not None else None,
-            config=dataclasses.asdict(self.section), seed=self.seed, status="running", device=device_label(self.device),
+            space_size_log10=round(space.size_log10(), 3) if space is not None else None, config=dataclasses.asdict(self.section), seed=self.seed, status="running", device=device_label(self.device),
             created=now(), budget=self.budget(), config_keys=list(self.config_keys),
             extra={**self.record_extra(), **attrs}).to_attrs()
 

@@ -173,7 +173,8 @@ def build_space(ctx, target_name: str, kind: str) -> SearchSpace:
                              f"genotypes first (dictionary.genotype_rounds)")
         scale = TRANSFER_SCALE if cfg.dictionary.method == "transfer" else 1.0
         space = builder(neighbors, cfg.space, scale=scale, kind=kind)
-    reporter.emit("space_built", target=target_id or target_name, kind=kind, space=space.to_dict())
+    reporter.emit("space_built", target=target_id or target_name, kind=kind, space=space.to_dict(),
+                  size_log10=round(space.size_log10(), 3))
     return space
 
 
@@ -264,7 +265,8 @@ def run_search(ctx, target_name: str, space_kind: str, *, run_id: str | None = N
     spaces = _Spaces(ctx, target_name)
     spec = spaces.attach(spec) if space is None or spec.run_id in spaces.stored else spec.with_space(space)
     result = run_spec(ctx.store, spec, task, ctx.device, ctx.reporter)   # here, also beside a cluster: followed live
-    return {"run_id": spec.run_id, **result.to_dict()}
+    return {"run_id": spec.run_id, **result.to_dict(), "space_form": spec.space.form,
+            "space_size_log10": round(spec.space.size_log10(), 3)}
 
 
 def ensure_dictionary(ctx, target_name: str) -> None:

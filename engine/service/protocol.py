@@ -409,6 +409,7 @@ class SpaceBuilt(Event):
     target: str
     kind: str
     space: dict[str, Any]
+    size_log10: float | None = None   # log10 of the number of genotypes the space can draw
 
 
 @dataclass(frozen=True, kw_only=True)

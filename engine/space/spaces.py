@@ -17,8 +17,16 @@ Task-aware space (METHOD.md section 4), for neighbours g with distances d_g to t
 so `smoothing` is the total probability kept for operations no neighbour used (s = 0 restricts the space to the
 neighbours' operations); with no absent operation, weight = p. When every w_g is 0 (all neighbours at distance
 >= scale) the neighbours count equally and a note says so. Skeleton values (channels, layers, nodes): the configured
-values within [min, max] of the neighbours' values; when no configured value lies in that range, the neighbours' own
-values.
+values by `[space] skeleton` (engine/space/skeleton.py; "span": the configured values within [min, max] of the
+neighbours' values, or the neighbours' own when none lies there).
+
+Cell-level form (`[space] form = "cells"`, the poster's "combining the skeletons, cells and operations of the most
+similar pairs"): a candidate takes its normal cell from a neighbour drawn by w_g, its reduction cell from a neighbour
+(drawn again, among those with as many nodes), each edge keeping its input and, with probability m = smoothing, its
+operation replaced by another sampleable one drawn uniformly; channels and layers by the skeleton rule. The
+neighbours' genotypes themselves are the first round's first candidates (`first_candidates`).
+
+`size_log10` is log10 of the number of distinct genotypes `sample` can draw.
 """
 from __future__ import annotations
 
@@ -29,8 +37,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from engine.choices import SPACE_FORMS
 from engine.config import SpaceSection
 from engine.space.genotype import PRIMITIVES, Cell, Genotype, GenotypeError
+from engine.space.skeleton import skeleton_values
 
 if TYPE_CHECKING:
     import torch
@@ -41,6 +51,7 @@ __all__ = ["SearchSpace", "SpaceError", "standard_space", "task_aware_space", "m
 
 SAMPLED_OPS: tuple[str, ...] = tuple(op for op in PRIMITIVES if op != "none")
 KINDS = ("standard", "task-aware", "farthest")
+SKELETON = ("nodes", "channels", "layers")
 
 
 class SpaceError(ValueError):
@@ -68,10 +79,20 @@ class SearchSpace:
     layers: tuple[int, ...]
     provenance: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    form: str = "operations"
+    mutation: float = 0.0     # cells: the chance that an edge's operation is replaced
+    # per skeleton field, one sampling weight per (sorted) value; a field not named is drawn uniformly
+    skeleton_weights: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise SpaceError(f"space kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.form not in SPACE_FORMS:
+            raise SpaceError(f"space form must be one of {', '.join(SPACE_FORMS)}, got {self.form!r}")
+        if not (isinstance(self.mutation, (int, float)) and 0.0 <= self.mutation < 1.0):
+            raise SpaceError(f"mutation must be in [0, 1), got {self.mutation!r}")
+        if self.form == "cells" and not self.provenance:
+            raise SpaceError("a cell-level space needs the neighbours' genotypes (provenance); it has none")
         unknown = [op for op in self.op_weights if op not in PRIMITIVES]
         if unknown:
             raise SpaceError(f"unknown operation(s) in op_weights: {', '.join(map(str, unknown))}; "
@@ -92,16 +113,30 @@ class SearchSpace:
                 if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                     raise SpaceError(f"{name} must hold positive integers, got {v!r}")
             setattr(self, name, tuple(sorted(set(values))))
+        weights = {}
+        for name, ws in dict(self.skeleton_weights or {}).items():
+            values = getattr(self, name, None) if name in SKELETON else None
+            if values is None:
+                raise SpaceError(f"skeleton_weights names {name!r}; use {', '.join(SKELETON)}")
+            ws = tuple(ws) if isinstance(ws, (list, tuple)) else ()
+            if len(ws) != len(values) or not all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0
+                                                 for w in ws) or sum(ws) <= 0:
+                raise SpaceError(f"skeleton_weights[{name!r}] must hold one weight >= 0 per value of {name} "
+                                 f"{list(values)}, not all 0; got {list(ws)!r}")
+            weights[name] = tuple(float(w) / sum(ws) for w in ws)
+        self.skeleton_weights = weights
 
     # -- sampling ------------------------------------------------------------------------------------------------
     def sample(self, generator: random.Random | torch.Generator | int | None = None) -> Genotype:
         """One genotype; deterministic for a given seed (or generator state)."""
         rng = make_rng(generator)
+        if self.form == "cells":
+            return self._sample_cells(rng)
         ops = [op for op in SAMPLED_OPS if self.op_weights.get(op, 0.0) > 0]
         weights = [self.op_weights[op] for op in ops]
-        nodes = rng.choice(self.nodes)
-        channels = rng.choice(self.channels)
-        layers = rng.choice(self.layers)
+        nodes = self._draw(rng, "nodes")
+        channels = self._draw(rng, "channels")
+        layers = self._draw(rng, "layers")
 
         def cell() -> Cell:
             edges = []
@@ -112,6 +147,79 @@ class SearchSpace:
 
         normal = cell()
         return Genotype(normal=normal, reduce=cell(), channels=channels, layers=layers).validate()
+
+    def _draw(self, rng: random.Random, name: str) -> int:
+        values, weights = getattr(self, name), self.skeleton_weights.get(name)
+        return rng.choice(values) if weights is None else rng.choices(values, weights)[0]
+
+    def _sources(self) -> tuple[list[Genotype], list[float]]:
+        genotypes = self.provenance_genotypes()
+        weights = [float(p.get("weight", 0.0)) for p in self.provenance]
+        return genotypes, (weights if sum(weights) > 0 else [1.0] * len(genotypes))
+
+    def _sample_cells(self, rng: random.Random) -> Genotype:
+        genotypes, weights = self._sources()
+        normal_from = rng.choices(genotypes, weights)[0]
+        alike = [(g, w) for g, w in zip(genotypes, weights) if g.nodes == normal_from.nodes and w > 0]
+        reduce_from = rng.choices([g for g, _ in alike], [w for _, w in alike])[0]
+        channels = self._draw(rng, "channels")
+        layers = self._draw(rng, "layers")
+
+        def mutated(cell: Cell) -> Cell:
+            edges = []
+            for node in cell.edges:
+                pair = []
+                for op, src in node:
+                    if self.mutation > 0 and rng.random() < self.mutation:
+                        op = rng.choice([o for o in SAMPLED_OPS if o != op])
+                    pair.append((op, src))
+                edges.append(tuple(pair))
+            return Cell(tuple(edges), cell.concat)
+
+        return Genotype(normal=mutated(normal_from.normal), reduce=mutated(reduce_from.reduce), channels=channels,
+                        layers=layers).validate()
+
+    def first_candidates(self) -> list[Genotype]:
+        """Genotypes FUSE's first round takes before it samples: for a cell-level space the neighbours' own, by
+        decreasing weight, each once; none for the other forms."""
+        if self.form != "cells":
+            return []
+        genotypes, weights = self._sources()
+        out: dict[str, Genotype] = {}
+        for _, i in sorted((-w, i) for i, w in enumerate(weights)):
+            out.setdefault(genotypes[i].hash, genotypes[i])
+        return list(out.values())
+
+    def size(self) -> int:
+        """The number of distinct genotypes `sample` can draw (cells: both cells' sources, every mutation)."""
+        skeleton = len(self.channels) * len(self.layers)
+        if self.form != "cells":
+            k = sum(1 for op in SAMPLED_OPS if self.op_weights.get(op, 0.0) > 0)
+            return skeleton * sum(math.prod((i + 2) * (i + 1) * k * k for i in range(n)) ** 2 for n in self.nodes)
+        genotypes, weights = self._sources()
+        used = [g for g, w in zip(genotypes, weights) if w > 0]
+        total = 0
+        for n in sorted({g.nodes for g in used}):
+            alike = [g for g in used if g.nodes == n]
+            total += self._cells(g.normal for g in alike) * self._cells(g.reduce for g in alike)
+        return skeleton * total
+
+    def _cells(self, cells: Iterable[Cell]) -> int:
+        """Distinct cells reachable from `cells` by the mutations: per input structure, the product over its edges
+        of the operations an edge may carry (any sampleable one, or the sources' own)."""
+        cells = list(cells)
+        if self.mutation == 0:
+            return len({(c.edges, c.concat) for c in cells})
+        shapes: dict[tuple, list[set[str]]] = {}
+        for c in cells:
+            shape = (tuple(tuple(src for _, src in node) for node in c.edges), c.concat)
+            slots = shapes.setdefault(shape, [set(SAMPLED_OPS) for _ in range(2 * c.nodes)])
+            for slot, op in zip(slots, c.ops()):
+                slot.add(op)
+        return sum(math.prod(len(s) for s in slots) for slots in shapes.values())
+
+    def size_log10(self) -> float:
+        return math.log10(self.size())
 
     def sample_many(self, n: int, seed: random.Random | torch.Generator | int | None = None,
                     exclude: Iterable[str] = (), max_tries: int = 1000) -> list[Genotype]:
@@ -134,9 +242,15 @@ class SearchSpace:
 
     # -- plain data ----------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "op_weights": dict(self.op_weights), "nodes": list(self.nodes),
-                "channels": list(self.channels), "layers": list(self.layers),
-                "provenance": [dict(p) for p in self.provenance], "notes": list(self.notes)}
+        out = {"kind": self.kind, "op_weights": dict(self.op_weights), "nodes": list(self.nodes),
+               "channels": list(self.channels), "layers": list(self.layers),
+               "provenance": [dict(p) for p in self.provenance], "notes": list(self.notes)}
+        # written only when they differ from the operation-frequency form, so spaces stored before them read equal
+        if self.form != "operations":
+            out.update(form=self.form, mutation=self.mutation)
+        if self.skeleton_weights:
+            out["skeleton_weights"] = {k: list(v) for k, v in self.skeleton_weights.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> "SearchSpace":
@@ -146,7 +260,7 @@ class SearchSpace:
         missing = [k for k in required if k not in data]
         if missing:
             raise SpaceError(f"search space is missing key(s): {', '.join(missing)}")
-        unknown = set(data) - set(required) - {"provenance", "notes"}
+        unknown = set(data) - set(required) - {"provenance", "notes", "form", "mutation", "skeleton_weights"}
         if unknown:
             raise SpaceError(f"search space has unknown key(s): {', '.join(sorted(map(str, unknown)))}")
         if not isinstance(data["op_weights"], Mapping):
@@ -158,16 +272,26 @@ class SearchSpace:
                     Genotype.from_dict(p["genotype"])
                 except GenotypeError as exc:
                     raise SpaceError(f"provenance[{i}] ({p.get('name', '?')}): {exc}") from None
+        skeleton_weights = data.get("skeleton_weights") or {}
+        if not isinstance(skeleton_weights, Mapping):
+            raise SpaceError("skeleton_weights must be an object mapping a skeleton field to its weights")
         return cls(kind=data["kind"], op_weights=dict(data["op_weights"]), nodes=tuple(data["nodes"]),
                    channels=tuple(data["channels"]), layers=tuple(data["layers"]), provenance=provenance,
-                   notes=list(data.get("notes") or []))
+                   notes=list(data.get("notes") or []), form=data.get("form", "operations"),
+                   mutation=data.get("mutation", 0.0), skeleton_weights=dict(skeleton_weights))
 
     def provenance_genotypes(self) -> list[Genotype]:
         return [Genotype.from_dict(p["genotype"]) for p in self.provenance]
 
     def describe(self) -> str:
-        lines = [f"{self.kind} search space: nodes {_values(self.nodes)}, channels {_values(self.channels)}, "
-                 f"layers {_values(self.layers)}", "operations (sampling weight; 'none' is never sampled):"]
+        form = "" if self.form == "operations" else f", {self.form} form (mutation {self.mutation:g})"
+        lines = [f"{self.kind} search space{form}: nodes {_values(self.nodes)}, channels "
+                 f"{self._weighted('channels')}, layers {self._weighted('layers')}",
+                 f"size: 10^{self.size_log10():.1f} genotypes"]
+        if self.form == "cells":
+            lines.append("operations of the neighbours' cells (weighted share; a mutation draws any but 'none'):")
+        else:
+            lines.append("operations (sampling weight; 'none' is never sampled):")
         width = max(len(op) for op in self.op_weights)
         for op, w in self.op_weights.items():
             lines.append(f"  {op:<{width}}  {w:6.3f}  {'#' * round(w * 40)}")
@@ -178,6 +302,13 @@ class SearchSpace:
                              f"genotype {p['hash']}")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+    def _weighted(self, name: str) -> str:
+        values, weights = getattr(self, name), self.skeleton_weights.get(name)
+        if weights is None:
+            return _values(values)
+        return "{" + ", ".join(f"{v} ({w:.2f})" for v, w in zip(values, weights)) + "}"
 
 
 def _values(values: Sequence[int]) -> str:
@@ -250,16 +381,16 @@ def task_aware_space(neighbors: Sequence[tuple[str, str, float, Genotype]], cfg:
                   for tid, name, d, g, w in rows]
     if kind == "farthest":
         notes.append(f"control space: the {len(rows)} farthest dictionary tasks, built like the task-aware space")
-    return SearchSpace(
-        kind=kind, op_weights=op_weights,
-        nodes=_span(cfg.nodes, [g.nodes for g in genotypes]),
-        channels=_span(cfg.channels, [g.channels for g in genotypes]),
-        layers=_span(cfg.layers, [g.layers for g in genotypes]),
-        provenance=provenance, notes=notes,
-    )
-
-
-def _span(allowed: Sequence[int], seen: Sequence[int]) -> tuple[int, ...]:
-    lo, hi = min(seen), max(seen)
-    inside = tuple(sorted({v for v in allowed if lo <= v <= hi}))
-    return inside or tuple(sorted(set(seen)))
+    skeleton: dict[str, tuple[int, ...]] = {}
+    skeleton_weights: dict[str, tuple[float, ...]] = {}
+    for name in SKELETON:
+        seen = [(getattr(g, name), w) for g, w in zip(genotypes, weights)]
+        if name == "nodes" and cfg.form == "cells":   # a cell brings its own nodes
+            skeleton[name] = tuple(sorted({v for v, _ in seen}))
+            continue
+        skeleton[name], ws = skeleton_values(cfg.skeleton, getattr(cfg, name), seen, cfg.skeleton_smoothing)
+        if ws is not None:
+            skeleton_weights[name] = ws
+    return SearchSpace(kind=kind, op_weights=op_weights, provenance=provenance, notes=notes, form=cfg.form,
+                       mutation=smoothing if cfg.form == "cells" else 0.0, skeleton_weights=skeleton_weights,
+                       **skeleton)

@@ -66,6 +66,9 @@ def search(
     console.print(f"run {result['run_id']}: genotype {result['hash']}, test error {result['test_error']:.2f} %, "
                   f"{result['params_m']:.3f} M params, cost {cost(result)} on {result['device']}",
                   soft_wrap=True)
+    if result.get("space_size_log10") is not None:
+        console.print(f"space {kind} ({result.get('space_form', 'operations')} form): "
+                      f"10^{result['space_size_log10']:.1f} genotypes", soft_wrap=True)
 
 
 # -- searches list / show ------------------------------------------------------------------------------------------
@@ -187,6 +190,9 @@ def show_search(
             console.print(f"  {key}: {getattr(a, key)}")
     if a.config:
         console.print("  config: " + ", ".join(f"{k}={v}" for k, v in a.config.items()))
+    if a.space is not None:
+        size = f", 10^{a.space_size_log10:.1f} genotypes" if a.space_size_log10 is not None else ""
+        console.print(f"  space: {a.space_kind} ({(a.space or {}).get('form', 'operations')} form{size})")
     prov = (a.space or {}).get("provenance") or []
     if prov:
         console.print("  space formed by: " + ", ".join(
