@@ -24,8 +24,20 @@ FIXED_NETWORK_NAMES = ("resnet18", "resnet34", "densenet161")
 ROLES = ("base", "target")
 # Row labels of the comparison table, by search kind.
 COMPARISON_LABELS = {"random": "Random search", "standard": "FUSE, standard space",
-                     "task-aware": "FUSE, task-aware space", "farthest": "FUSE, farthest-tasks space (control)"}
+                     "task-aware": "FUSE, task-aware space", "farthest": "FUSE, farthest-tasks space (control)",
+                     "task-aware-cells": "FUSE, task-aware cells",
+                     "farthest-cells": "FUSE, farthest-tasks cells (control)"}
 # The arms of the result table (`search.arms`), in table order; "fixed" is every network in `search.fixed_networks`.
-ARMS = ("random", "fuse-standard", "fuse-task-aware", "fuse-farthest", "fixed")
-ARM_SPACE = {"fuse-standard": "standard", "fuse-task-aware": "task-aware", "fuse-farthest": "farthest"}
+ARMS = ("random", "fuse-standard", "fuse-task-aware", "fuse-farthest", "fuse-task-aware-cells", "fuse-farthest-cells",
+        "fixed")
+DEFAULT_ARMS = ("random", "fuse-standard", "fuse-task-aware", "fuse-farthest", "fixed")
+ARM_SPACE = {"fuse-standard": "standard", "fuse-task-aware": "task-aware", "fuse-farthest": "farthest",
+             "fuse-task-aware-cells": "task-aware", "fuse-farthest-cells": "farthest"}
+# The space form of an arm's space (SPACE_FORMS); an arm not named uses "operations".
+ARM_FORM = {"fuse-task-aware-cells": "cells", "fuse-farthest-cells": "cells"}
+
+
+def fuse_arm(space_kind: str, form: str = "operations") -> str:
+    """The comparison arm of a FUSE search in a space of this kind and form."""
+    return f"fuse-{space_kind}" + ("-cells" if form == "cells" and space_kind != "standard" else "")
 REFERENCE_ARM = "fuse-task-aware"    # every other arm's difference is taken against this one

@@ -144,7 +144,7 @@ def _draw(rng: random.Random) -> tuple[str, bytes, dict[str, str]]:
         if how == "no tasks, no target":
             doc.pop("tasks"), doc.pop("target")
         elif how == "unknown key":
-            doc[rng.choice(sorted(SECTIONS))][rng.choice(["roundz", "ñ", "x" * 300])] = 1
+            doc.setdefault(rng.choice(sorted(SECTIONS)), {})[rng.choice(["roundz", "ñ", "x" * 300])] = 1
         elif how == "markup key":
             doc["search"][rng.choice(MARKUP)] = 1
         elif how == "unknown section":

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from engine.choices import (ARM_SPACE, ARMS, CUDA_DEVICE, DEVICES, DISTANCE_METHODS, EXECUTOR_KINDS,
+from engine.choices import (ARM_SPACE, ARMS, CUDA_DEVICE, DEFAULT_ARMS, DEVICES, DISTANCE_METHODS, EXECUTOR_KINDS,
                             FIXED_NETWORK_NAMES, PROBES, SKELETON_RULES, SPACE_FORMS, SPACE_KINDS)
 from engine.config.rules import (SEED_LIMIT, cpu_threads, each, each_of, fraction, integer, number, one_of, path,
                                  plain_text, positive, seed, setting)
@@ -133,7 +133,9 @@ class SearchSection:
     fixed_networks: tuple[str, ...] = setting(("resnet18",), each_of(FIXED_NETWORK_NAMES, "fixed network"))
     # every arm runs with seeds project.seed .. project.seed + repeats - 1
     repeats: int = setting(1, integer(1, 1000))
-    arms: tuple[str, ...] = setting(ARMS, each_of(ARMS, "arm"))  # the comparison's arms; fixed = fixed_networks
+    arms: tuple[str, ...] = setting(DEFAULT_ARMS, each_of(ARMS, "arm"))
+    # the budget axis: the comparison runs every arm at each of these [search] rounds (empty: at `rounds` only)
+    sweep_rounds: tuple[int, ...] = setting((), lambda v: each(integer(1, 10_000), max_items=20)(v) if v else None)  # the comparison's arms; fixed = fixed_networks
 
 
 @dataclass(frozen=True)

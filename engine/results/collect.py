@@ -18,10 +18,12 @@ __all__ = ["ARM_LABELS", "REFERENCE_LABEL", "arm_of", "arm_runs", "result_table"
 
 # Row labels by arm (fixed networks are labelled by their network); kept equal to engine.choices.COMPARISON_LABELS.
 ARM_LABELS = {"random": "Random search", "fuse-standard": "FUSE, standard space",
-              "fuse-task-aware": "FUSE, task-aware space", "fuse-farthest": "FUSE, farthest-tasks space (control)"}
+              "fuse-task-aware": "FUSE, task-aware space", "fuse-farthest": "FUSE, farthest-tasks space (control)",
+              "fuse-task-aware-cells": "FUSE, task-aware cells",
+              "fuse-farthest-cells": "FUSE, farthest-tasks cells (control)"}
 REFERENCE_ARM = "fuse-task-aware"     # engine.choices.REFERENCE_ARM
 REFERENCE_LABEL = ARM_LABELS[REFERENCE_ARM]
-_ORDER = ("random", "fuse-standard", "fuse-task-aware", "fuse-farthest")
+_ORDER = ("random", "fuse-standard", "fuse-task-aware", "fuse-farthest", "fuse-task-aware-cells", "fuse-farthest-cells")
 
 
 class TableError(ValueError):
@@ -149,7 +151,8 @@ def _arm_run(store, rec: SearchRunRecord, arm: str, seed: int, config: str, labe
         config=config, config_label=label)
 
 
-def arm_runs(store, target: str | None = None) -> tuple[str, list[ArmRun], list[SearchRunRecord]]:
+def arm_runs(store, target: str | None = None,
+             reference: str | None = None) -> tuple[str, list[ArmRun], list[SearchRunRecord]]:
     """(target task id, one ArmRun per configuration, arm and seed, the records they came from). Runs of different
     configurations are kept apart (`ArmRun.config`); when an arm has two finished runs with one seed in one
     configuration (a `search --run-id` next to the comparison's), the later one counts."""
@@ -157,7 +160,10 @@ def arm_runs(store, target: str | None = None) -> tuple[str, list[ArmRun], list[
     tid = _pick_target(store, runs, target)
     runs = sorted((r for r in runs if r.target == tid), key=lambda r: str(r.created or ""))
     arms = {arm_of(r) for r in runs}
-    reference = REFERENCE_ARM if REFERENCE_ARM in arms else min(arms, key=_arm_order)
+    if reference is not None and reference not in arms:
+        raise TableError(f"no finished runs of the arm {reference!r} for this target (arms with runs: "
+                         f"{', '.join(sorted(arms, key=_arm_order))})")
+    reference = reference or (REFERENCE_ARM if REFERENCE_ARM in arms else min(arms, key=_arm_order))
     groups = _config_groups(runs, reference)
     labels = _config_labels([config for config, _ in groups])
     out, records = [], []
@@ -181,12 +187,15 @@ def _arm_order(arm: str) -> tuple[int, str]:
     return order.get(arm, len(order)), arm
 
 
-def result_table(store, target: str | None = None, *, alpha: float = 0.05, n_boot: int = 2000) -> ResultTable:
+def result_table(store, target: str | None = None, *, alpha: float = 0.05, n_boot: int = 2000,
+                 reference: str | None = None) -> ResultTable:
     """The comparison table of `target` (a name or task id; None: the store's only target), with provenance: one
-    row per configuration and arm, each compared with the reference arm of its configuration."""
-    tid, runs, records = arm_runs(store, target)
+    row per configuration and arm, each compared with the reference arm of its configuration (`reference`, an arm
+    name; default FUSE in the task-aware space)."""
+    tid, runs, records = arm_runs(store, target, reference)
     arms = {r.arm for r in runs}
-    reference = REFERENCE_LABEL if REFERENCE_LABEL in arms else runs[0].arm
+    wanted = _label(reference) if reference else REFERENCE_LABEL
+    reference = wanted if wanted in arms else runs[0].arm
     task: dict[str, Any] = {}
     try:
         task = TaskRecord.from_attrs(store.task(tid)).definition

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import torch
 
-from engine.choices import ARM_SPACE, COMPARISON_LABELS
+from engine.choices import ARM_FORM, ARM_SPACE, COMPARISON_LABELS, fuse_arm
 from engine.config import Config, ConfigError, SearchSection
 from engine.search.baselines import FIXED_NETWORKS, FixedNetwork, RandomSearch
 from engine.search.fuse import Fuse
@@ -40,11 +40,18 @@ class Arm:
     method: str                # a key of METHODS
     space_kind: str | None     # the space it searches (engine.search.searching.build_space); None: no space
     run_kind: str = ""         # the middle of its run ids (fixed networks: the network's name)
+    space_form: str = "operations"   # how its space uses the dictionary tasks' genotypes (engine.choices.SPACE_FORMS)
+
+
+def _fuse_arm(name: str, kind: str) -> Arm:
+    form = ARM_FORM.get(name, "operations")
+    run_kind = kind if form == "operations" else f"{kind}-{form}"
+    return Arm(name, COMPARISON_LABELS[run_kind], "fuse", kind, run_kind, form)
 
 
 ARMS: dict[str, Arm] = {
     "random": Arm("random", COMPARISON_LABELS["random"], "random", "standard", "random"),
-    **{name: Arm(name, COMPARISON_LABELS[kind], "fuse", kind, kind) for name, kind in ARM_SPACE.items()},
+    **{name: _fuse_arm(name, kind) for name, kind in ARM_SPACE.items()},
     "fixed": Arm("fixed", "fixed networks", "fixed", None),
 }
 
@@ -58,6 +65,7 @@ class RunSpec:
     section: SearchSection
     label: str = ""            # its table row; a base task's search: "genotype NAME"
     space_kind: str | None = None
+    space_form: str = "operations"
     space: Any = None          # the SearchSpace, set by `with_space` before the run starts
     network: str | None = None
     retrain: bool = True
@@ -113,14 +121,16 @@ def _arm_run(arm: Arm, target_name: str, seed: int, budget, section: SearchSecti
     if arm.method == "fuse":
         attrs = {"space_kind": arm.space_kind, "purpose": "target", **attrs}
     return RunSpec(arm=arm.name, method=arm.method, run_id=run_id_for(target_name, arm.run_kind, seed, budget),
-                   seed=seed, section=section, label=arm.label, space_kind=arm.space_kind, attrs=attrs, budget=budget)
+                   seed=seed, section=section, label=arm.label, space_kind=arm.space_kind, space_form=arm.space_form,
+                   attrs=attrs, budget=budget)
 
 
 def plan_search(cfg: Config, target_name: str, space_kind: str, seed: int, run_id: str | None = None,
                 budget: Mapping[str, Any] | None = None) -> RunSpec:
-    """One FUSE search on the target (`tanas-tui search`, the pipeline's search): the FUSE arm of that space."""
+    """One FUSE search on the target (`tanas-tui search`, the pipeline's search): the FUSE arm of that space, in the
+    form of `[space] form`."""
     items, section = _budget(cfg, budget)
-    spec = _arm_run(ARMS[f"fuse-{space_kind}"], target_name, seed, items, section)
+    spec = _arm_run(ARMS[fuse_arm(space_kind, cfg.space.form)], target_name, seed, items, section)
     return dataclasses.replace(spec, run_id=run_id) if run_id else spec
 
 

@@ -13,6 +13,7 @@ resumes what a unit could not (a started run) and returns the stored result of t
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Mapping
 
 import torch
@@ -150,10 +151,12 @@ def _inherit(ctx, attrs: dict[str, Any], k: int) -> None:
 
 
 # -- spaces --------------------------------------------------------------------------------------------------------
-def build_space(ctx, target_name: str, kind: str) -> SearchSpace:
+def build_space(ctx, target_name: str, kind: str, form: str | None = None) -> SearchSpace:
+    """The space of this kind for the target, in `form` (default `[space] form`)."""
     if kind not in SPACE_KINDS:
         raise ConfigError(f"unknown space kind {kind!r}; use one of {', '.join(SPACE_KINDS)}", key="space.kind")
     store, cfg, reporter = ctx.store, ctx.config, ctx.reporter
+    section = cfg.space if form is None else dataclasses.replace(cfg.space, form=form)
     if kind == "standard":
         space = standard_space(cfg.space)
         target_id = None
@@ -172,7 +175,7 @@ def build_space(ctx, target_name: str, kind: str) -> SearchSpace:
             raise SpaceError(f"no {which} task of {target_name!r} has a best genotype: assign the base tasks' "
                              f"genotypes first (dictionary.genotype_rounds)")
         scale = TRANSFER_SCALE if cfg.dictionary.method == "transfer" else 1.0
-        space = builder(neighbors, cfg.space, scale=scale, kind=kind)
+        space = builder(neighbors, section, scale=scale, kind=kind)
     reporter.emit("space_built", target=target_id or target_name, kind=kind, space=space.to_dict(),
                   size_log10=round(space.size_log10(), 3))
     return space
@@ -239,12 +242,13 @@ class _Spaces:
         stored = (self.stored.get(spec.run_id) or {}).get("space")
         if stored is not None:
             return spec.with_space(SearchSpace.from_dict(stored))
-        if spec.space_kind not in self.built:
+        key = (spec.space_kind, spec.space_form)
+        if key not in self.built:
             if spec.space_kind != "standard":
                 ensure_dictionary(self.ctx, self.target_name)
                 assign_base_genotypes(self.ctx, only=space_tasks(self.ctx, self.target_name, [spec.space_kind]))
-            self.built[spec.space_kind] = build_space(self.ctx, self.target_name, spec.space_kind)
-        return spec.with_space(self.built[spec.space_kind])
+            self.built[key] = build_space(self.ctx, self.target_name, spec.space_kind, spec.space_form)
+        return spec.with_space(self.built[key])
 
 
 # -- one search ----------------------------------------------------------------------------------------------------

@@ -97,7 +97,8 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
         result["search"] = searching.run_search(ctx, target.name, cfg.space.kind, seed=cfg.project.seed, space=space)
         if cfg.search.compare:
             stages.start("comparison")
-            result["comparison"] = searching.run_comparison(ctx, target.name)
+            budgets = [{"rounds": r} for r in cfg.search.sweep_rounds] or None
+            result["comparison"] = searching.run_comparison(ctx, target.name, budgets=budgets)
             result["table"] = _result_table(ctx, target.name)
     result["timings"] = stages.finish()
     return result

@@ -15,7 +15,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from engine.choices import EXPORT_FORMATS, SPACE_KINDS
+from engine.choices import ARMS, EXPORT_FORMATS, SPACE_KINDS
 from tanas_tui.common import ConfigOption, StoreOption
 from tanas_tui.errors import CliError, handle_errors
 from tanas_tui.safe_text import markup_safe
@@ -247,6 +247,8 @@ def compare_searches(
                                 "the rows (pandas.read_csv(f, comment=\"#\") reads exactly the rows)."),
     as_markdown: bool = typer.Option(False, "--markdown", help="Write the table as Markdown, ready for a paper."),
     output: Path = typer.Option(None, "--output", "-o", help="File to write (default: standard output)."),
+    reference: str = typer.Option(None, "--reference", help="The arm every other is compared with (default "
+                                  "fuse-task-aware): " + ", ".join(a for a in ARMS if a != "fixed") + "."),
     config: Path = ConfigOption,
     store: Path = StoreOption,
 ) -> None:
@@ -260,12 +262,15 @@ def compare_searches(
     from tanas_tui.common import console
     from tanas_tui.tables import result_table as rich_table, wide_console
 
+    if reference is not None and (reference not in ARMS or reference == "fixed"):
+        raise CliError(f"--reference must be one of {', '.join(a for a in ARMS if a != 'fixed')}, got {reference!r}",
+                       ExitCode.USAGE)
     chosen = [name for name, on in (("json", as_json), ("csv", as_csv), ("markdown", as_markdown)) if on]
     if len(chosen) > 1:
         raise CliError(f"choose one output format, got {', '.join('--' + c for c in chosen)}", ExitCode.USAGE)
     with _open_read(_config(config, store)) as st:
         try:
-            table = result_table(st, target)
+            table = result_table(st, target, reference=reference)
         except TableError as exc:
             raise CliError(str(exc), ExitCode.NOT_FOUND) from None
     if not chosen:
