@@ -171,3 +171,28 @@ def test_json_fields_carry_their_unit(two_configs, monkeypatch, tmp_path):
     assert "test_error_mean" not in row and "diff_vs_reference" not in row
     assert row["comparison"]["diff_pp"] == pytest.approx(row["diff_vs_reference_pp"])
     assert data["columns"][:3] == ["arm", "config", "config_hash"]
+
+
+def test_a_budget_sweep_is_drawn_with_axes_and_a_verdict_per_budget(two_configs):
+    out = _compare(two_configs, "--plot")
+    assert out.exit_code == 0, out.output
+    text = out.output
+    assert "test error % (mean │ 95 % t-interval)" in text and "search budget (candidate-epochs" in text
+    assert "40 = rounds=2" in text and "120 = rounds=6" in text          # x axis: the budgets, labelled
+    assert "A Random search" in text and "B FUSE, task-aware space" in text
+    # random search is planted 15 points worse at rounds = 2 and equal at rounds = 6: the verdict differs by budget
+    lines = [line for line in text.splitlines() if line.startswith("budget ")]
+    assert len(lines) == 2
+    assert "budget 40 (rounds=2)" in lines[0] and "Random search: distinguishable (+" in lines[0]
+    assert "budget 120 (rounds=6)" in lines[1] and "Random search: not distinguishable" in lines[1]
+    assert _compare(two_configs, "--plot", "--json").exit_code == 2
+
+
+def test_another_reference_arm_can_be_chosen(two_configs):
+    out = json.loads(_compare(two_configs, "--json", "--reference", "random").stdout)
+    assert out["reference"] == "Random search"
+    assert {r["arm"]: r["verdict"] for r in out["rows"]}["Random search"] == "reference"
+    missing = _compare(two_configs, "--reference", "fuse-farthest-cells")
+    assert missing.exit_code == 6 and "fuse-farthest-cells" in missing.output
+    bad = _compare(two_configs, "--reference", "nope")
+    assert bad.exit_code == 2 and "--reference must be one of" in bad.output

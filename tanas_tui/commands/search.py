@@ -247,6 +247,8 @@ def compare_searches(
                                 "the rows (pandas.read_csv(f, comment=\"#\") reads exactly the rows)."),
     as_markdown: bool = typer.Option(False, "--markdown", help="Write the table as Markdown, ready for a paper."),
     output: Path = typer.Option(None, "--output", "-o", help="File to write (default: standard output)."),
+    plot: bool = typer.Option(False, "--plot", help="Also draw each arm's test error against its search budget "
+                              "(the budget sweep: runs at several \\[search] rounds)."),
     reference: str = typer.Option(None, "--reference", help="The arm every other is compared with (default "
                                   "fuse-task-aware): " + ", ".join(a for a in ARMS if a != "fixed") + "."),
     config: Path = ConfigOption,
@@ -260,6 +262,7 @@ def compare_searches(
     from engine.results.collect import TableError, result_table
     from engine.results.table import to_csv, to_json, to_markdown
     from tanas_tui.common import console
+    from tanas_tui.sweep import budgets, sweep_plot, sweep_verdicts
     from tanas_tui.tables import result_table as rich_table, wide_console
 
     if reference is not None and (reference not in ARMS or reference == "fixed"):
@@ -281,7 +284,15 @@ def compare_searches(
         prov = table.provenance
         console.print(f"config hash {prov.get('config_hash')}, seeds {prov.get('seeds')}, "
                       + ", ".join(f"{k} {v}" for k, v in (prov.get("packages") or {}).items() if v), soft_wrap=True)
+        data = table.to_dict()
+        if len(budgets(data)) > 1:
+            for line in sweep_verdicts(data):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if plot:
+            console.print(sweep_plot(data), markup=False, highlight=False, soft_wrap=True)
         return
+    if plot:
+        raise CliError("--plot draws on the terminal: leave out --json, --csv and --markdown", ExitCode.USAGE)
     text = {"json": to_json, "csv": to_csv, "markdown": to_markdown}[chosen[0]](table)
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
