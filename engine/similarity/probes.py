@@ -140,11 +140,26 @@ class Probes:
             self.reporter.emit("job_progress", job=self.job, stage=f"probe {name}", done=s, total=self.seeds)
             if self.shared:
                 result = self.shared_bodies().task_probe(task, s)
+                self._note_body_sources(task_id, task.definition, self.shared_bodies().trained_on(s))
             else:
                 result = train_probe(task, self.cfg.dictionary, seed=probe_seed(self.cfg, task.definition, s),
                                      device=self.device, reporter=self.reporter, seed_index=s)
             self._models[(task_id, s)] = result.model
             self.record_probe(task_id, s, probe_state(result.model), result.val_acc, result.epochs, result.seconds)
+
+    def _note_body_sources(self, task_id: str, definition, sources: tuple[str, ...]) -> None:
+        """Records which sources the task's shared body learned; a task from another source gets a notice (its
+        features, and so its Fisher and distances, come from a body that never saw such images)."""
+        unseen = bool(sources) and definition.source not in sources
+        self.store.update_task(task_id, body_sources=list(sources), unseen_source=unseen)
+        if unseen:
+            n = len(self.store.task_ids())
+            self.reporter.emit("warning", code="unseen_source", message=(
+                f"task {definition.name!r}: its source {definition.source!r} is not among the shared body's training "
+                f"sources ({', '.join(sources)}); its Fisher and distances come from features learned on other "
+                f"images. To refit the body on every source, build the dictionary into a new store ([project] store "
+                f"= a new path, then `tanas-tui run`): every task's probe head and own Fisher are recomputed "
+                f"({n} tasks)"))
 
     # ------------------------------------------------------------------ the one recording path
 

@@ -162,9 +162,16 @@ class SharedBodies:
         self._load_source = load_source
         self._test_images = test_images      # () -> the config tasks' test-split images, kept out of the body
         self._bodies: dict[int, nn.Module] = {}
+        self._trained_on: dict[int, tuple[str, ...]] = {}
 
     def sources(self) -> list[str]:
         return list(dict.fromkeys(t.source for t in self.cfg.all_tasks()))
+
+    def trained_on(self, s: int) -> tuple[str, ...]:
+        """The sources body s was trained on (recorded with every probe on it as `body_sources`); () when a store
+        written before that record does not say."""
+        self.body(s)
+        return self._trained_on.get(s, ())
 
     def body(self, s: int) -> nn.Module:
         if s in self._bodies:
@@ -176,6 +183,7 @@ class SharedBodies:
                 attrs = self.store.task(tid)
                 model = load_probe(attrs["probe_arch"], int(attrs["num_classes"]), self.store.load_probe(tid, s))
                 self._bodies[s] = model.to(self.device).eval()
+                self._trained_on[s] = tuple(attrs.get("body_sources") or ())
                 return self._bodies[s]
         from engine.data import get_source
 
@@ -190,6 +198,7 @@ class SharedBodies:
         shared = train_shared_body(x, y, classes, arch=d.probe, seed=self.cfg.project.seed * 1_000_003 + 424_242 + s,
                                    epochs=d.shared_epochs, lr=d.lr, batch_size=d.batch_size, device=self.device)
         self._bodies[s] = shared.model
+        self._trained_on[s] = tuple(names)
         return shared.model
 
     def task_probe(self, task, s: int):
