@@ -132,9 +132,11 @@ def attach(
     cfg = load_cli_config(config, store, check_classes=False)
     engine = engine_running(cfg.store_path)
     writer = store_writer(cfg.store_path) if engine is None else None
-    if engine is None and writer is None:
-        raise CliError(f"nothing is running on {cfg.store_path}: no engine and no headless run holds it "
-                       f"(start one with `tanas-tui run --detach`)", ExitCode.NOT_FOUND)
+    if engine is None and writer is None:     # not an error: there is nothing to wait for (exit 0, as an idle engine)
+        console.print(f"nothing is running on {cfg.store_path}: no engine and no headless run holds it (start a "
+                      f"job with `tanas-tui run --detach` or `tanas-tui search TARGET --detach`)", highlight=False,
+                      soft_wrap=True)
+        return
     t0 = time.perf_counter()
     view = read_view(cfg.store_path) if cfg.store_path.exists() else None
     if view is not None:
@@ -149,7 +151,7 @@ def attach(
                          view=view)
         except KeyboardInterrupt:
             console.print("detached; the run goes on")
-            raise CliError("detached", ExitCode.INTERRUPTED) from None
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         console.print(f"the run (pid {writer}) let go of the store after {time.perf_counter() - t0:.1f} s")
         return
     with EngineClient(cfg.store_path) as client:
@@ -172,7 +174,7 @@ def attach(
                 done = follow(client.follow_job(job["id"]), sink)
         except KeyboardInterrupt:
             console.print("detached; the job keeps running in the engine")
-            raise CliError("detached", ExitCode.INTERRUPTED) from None
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     _finish(done, time.perf_counter() - t0)
 
 
