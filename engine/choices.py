@@ -10,6 +10,8 @@ DISTANCE_METHODS = ("fisher", "transfer")
 # "farthest" is the control: built like the task-aware space, from the k FARTHEST dictionary tasks.
 SPACE_KINDS = ("task-aware", "standard", "farthest")
 EXPORT_FORMATS = ("genotype", "torchscript", "onnx")
+# A trained network's export is written with its input spec beside it, at the model's path + this suffix.
+INPUT_SPEC_SUFFIX = ".input.json"
 DEVICES = ("auto", "cpu", "cuda")
 CUDA_DEVICE = re.compile(r"cuda:\d{1,3}")   # one GPU by index, besides DEVICES
 EXECUTOR_KINDS = ("local", "ray")
