@@ -1,8 +1,7 @@
 """The engine's message protocol: every command and event, typed and versioned; the ONE place that knows it.
 
-Wire format: one JSON object per line (UTF-8, newline-terminated, at most `MAX_MESSAGE_BYTES`), with
-`"v"` (the protocol version), `"type"` (the message name) and the message's fields at the top level.
-Events also carry `"seq"`:
+Wire format: one JSON object per line (UTF-8, newline-terminated, at most `MAX_MESSAGE_BYTES`), with `"v"` (the
+protocol version), `"type"` (the message name) and the message's fields at the top level. Events also carry `"seq"`:
 
 * broadcast events (everything compute code emits, job events) have `seq >= 1`, strictly increasing over the
   life of a store, across engine restarts; a client that replayed the store up to seq S drops events with seq <= S;
@@ -398,6 +397,7 @@ class ProbeDone(Event):
     epochs: int
     seconds: float
     representative: bool
+    shared_body: bool = False      # the probe is the shared body + a head fitted here: `epochs` are shared_epochs
 
 
 @dataclass(frozen=True, kw_only=True)
