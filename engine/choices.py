@@ -15,6 +15,8 @@ SPACE_FORMS = ("operations", "cells")
 # Which skeleton values (channels, layers, nodes) a space from dictionary tasks allows (engine/space/skeleton.py).
 SKELETON_RULES = ("span", "floor", "smoothed")
 EXPORT_FORMATS = ("genotype", "torchscript", "onnx")
+# A trained network's export is written with its input spec beside it, at the model's path + this suffix.
+INPUT_SPEC_SUFFIX = ".input.json"
 DEVICES = ("auto", "cpu", "cuda")
 CUDA_DEVICE = re.compile(r"cuda:\d{1,3}")   # one GPU by index, besides DEVICES
 EXECUTOR_KINDS = ("local", "ray")

@@ -57,6 +57,9 @@ class TaskRecord(_Record):
     num_classes: int | None = None
     class_names: list[str] = field(default_factory=list)
     probe_arch: str | None = None
+    # "shared": the probe is the shared body with a head fitted on the task, and `epochs` are the body's shared_epochs
+    # (min_epochs does not apply); "per-task": a probe trained on the task alone; None: stored before this was kept
+    probe_body: str | None = None
     val_acc: float | None = None
     val_accs: list[float] = field(default_factory=list)
     epochs: int | None = None

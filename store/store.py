@@ -19,7 +19,7 @@ from store.lock import WriterLock
 from store.nodes import Nodes, plain
 from store.search import SearchRecord, SearchWriter
 
-_CREATE_HINT = "create it with `tanas-tui run` or Store.open(path, mode='w', create=True)"
+_CREATE_HINT = "`tanas-tui run` creates a store there (or pass --store PATH)"
 _FISHER_CHUNK = 1 << 20
 
 

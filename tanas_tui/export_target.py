@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.choices import INPUT_SPEC_SUFFIX
+
 EXTENSIONS = {"genotype": ".genotype.json", "torchscript": ".pt", "onnx": ".onnx"}
 
 
@@ -15,13 +17,15 @@ def default_output(run_id: str, fmt: str, directory: Path | None = None) -> Path
     return (directory or Path.cwd()) / f"{run_id}{EXTENSIONS.get(fmt, '.' + fmt)}"
 
 
-def check_output(path: Path | str, force: bool = False) -> Path:
+def check_output(path: Path | str, force: bool = False, fmt: str = "genotype") -> Path:
+    """The output path, resolved; a trained network's input spec (beside it) must not be overwritten unasked either."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise ExportTargetError(f"{path} is a directory: give a file name")
     if not path.parent.is_dir():
         raise ExportTargetError(f"directory {path.parent} does not exist: create it first (it is not created "
                                 f"automatically)")
-    if path.exists() and not force:
-        raise ExportTargetError(f"{path} already exists: choose another path or overwrite it with --force")
+    for target in (path,) + ((Path(str(path) + INPUT_SPEC_SUFFIX),) if fmt != "genotype" else ()):
+        if target.exists() and not force:
+            raise ExportTargetError(f"{target} already exists: choose another path or overwrite it with --force")
     return path.resolve()

@@ -74,7 +74,9 @@ class EventText:
                         f"loss {units.loss(ev.loss)}")
             case P.ProbeDone():
                 flag = "" if ev.representative else " (NOT epsilon-representative)"
-                return (f"probe {ev.name} done: val acc {units.pct(ev.val_acc)} in {ev.epochs} epochs, "
+                trained = (f"a head on the shared body (its shared_epochs = {ev.epochs})" if ev.shared_body
+                           else f"in {ev.epochs} epochs")
+                return (f"probe {ev.name} done: val acc {units.pct(ev.val_acc)} {trained}, "
                         f"{units.duration(ev.seconds)}{flag}")
             case P.Distance():
                 std = f" ± {units.distance(ev.std)}" if ev.std else ""

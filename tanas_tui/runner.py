@@ -46,9 +46,8 @@ def run_job(kind: str, cfg, *, device: str | None = None, on_event: EventSink | 
     pid = None if kind in READ_ONLY_JOBS else engine_running(cfg.store_path)
     with renderer(on_event) as sink, sigterm_as_interrupt():
         if pid is not None:
-            console.print(f"an engine (pid {pid}) serves {cfg.store_path}: {announce or 'running the job there'}",
-                          highlight=False)
-            return _in_engine(cfg.store_path, kind, sink, config=cfg.snapshot(), **job.params)
+            return _in_engine(cfg.store_path, kind, sink, pid=pid, announce=announce or "running the job there",
+                              config=cfg.snapshot(), **job.params)
         return _in_process(job, cfg, sink)
 
 
@@ -93,15 +92,22 @@ class renderer:
             self.renderer.close()
 
 
-def _in_engine(store_path: Path, kind: str, sink: EventSink, **params: Any) -> P.JobDone | None:
+def _in_engine(store_path: Path, kind: str, sink: EventSink, pid: int, announce: str,
+               **params: Any) -> P.JobDone | None:
     from tanas_tui.client import EngineClient
     from tanas_tui.common import console
 
     with EngineClient(store_path) as client:
         client.subscribe()
         job = submit(client, kind, **params)
+        ahead = jobs_ahead(client.status(), job)
+        if ahead:       # not "running it there": until it starts, the engine's events are another job's
+            announce = (f"job {job} is queued behind {describe_job(ahead[0])}"
+                        + (f" and {len(ahead) - 1} more" if len(ahead) > 1 else "")
+                        + "; only this job's own progress is shown")
+        console.print(f"an engine (pid {pid}) serves {store_path}: {announce}", highlight=False, soft_wrap=True)
         try:
-            return follow(client.follow_job(job), sink)
+            return follow(own_events(client.follow_job(job), job), sink)
         except KeyboardInterrupt as exc:
             console.print("stopping the job at its next safe point…")
             try:
@@ -109,6 +115,36 @@ def _in_engine(store_path: Path, kind: str, sink: EventSink, **params: Any) -> P
             except Exception:  # noqa: BLE001 - already finished or engine gone: nothing left to stop
                 pass
             raise _interrupted(exc, "the engine stops the job at its next safe point") from None
+
+
+def jobs_ahead(status: dict, job: str) -> list[dict]:
+    """The engine's running job and the queued ones before `job`, from its `status` reply ([] if `job` runs)."""
+    ahead = [status["job"]] if status.get("job") else []
+    for queued in status.get("queue") or []:
+        if queued.get("id") == job:
+            break
+        ahead.append(queued)
+    return [j for j in ahead if j.get("id") != job]
+
+
+def describe_job(job: dict) -> str:
+    """'job start_search-1a2b (start_search, search 3/7)' from a job of the engine's `status` reply."""
+    progress = job.get("progress") or {}
+    where = f", {progress['stage']} {progress.get('done', 0)}/{progress.get('total', '?')}" if progress.get("stage") else ""
+    return f"job {job.get('id')} ({job.get('kind')}{where}{', paused' if job.get('paused') else ''})"
+
+
+def own_events(events: Iterable[P.Event], job: str) -> Iterable[P.Event]:
+    """The events of `job` alone: the engine runs one job at a time and broadcasts every job's events, so what
+    comes before this job's `job_started` (another job's progress, while this one waits in the queue) is left out,
+    and so is any event naming another job."""
+    started = False
+    for ev in events:
+        named = getattr(ev, "job", None)
+        if isinstance(ev, P.JobStarted) and named == job:
+            started = True
+        if isinstance(ev, P.Dropped) or named == job or (named is None and started):
+            yield ev
 
 
 def submit(client, kind: str, **params: Any) -> str:

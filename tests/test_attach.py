@@ -35,7 +35,7 @@ def test_attach_follows_a_headless_run_through_the_store(tmp_path):
 def test_attach_with_nothing_running_says_so(tmp_path):
     store = build_fixture_store(tmp_path / "store.zarr")
     result = runner.invoke(app, ["attach", "--store", str(store)])
-    assert result.exit_code == ExitCode.NOT_FOUND and "no engine and no headless run" in result.output
+    assert result.exit_code == 0 and "no engine and no headless run" in result.output   # nothing to wait for
 
 
 @async_test

@@ -47,6 +47,26 @@ def test_list_shows_builtin_and_configured_sources(config):
     assert "quickdraw" in result.output          # the kinds that need a section are mentioned
 
 
+def test_list_offline_cells_are_coloured_on_a_terminal_and_plain_in_a_pipe(config, monkeypatch):
+    """Issue 23 item 3: the offline cell was the markup string itself ("[green]yes[/]") on a terminal and in a pipe."""
+    import io
+
+    from tanas_tui import common
+    from tanas_tui.safe_text import SafeConsole
+
+    piped = runner.invoke(app, ["data", "list", "--config", str(config)], env={"COLUMNS": "160"})
+    assert piped.exit_code == 0 and "[green]" not in piped.output and "[yellow]" not in piped.output
+    assert "\x1b[" not in piped.output
+    screen = io.StringIO()
+    monkeypatch.setattr(common, "console", SafeConsole(file=screen, force_terminal=True, color_system="standard",
+                                                       width=160, highlight=False, markup=False))
+    tty = runner.invoke(app, ["data", "list", "--config", str(config)])
+    assert tty.exit_code == 0, tty.output
+    out = screen.getvalue()
+    assert "[green]" not in out and "[/]" not in out
+    assert "\x1b[32myes" in out and "\x1b[33mno" in out     # green "yes", yellow "no"
+
+
 def test_preview_draws_density_ramp_without_colour_and_captions(config):
     result = runner.invoke(app, ["data", "preview", "shapes", "--count", "3", "--config", str(config)])
     assert result.exit_code == 0, result.output

@@ -127,9 +127,37 @@ def test_export_genotype_and_torchscript(project, tmp_path):
     assert nodir.exit_code == ExitCode.USAGE and "does not exist" in nodir.output and not missing.parent.exists()
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_export_prints_and_writes_the_input_spec_beside_the_model(project, tmp_path):
+    _, cfg, _ = project
+    path = tmp_path / "moon.pt"
+    ok = runner.invoke(app, ["export", "moon-standard-1", "--format", "torchscript", "-o", str(path),
+                             "--config", str(cfg)], env={"COLUMNS": "200"})
+    assert ok.exit_code == 0, ok.output
+    spec_path = tmp_path / "moon.pt.input.json"
+    spec = json.loads(spec_path.read_text())
+    assert spec["input"]["shape"] == ["batch", 1, 28, 28] and spec["input"]["dtype"] == "float32"
+    assert "pixel / 255" in spec["input"]["normalisation"]
+    assert spec["classes"] == ["rest", "moon"]          # index i of the logits is classes[i]
+    assert spec["task"]["name"] == "moon" and spec["task"]["run"] == "moon-standard-1"
+    assert "[batch, 1, 28, 28]" in ok.output and "pixel / 255" in ok.output
+    assert "0 rest, 1 moon" in ok.output and str(spec_path) in ok.output
+    model = torch.jit.load(str(path))
+    assert model(torch.zeros(1, *spec["input"]["shape"][1:])).shape == (1, len(spec["classes"]))
+    # the spec is not overwritten unasked either, even when the model file itself is gone
+    path.unlink()
+    again = runner.invoke(app, ["export", "moon-standard-1", "--format", "torchscript", "-o", str(path),
+                                "--config", str(cfg)])
+    assert again.exit_code == ExitCode.USAGE and "moon.pt.input.json already exists" in again.output
+    genotype = runner.invoke(app, ["export", "moon-standard-1", "-o", str(tmp_path / "g.json"), "--config", str(cfg)])
+    assert genotype.exit_code == 0 and not (tmp_path / "g.json.input.json").exists()
+
+
 def test_unknown_target_and_space(project):
     _, cfg, _ = project
-    r = runner.invoke(app, ["search", "nothing", "--config", str(cfg)])
+    r = runner.invoke(app, ["search", "nothing", "--config", str(cfg)], env={"COLUMNS": "300"})
     assert r.exit_code == ExitCode.NOT_FOUND and "nothing" in r.output
+    assert "the config's target is moon" in r.output and "circle" in r.output
+    assert "stored runs: moon-standard-1 (target moon)" in r.output and "--run-id RUN" in r.output
     r = runner.invoke(app, ["search", "moon", "--space", "huge", "--config", str(cfg)])
     assert r.exit_code == ExitCode.USAGE and "--space" in r.output

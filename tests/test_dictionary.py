@@ -269,6 +269,8 @@ def test_shared_body_probes_share_one_body_and_the_embedding_form_is_symmetric(s
         assert all(np.array_equal(bodies[0][k], other[k]) for k in bodies[0])
     heads = [store.load_probe(t, 0)["head.weight"] for t in ids]
     assert not np.array_equal(heads[0], heads[1])
+    # the task's `epochs` are the shared body's shared_epochs, and the record says so (issue 23 item 5)
+    assert all(store.task(t)["probe_body"] == "shared" and store.task(t)["epochs"] == 1 for t in ids)
     m = store.distances("fisher")
     off = ~np.eye(len(ids), dtype=bool)
     assert np.all(m.value[off] > 0)

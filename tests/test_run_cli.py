@@ -118,7 +118,42 @@ def test_run_through_the_engine_detach_attach(project):
     none = runner.invoke(app, ["engine", "status", "--config", cfg])
     assert "no engine is running" in none.output
     gone = runner.invoke(app, ["attach", "--config", cfg])
-    assert gone.exit_code == ExitCode.NOT_FOUND
+    assert gone.exit_code == 0 and "nothing is running" in gone.output
+
+
+def test_search_detach_hands_the_search_to_the_engine(project):
+    root, _ = project
+    cfg = str(root / "tanas.toml")
+    detached = runner.invoke(app, ["search", "moon", "--seed", "3", "--detach", "--config", cfg])
+    assert detached.exit_code == 0 and "queued in the engine" in detached.output, detached.output
+    job = detached.output.split("job ", 1)[1].split()[0]
+    try:
+        attached = runner.invoke(app, ["attach", "--config", cfg])
+        assert attached.exit_code == 0, attached.output
+        listed = runner.invoke(app, ["searches", "list", "--config", cfg])
+        assert "moon-task-aware-3" in listed.output and job.startswith("start_search")
+    finally:
+        stop_engine(root / "store.zarr", timeout=20)
+
+
+def test_changed_search_settings_run_beside_the_stored_ones_with_seed_and_run_id(project):
+    root, _ = project
+    changed = root / "changed.toml"           # same store, [search] rounds changed
+    changed.write_text(TINY.replace("[search]\nrounds = 1", "[search]\nrounds = 2"))
+    assert changed.read_text() != TINY
+    refused = runner.invoke(app, ["run", str(changed)])
+    assert refused.exit_code == ExitCode.USAGE, refused.output
+    assert "moon-task-aware-0" in refused.output and "rounds" in refused.output
+    assert "`tanas-tui run --seed N`" in refused.output and "`--run-id ID`" in refused.output
+    beside = runner.invoke(app, ["run", str(changed), "--seed", "5", "--run-id", "moon-two-rounds"])
+    assert beside.exit_code == 0, beside.output
+    assert "search moon-two-rounds done" in beside.output and "probe circle" not in beside.output
+    listed = runner.invoke(app, ["searches", "list", "--config", str(changed)]).output
+    assert "moon-two-rounds" in listed and "moon-task-aware-0" in listed
+    dry = runner.invoke(app, ["run", str(changed), "--seed", "5", "--dry-run"])
+    assert dry.exit_code == 0 and "seed 5" in dry.output
+    bad = runner.invoke(app, ["run", str(changed), "--seed", str(2 ** 40)])
+    assert bad.exit_code == ExitCode.USAGE and "seed" in bad.output
 
 
 def test_exit_codes(project, tmp_path):

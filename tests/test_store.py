@@ -55,7 +55,7 @@ def test_missing_and_foreign_paths(tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}))
-    with pytest.raises(StoreError, match=r"foreign is not a tanas store \(no .tanas-store. format attribute\); create it with"):
+    with pytest.raises(StoreError, match=r"foreign is not a tanas store \(no .tanas-store. format attribute\); `tanas-tui run` creates a store there"):
         Store.open(foreign)
     other = tmp_path / "other"
     other.mkdir()

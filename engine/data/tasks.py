@@ -200,6 +200,13 @@ def _spread(groups: list[np.ndarray], total: int, rng: np.random.Generator) -> l
     return [rng.permutation(g)[:q] for g, q in zip(groups, quota)]
 
 
+def class_names_of(taskdef: TaskDef) -> tuple[str, ...]:
+    """The task's class names in label order (label i is name i), known without loading its source."""
+    if taskdef.positive is not None:
+        return ("rest", "+".join(taskdef.positive))
+    return tuple(taskdef.classes or ()) + (("other",) if taskdef.other else ())
+
+
 def _relabel(taskdef: TaskDef, labels: np.ndarray, classes: tuple[str, ...], rng: np.random.Generator):
     """-> (indices into the source, task labels, class names), after balancing."""
     by_class = [np.flatnonzero(labels == c) for c in range(len(classes))]
@@ -220,12 +227,12 @@ def _relabel(taskdef: TaskDef, labels: np.ndarray, classes: tuple[str, ...], rng
         neg = np.concatenate(neg_groups) if neg_groups else np.zeros(0, dtype=np.int64)
         idx = np.concatenate([neg, pos])
         y = np.concatenate([np.zeros(len(neg), np.int64), np.ones(len(pos), np.int64)])
-        return idx, y, ("rest", "+".join(taskdef.positive))
+        return idx, y, class_names_of(taskdef)
 
     named = _check_names(taskdef, tuple(taskdef.classes), classes, "classes")
     parts = [by_class[c] for c in named]
     ys = [np.full(len(p), i, np.int64) for i, p in enumerate(parts)]
-    names = tuple(taskdef.classes)
+    names = class_names_of(taskdef)
     if taskdef.other:
         rest = [by_class[c] for c in range(len(classes)) if c not in named]
         if not rest:
@@ -235,7 +242,6 @@ def _relabel(taskdef: TaskDef, labels: np.ndarray, classes: tuple[str, ...], rng
         other = np.concatenate(rest) if rest else np.zeros(0, dtype=np.int64)
         parts.append(other)
         ys.append(np.full(len(other), len(named), np.int64))
-        names = names + ("other",)
     return np.concatenate(parts), np.concatenate(ys), names
 
 

@@ -5,6 +5,7 @@ TorchScript and ONNX files are self-contained: they load with `torch.jit.load` /
 from __future__ import annotations
 
 import importlib.util
+import json
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -12,11 +13,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from engine.choices import EXPORT_FORMATS
+from engine.choices import EXPORT_FORMATS, INPUT_SPEC_SUFFIX
 from engine.space.genotype import Genotype
 from engine.space.network import build_network
 
-__all__ = ["export_model", "ExportError", "FORMATS", "SUFFIXES"]
+__all__ = ["export_model", "ExportError", "FORMATS", "SUFFIXES", "input_spec", "write_input_spec"]
 
 FORMATS = EXPORT_FORMATS
 SUFFIXES = {"genotype": ".json", "torchscript": ".pt", "onnx": ".onnx"}
@@ -78,5 +79,38 @@ def export_model(genotype: Genotype, state_dict: Mapping[str, Any] | None, num_c
     except Exception as exc:  # the exporter raises many types; the user needs the reason, not the class
         tmp.unlink(missing_ok=True)
         raise ExportError(f"ONNX export of genotype {genotype.hash} failed: {exc}") from exc
+    tmp.replace(path)
+    return path
+
+
+# What every task's images are (engine.data: every source is converted to 28x28 grayscale; engine.data.tasks.to_input).
+NORMALISATION = "x = pixel / 255: grayscale values in [0, 1], nothing subtracted, no per-channel mean or std"
+
+
+def input_spec(fmt: str, num_classes: int, class_names: list[str] | tuple[str, ...] | None, *, in_channels: int = 1,
+               input_size: tuple[int, int] = (28, 28), task: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the exported network takes and gives: input shape (NCHW, any batch), dtype and normalisation, and the
+    class of each output index, so the file can be used without the store."""
+    names = list(class_names or [])
+    if len(names) != num_classes:      # a store without class names: the indices are all that is known
+        names = [str(i) for i in range(num_classes)]
+    spec: dict[str, Any] = {
+        "format": fmt,
+        "input": {"name": "input" if fmt == "onnx" else None, "layout": "NCHW", "dtype": "float32",
+                  "shape": ["batch", in_channels, *input_size], "normalisation": NORMALISATION},
+        "output": {"name": "logits" if fmt == "onnx" else None, "shape": ["batch", num_classes],
+                   "meaning": "logits (no softmax applied); index i is classes[i]"},
+        "classes": names,
+    }
+    if task:
+        spec["task"] = dict(task)
+    return spec
+
+
+def write_input_spec(model_path: str | Path, spec: Mapping[str, Any]) -> Path:
+    """The spec as JSON beside the model (`<model path>.input.json`); returns its path."""
+    path = Path(str(model_path) + INPUT_SPEC_SUFFIX)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path

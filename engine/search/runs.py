@@ -56,10 +56,15 @@ def execute(method: SearchMethod, store, run_id: str, *, reporter: Reporter = SI
     if stored is not None:
         problems = method.mismatch(stored, attrs)
         if problems:
+            if attrs.get("purpose") == "base-genotype":   # its id follows from the task: no option renames it
+                way = "or restore the settings it was made with"
+            else:
+                way = ("or start a new run beside it with another search seed or run id: `tanas-tui run --seed N` "
+                       "or `--run-id ID`, `tanas-tui search TARGET --seed N` or `--run-id ID`")
             raise ResumeMismatch(
                 f"search {run_id!r} is stored with another configuration: " + "; ".join(problems)
-                + f" (remove it with `tanas-tui searches remove {run_id}`, or start a new run with another seed or "
-                  f"run id)", key=", ".join(p.split(" (")[0] for p in problems))
+                + f" (remove it with `tanas-tui searches remove {run_id}`, {way})",
+                key=", ".join(p.split(" (")[0] for p in problems))
         if stored.get("status") == "done" and stored.get("result"):
             return SearchResult.from_dict(stored["result"])
         finished = final_result(store, run_id)

@@ -284,7 +284,8 @@ def ensure_dictionary(ctx, target_name: str) -> None:
 
 # -- the comparison table ------------------------------------------------------------------------------------------
 def run_comparison(ctx, target_name: str, *, seeds: list[int] | None = None,
-                   budgets: list[Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+                   budgets: list[Mapping[str, Any]] | None = None,
+                   run_ids: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Table rows for the arms of `search.arms`, each run once per seed (`search.repeats` seeds from project.seed)
     and budget (`budgets`: [search] overrides such as {"rounds": 4}; default the config's own).
 
@@ -294,6 +295,8 @@ def run_comparison(ctx, target_name: str, *, seeds: list[int] | None = None,
     are reused, so an interrupted comparison continues where it stopped.
     """
     plan = plan_comparison(ctx.config, target_name, seeds, budgets)
+    if run_ids:     # a planned run the caller ran under its own id (`run --run-id`): the comparison reuses it
+        plan = [dataclasses.replace(spec, run_id=run_ids.get(spec.run_id, spec.run_id)) for spec in plan]
     task = ctx.dictionary.task_for(ctx.config.task(target_name))
     spaces = _Spaces(ctx, target_name)
     results = run_planned(ctx, [(spaces.attach(spec), task) for spec in plan], "comparison arms")

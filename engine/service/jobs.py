@@ -56,10 +56,11 @@ class Stages:
 # --------------------------------------------------------------------------- job kinds
 
 
-def run_pipeline(ctx: JobContext) -> dict[str, Any]:
+def run_pipeline(ctx: JobContext, *, seed: int | None = None, run_id: str | None = None) -> dict[str, Any]:
     """Dictionary (base tasks + target), distances, base genotypes, nearest tasks, task-aware space, FUSE and final
     training, and the comparison when `search.compare`. Returns nearest tasks, the search result, comparison rows
-    and per-stage timings."""
+    and per-stage timings. `seed` (default project.seed) seeds the target's search and the comparison's first
+    repeat; `run_id` names the target's search (and stands for that arm's run in the comparison)."""
     from engine.search import searching
 
     cfg = ctx.config
@@ -94,11 +95,16 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
         space = searching.build_space(ctx, target.name, cfg.space.kind)
         result["space_description"] = space.describe()
         stages.start("search")
-        result["search"] = searching.run_search(ctx, target.name, cfg.space.kind, seed=cfg.project.seed, space=space)
+        seed = cfg.project.seed if seed is None else int(seed)
+        result["search"] = searching.run_search(ctx, target.name, cfg.space.kind, seed=seed, run_id=run_id,
+                                                space=space)
         if cfg.search.compare:
             stages.start("comparison")
             budgets = [{"rounds": r} for r in cfg.search.sweep_rounds] or None
-            result["comparison"] = searching.run_comparison(ctx, target.name, budgets=budgets)
+            seeds = [seed + i for i in range(max(1, cfg.search.repeats))]
+            planned = searching.plan_search(cfg, target.name, cfg.space.kind, seed).run_id
+            result["comparison"] = searching.run_comparison(ctx, target.name, seeds=seeds, budgets=budgets,
+                                                            run_ids={planned: run_id} if run_id else None)
             result["table"] = _result_table(ctx, target.name)
     result["timings"] = stages.finish()
     return result
@@ -197,12 +203,31 @@ def check_genotypes(ctx: JobContext, *, random: int = 8, epochs: int = 3) -> dic
 
 def export(ctx: JobContext, *, run: str, format: str, output: str) -> dict[str, Any]:
     """Writes a finished run's genotype (JSON) or trained network (TorchScript / ONNX) to `output`; reads only."""
-    from engine.search.export import export_model
+    from engine.search.export import export_model, input_spec, write_input_spec
     from engine.search.checkpoint import load_final_weights
 
     genotype, state_dict, num_classes = load_final_weights(ctx.store, run)
     path = export_model(genotype, state_dict, num_classes, format, output)
-    return {"run": run, "format": format, "path": str(path), "hash": genotype.hash}
+    out = {"run": run, "format": format, "path": str(path), "hash": genotype.hash}
+    if format != "genotype":       # a trained network: what it takes and what its outputs mean, beside it
+        attrs = ctx.store.search(run)
+        task = ctx.store.task(attrs["target"]) if attrs.get("target") in ctx.store.task_ids() else {}
+        spec = input_spec(format, num_classes, task.get("class_names") or _class_names(ctx, attrs), task={
+            "name": task.get("name", attrs.get("target_name")), "id": attrs.get("target"),
+            "source": (task.get("definition") or {}).get("source"), "run": run, "genotype": genotype.hash})
+        out["input_spec"] = spec
+        out["input_spec_path"] = str(write_input_spec(path, spec))
+    return out
+
+
+def _class_names(ctx: JobContext, attrs: dict[str, Any]) -> tuple[str, ...] | None:
+    """A run's target's class names from the config when the store holds no record of the task (a standard-space
+    search builds no dictionary), if the config's task of that name is still the one the run searched."""
+    from engine.data.tasks import class_names_of, task_id
+
+    cfg = ctx.given_config
+    taskdef = next((t for t in cfg.all_tasks() if t.name == attrs.get("target_name")), None) if cfg else None
+    return class_names_of(taskdef) if taskdef is not None and task_id(taskdef) == attrs.get("target") else None
 
 
 def sleep(ctx: JobContext, *, steps: int = 1, seconds: float = 0.0) -> dict[str, Any]:

@@ -1,8 +1,7 @@
 """The engine's message protocol: every command and event, typed and versioned; the ONE place that knows it.
 
-Wire format: one JSON object per line (UTF-8, newline-terminated, at most `MAX_MESSAGE_BYTES`), with
-`"v"` (the protocol version), `"type"` (the message name) and the message's fields at the top level.
-Events also carry `"seq"`:
+Wire format: one JSON object per line (UTF-8, newline-terminated, at most `MAX_MESSAGE_BYTES`), with `"v"` (the
+protocol version), `"type"` (the message name) and the message's fields at the top level. Events also carry `"seq"`:
 
 * broadcast events (everything compute code emits, job events) have `seq >= 1`, strictly increasing over the
   life of a store, across engine restarts; a client that replayed the store up to seq S drops events with seq <= S;
@@ -24,7 +23,7 @@ from engine.choices import CUDA_DEVICE, DEVICES, DISTANCE_METHODS, ROLES, SPACE_
 from engine.service.runfiles import LOG_FILE, PID_FILE, SEQ_FILE, SOCK_FILE, SocketPath, run_paths  # noqa: F401
 from engine.service.wire import (ERROR_CODES, MAX_DEPTH, MAX_ID_CHARS, MAX_MESSAGE_BYTES,  # noqa: F401
                                  ProtocolError, check_fields, choice, decode_line, encode_line, plain, request_id,
-                                 text)
+                                 seed_field, text)
 
 PROTOCOL_VERSION = 2   # 2: a job command's `config` is the resolved config as plain data, no longer a file path
 MAX_SLEEP_STEPS = 1_000_000
@@ -188,8 +187,7 @@ class StartSearch(JobCommand):
         choice("space", self.space, SPACE_KINDS, self.rid)
         text("target", self.target, self.rid)
         text("run_id", self.run_id, self.rid)
-        if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
-            raise ProtocolError(f"field 'seed' must be from 0 to 2**32 - 1, got {self.seed}", "bad_field", self.rid)
+        seed_field(self.seed, SEED_LIMIT, self.rid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,8 +228,16 @@ class CheckGenotypes(JobCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class RunPipeline(JobCommand):
-    """The whole pipeline."""
+    """The whole pipeline. `seed`: the target's search seed (and the comparison's first seed) instead of
+    project.seed, which keeps seeding the dictionary; `run_id`: the target search's run id."""
     TYPE: ClassVar[str] = "run_pipeline"
+    seed: int | None = None
+    run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        text("run_id", self.run_id, self.rid)
+        seed_field(self.seed, SEED_LIMIT, self.rid)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -391,6 +397,7 @@ class ProbeDone(Event):
     epochs: int
     seconds: float
     representative: bool
+    shared_body: bool = False      # the probe is the shared body + a head fitted here: `epochs` are shared_epochs
 
 
 @dataclass(frozen=True, kw_only=True)

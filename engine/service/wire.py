@@ -188,6 +188,11 @@ def text(name: str, value: Any, rid: str | None = None, *, max_chars: int = 300)
         raise ProtocolError(f"field {name!r} must not hold control characters, got {_short(value)}", "bad_field", rid)
 
 
+def seed_field(value: Any, limit: int, rid: str | None = None) -> None:
+    if value is not None and not 0 <= value < limit:
+        raise ProtocolError(f"field 'seed' must be from 0 to 2**32 - 1, got {value}", "bad_field", rid)
+
+
 def plain(value: Any) -> Any:
     """JSON-able copy: numpy / torch scalars and arrays become Python numbers and lists, tuples become lists."""
     if value is None or isinstance(value, (bool, int, str)):

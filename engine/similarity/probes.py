@@ -186,11 +186,13 @@ class Probes:
         mean_acc = float(np.mean(done))
         representative = all(a >= target for a in done)
         total_seconds = float(attrs.get("train_seconds") or 0.0) + seconds
-        self.store.update_task(task_id, val_accs=accs, epochs_per_seed=per_seed, val_acc=mean_acc,
+        body = "shared" if self.shared else "per-task"     # shared: `epochs` are the body's, not this task's
+        self.store.update_task(task_id, val_accs=accs, epochs_per_seed=per_seed, val_acc=mean_acc, probe_body=body,
                                epochs=max(trained), train_seconds=total_seconds, representative=representative)
         if len(done) == self.seeds:
             self.reporter.emit("probe_done", task_id=task_id, name=attrs["name"], val_acc=mean_acc,
-                               epochs=max(trained), seconds=total_seconds, representative=representative)
+                               epochs=max(trained), seconds=total_seconds, representative=representative,
+                               shared_body=self.shared)
             if not representative:
                 self.reporter.emit("warning", code="not_representative", message=(
                     f"task {attrs['name']!r}: probe val accuracy {min(done):.3f} < 1 − ε = {target:.3f} after "

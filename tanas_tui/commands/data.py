@@ -57,7 +57,8 @@ def list_command(config: Path | None = ConfigOption) -> None:
             count, shown = str(len(names)), _shorten(names)
         except Exception as exc:  # noqa: BLE001 - one broken source must not hide the others
             count, shown = "?", Text(str(exc), style="red")
-        offline = "[green]yes[/]" if source.available() else "[yellow]no[/]"
+        # a Text, not markup: the console prints strings as written, so "[green]yes[/]" would show literally
+        offline = Text("yes", style="green") if source.available() else Text("no", style="yellow")
         table.add_row(source.name, source.kind, offline, count, shown)
     console.print(table)
     needs = [k for k in BUILTIN_KINDS if any(spec.required for spec in SOURCE_OPTIONS[k].values())]

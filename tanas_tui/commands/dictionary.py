@@ -199,7 +199,9 @@ def distances_command(
     config: Path = ConfigOption,
     store: Path = StoreOption,
 ) -> None:
-    """The distance matrix: rows = source task b, columns = target task t, cells d(b, t); · = not computed."""
+    """The distance matrix: rows = source task b, columns = target task t, cells d(b, t); · = not computed.
+    Symmetric (d(b, t) = d(t, b)) with the default shared-body Fisher (fisher_form "domain", also "embedding");
+    directed only with fisher_form "pair" and the transfer method."""
     from tanas_tui.common import console
 
     if check:

@@ -39,13 +39,15 @@ def run(
                                 "(overrides \\[executor] address)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the config (file, TANAS_* and flags) and the job, "
                                  "say what would run, and stop: no store, no engine, no training."),
+    seed: int = typer.Option(None, "--seed", help="The target search's seed and the comparison's first (default: "
+                             "\\[project] seed, which still seeds the dictionary's probes); part of the run ids, so "
+                             "changed \\[search] settings can run beside the stored runs."),
+    run_id: str = typer.Option(None, "--run-id", help="The target search's run id (default: TARGET-SPACE-SEED); "
+                               "an existing one resumes that run."),
     store: Path = StoreOption,
 ) -> None:
     """Build or update the dictionary, search the target's task-aware space with FUSE, print the result table."""
-    from tanas_tui.client import EngineClient, engine_running, start_engine
-    from tanas_tui.common import console, load_cli_config
-
-    from tanas_tui.common import config_path
+    from tanas_tui.common import config_path, console, load_cli_config
 
     if config_path(config) is None:
         raise CliError(f"no tanas.toml in {Path.cwd()}: `tanas-tui init` writes a commented one to start from "
@@ -58,40 +60,20 @@ def run(
     cfg = load_cli_config(config, store, overrides or None)
     from engine.service.jobs import submission
 
-    submission("run_pipeline", {}, cfg)      # nothing to build, or a job that cannot run: exit 2 before any work
+    params = {k: v for k, v in (("seed", seed), ("run_id", run_id)) if v is not None}
+    submission("run_pipeline", params, cfg)   # nothing to build, or a job that cannot run: exit 2 before any work
     if dry_run:
-        _describe_plan(cfg, console)
+        _describe_plan(cfg, console, seed, run_id)
         return
-    pid = engine_running(cfg.store_path)
     if detach:
-        if pid is None:
-            from tanas_tui.client import EngineStartFailed
-            from tanas_tui.commands.engine import start_failure
-
-            try:
-                pid = start_engine(cfg.store_path, config_file(cfg), device)
-            except EngineStartFailed as exc:
-                raise start_failure(exc) from None
-        from engine.config import config_summary
-
-        with EngineClient(cfg.store_path) as client:
-            params = {"config": cfg.snapshot()}
-            same = same_job(client.status(), "run_pipeline", {"config": config_summary(params["config"])})
-            if same is not None:
-                console.print(f"the same run is already {same['state']} in the engine (pid {pid}) as job "
-                              f"{same['id']}; follow it with `tanas-tui attach`, cancel it with "
-                              f"`tanas-tui engine cancel {same['id']}`", soft_wrap=True)
-                return
-            job = submit(client, "run_pipeline", **params)
-        console.print(f"job {job} queued in the engine (pid {pid}) for {cfg.store_path}; "
-                      "follow it with `tanas-tui attach`, stop it with `tanas-tui engine stop`")
+        detach_job(cfg, "run_pipeline", params, device, what="run")
         return
     t0 = time.perf_counter()
-    done = run_job("run_pipeline", cfg, device=device)
+    done = run_job("run_pipeline", cfg, device=device, **params)
     _finish(done, time.perf_counter() - t0)
 
 
-def _describe_plan(cfg, console) -> None:
+def _describe_plan(cfg, console, seed: int | None = None, run_id: str | None = None) -> None:
     """`run --dry-run`: what the checked config would run."""
     target = cfg.target.name if cfg.target else None
     stages = list(P_STAGES[:3]) + (list(P_STAGES[3:6]) + (["comparison"] if cfg.search.compare else [])
@@ -101,10 +83,38 @@ def _describe_plan(cfg, console) -> None:
     console.print(f"  dictionary: {len(cfg.tasks)} base task(s); target: {target or 'none'}", highlight=False)
     if target:
         console.print(f"  search: {cfg.space.kind} space, {cfg.search.rounds} round(s) of {cfg.search.candidates} "
-                      f"candidates, seed {cfg.project.seed}" + (f", comparison of {', '.join(cfg.search.arms)} x "
+                      f"candidates, seed {cfg.project.seed if seed is None else seed}"
+                      + (f", run id {run_id}" if run_id else "") + (f", comparison of {', '.join(cfg.search.arms)} x "
                                                                  f"{cfg.search.repeats}" if cfg.search.compare else ""),
                       highlight=False)
     console.print(f"  stages: {', '.join(stages)} (nothing was run: --dry-run)", highlight=False)
+
+
+def detach_job(cfg, kind: str, params: dict[str, Any], device: str | None, what: str) -> None:
+    """`--detach`: hands the job to the store's engine (started if needed) with this command's resolved config and
+    returns; the same job already running or queued there is named instead of queued twice."""
+    from engine.config import config_summary
+    from tanas_tui.client import EngineClient, EngineStartFailed, engine_running, start_engine
+    from tanas_tui.commands.engine import start_failure
+    from tanas_tui.common import console
+
+    pid = engine_running(cfg.store_path)
+    if pid is None:
+        try:
+            pid = start_engine(cfg.store_path, config_file(cfg), device)
+        except EngineStartFailed as exc:
+            raise start_failure(exc) from None
+    params = {**params, "config": cfg.snapshot()}
+    with EngineClient(cfg.store_path) as client:
+        same = same_job(client.status(), kind, {**params, "config": config_summary(params["config"])})
+        if same is not None:
+            console.print(f"the same {what} is already {same['state']} in the engine (pid {pid}) as job "
+                          f"{same['id']}; follow it with `tanas-tui attach`, cancel it with "
+                          f"`tanas-tui engine cancel {same['id']}`", soft_wrap=True)
+            return
+        job = submit(client, kind, **params)
+    console.print(f"job {job} queued in the engine (pid {pid}) for {cfg.store_path}; "
+                  "follow it with `tanas-tui attach`, stop it with `tanas-tui engine stop`", soft_wrap=True)
 
 
 def same_job(status: dict, kind: str, params: dict) -> dict | None:
@@ -132,9 +142,11 @@ def attach(
     cfg = load_cli_config(config, store, check_classes=False)
     engine = engine_running(cfg.store_path)
     writer = store_writer(cfg.store_path) if engine is None else None
-    if engine is None and writer is None:
-        raise CliError(f"nothing is running on {cfg.store_path}: no engine and no headless run holds it "
-                       f"(start one with `tanas-tui run --detach`)", ExitCode.NOT_FOUND)
+    if engine is None and writer is None:     # not an error: there is nothing to wait for (exit 0, as an idle engine)
+        console.print(f"nothing is running on {cfg.store_path}: no engine and no headless run holds it (start a "
+                      f"job with `tanas-tui run --detach` or `tanas-tui search TARGET --detach`)", highlight=False,
+                      soft_wrap=True)
+        return
     t0 = time.perf_counter()
     view = read_view(cfg.store_path) if cfg.store_path.exists() else None
     if view is not None:
@@ -149,7 +161,7 @@ def attach(
                          view=view)
         except KeyboardInterrupt:
             console.print("detached; the run goes on")
-            raise CliError("detached", ExitCode.INTERRUPTED) from None
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         console.print(f"the run (pid {writer}) let go of the store after {time.perf_counter() - t0:.1f} s")
         return
     with EngineClient(cfg.store_path) as client:
@@ -172,7 +184,7 @@ def attach(
                 done = follow(client.follow_job(job["id"]), sink)
         except KeyboardInterrupt:
             console.print("detached; the job keeps running in the engine")
-            raise CliError("detached", ExitCode.INTERRUPTED) from None
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     _finish(done, time.perf_counter() - t0)
 
 

@@ -43,6 +43,8 @@ def search(
     seed: int = typer.Option(None, "--seed", help="Search seed (default: \\[project] seed); part of the run id."),
     run_id: str = typer.Option(None, "--run-id", help="Run id (default: TARGET-SPACE-SEED)."),
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (overrides \\[project] device)."),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Run it in the engine (started if needed) and return; "
+                                "follow it with `tanas-tui attach`."),
 ) -> None:
     """Run FUSE on TARGET (resuming a stopped run with the same id) and print the result."""
     from engine.choices import COMPARISON_LABELS
@@ -58,10 +60,19 @@ def search(
         raise CliError(f"--space must be one of {', '.join(SPACE_KINDS)}, got {kind!r}", ExitCode.USAGE)
     names = [t.name for t in cfg.all_tasks()]
     if target not in names:
-        raise CliError(f"no task named {target!r} in {cfg.file or 'the config'} (tasks: {', '.join(names)})",
-                       ExitCode.NOT_FOUND)
-    result = job_result(run_job("start_search", cfg, device=device, announce="running the search there", target=target,
-                                space=kind, run_id=run_id, seed=seed))
+        where = f"the config's target is {cfg.target.name}; " if cfg.target else ""
+        raise CliError(f"no task named {target!r} in {cfg.file or 'the config'} ({where}its tasks: "
+                       f"{', '.join(names)}){_stored_runs(cfg)}", ExitCode.NOT_FOUND)
+    params = {k: v for k, v in (("target", target), ("space", kind), ("run_id", run_id), ("seed", seed))
+              if v is not None}
+    if detach:
+        from engine.service.jobs import submission
+        from tanas_tui.commands.run import detach_job
+
+        submission("start_search", params, cfg)     # a job that cannot run: exit 2 before the engine is started
+        detach_job(cfg, "start_search", params, device, what="search")
+        return
+    result = job_result(run_job("start_search", cfg, device=device, announce="running the search there", **params))
     console.print(comparison_table([table_row(COMPARISON_LABELS[kind], result)], title=f"Result: {target}"))
     console.print(f"run {result['run_id']}: genotype {result['hash']}, test error {result['test_error']:.2f} %, "
                   f"{result['params_m']:.3f} M params, cost {cost(result)} on {result['device']}",
@@ -69,6 +80,25 @@ def search(
     if result.get("space_size_log10") is not None:
         console.print(f"space {kind} ({result.get('space_form', 'operations')} form): "
                       f"10^{result['space_size_log10']:.1f} genotypes", soft_wrap=True)
+
+
+def _stored_runs(cfg) -> str:
+    """'; stored runs: a (target moon), ...' to choose from (resume one with --run-id), or '' without a store."""
+    from store import StoreError
+    from store.records import SearchRunRecord
+
+    if not cfg.store_path.exists():
+        return ""
+    try:
+        with _open_read(cfg) as st:
+            runs = [(r.id, r.target_name) for r in map(SearchRunRecord.from_attrs, st.list_searches())]
+    except (StoreError, CliError):
+        return ""
+    if not runs:
+        return f"; the store {cfg.store_path} holds no runs yet"
+    shown = ", ".join(f"{rid} (target {name or '?'})" for rid, name in runs[:12])
+    more = f", … (+{len(runs) - 12}; `tanas-tui searches list`)" if len(runs) > 12 else ""
+    return f"; stored runs: {shown}{more} (resume one with `tanas-tui search TARGET --run-id RUN`)"
 
 
 # -- searches list / show ------------------------------------------------------------------------------------------
@@ -325,7 +355,7 @@ def export(
     if fmt not in EXPORT_FORMATS:
         raise CliError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", ExitCode.USAGE)
     try:
-        output = check_output(output, force)
+        output = check_output(output, force, fmt)
     except ExportTargetError as exc:
         raise CliError(f"--output: {exc}", ExitCode.USAGE) from None
     cfg = _config(config, store)
@@ -339,7 +369,15 @@ def export(
             raise CliError(f"run {run!r} is a fixed network ({result.get('hash')}), not a "
                            f"searched genotype; export supports searched runs", ExitCode.USAGE)
     out = job_result(run_job("export", cfg, on_event=_quiet, run=run, format=fmt, output=str(Path(output).resolve())))
-    console.print(f"wrote {fmt} of {run} (genotype {out['hash']}) to {out['path']}")
+    console.print(f"wrote {fmt} of {run} (genotype {out['hash']}) to {out['path']}", soft_wrap=True)
+    spec = out.get("input_spec")
+    if spec:
+        shape, classes = spec["input"]["shape"], spec["classes"]
+        console.print(f"input: {spec['input']['dtype']} {spec['input']['layout']} "
+                      f"[{', '.join(map(str, shape))}], {spec['input']['normalisation']}", soft_wrap=True)
+        console.print(f"output: {spec['output']['meaning'].split(';')[0]} over {len(classes)} classes in this order: "
+                      + ", ".join(f"{i} {name}" for i, name in enumerate(classes)), soft_wrap=True)
+        console.print(f"input spec written to {out['input_spec_path']}", soft_wrap=True)
 
 
 def _quiet(event) -> None:

@@ -249,7 +249,10 @@ def show_command(
         table.add_column("value", overflow="fold")
         keys = [k for k in _SHOW_ORDER if k in task] + sorted(k for k in task if k not in _SHOW_ORDER)
         for key in keys:
-            table.add_row(key, _value_renderable(key, task[key]))
+            value = task[key]
+            if key == "epochs" and task.get("probe_body") == "shared":    # not this task's training: say whose
+                value = f"{value} (the shared body's shared_epochs; min_epochs does not apply to it)"
+            table.add_row(key, _value_renderable(key, value))
         seeds = st.probe_seeds(task_id)
         table.add_row("stored probes", Text(f"seeds {', '.join(map(str, seeds))}" if seeds else DASH))
         fisher = st.fisher_length(task_id)
