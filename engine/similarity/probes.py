@@ -17,6 +17,7 @@ import torch
 from engine.config import Config, ConfigError
 from engine.data.tasks import TaskData, TaskDef
 from engine.data.tasks import task_id as definition_id
+from engine.runtime.finite import check
 from engine.runtime.reporting import Reporter
 from engine.similarity.fisher import fisher_samples
 from engine.similarity.probe import load_probe, probe_state, train_probe
@@ -182,6 +183,7 @@ class Probes:
                     f"{max(trained)} epochs; stored as not ε-representative"))
 
     def record_own_fisher(self, task_id: str, s: int, vec: np.ndarray) -> None:
+        check(vec, "Fisher", s, "own Fisher vector", f"task {self.store.task(task_id)['name']!r}")
         self.store.save_fisher(task_id, vec, s)
 
     def mark_ready(self, task_id: str) -> bool:
