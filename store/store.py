@@ -326,26 +326,40 @@ class Store:
         arr = np.asarray(vec, dtype=np.float32)
         if arr.ndim != 1 or arr.size == 0:
             raise StoreError(f"task {task_id!r}: Fisher vector must be flat and non-empty, got shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise StoreError(f"task {task_id!r}: Fisher vector holds NaN or infinite entries; not stored")
         with nodes.write_lock:
             group = nodes.ensure_group(L.fisher_group_path(task_id))
+            # marked `writing` from its creation until its data is in: an array created but never (or partly)
+            # filled reads as zeros, and must not count as this task's Fisher (nor let the task be marked ready)
             out = group.create_array(
                 L.fisher_path(task_id, seed_index).rpartition("/")[2], shape=arr.shape,
                 chunks=(min(arr.size, _FISHER_CHUNK),), dtype="float32", fill_value=0, overwrite=True,
+                attributes={L.ATTR_WRITING: True},
             )
+            fault_point("fisher-created")
             out[...] = arr
+            fault_point("fisher-written")
+            out.attrs.put({L.ATTR_SUM: float(arr.sum(dtype=np.float64))})
 
-    def load_fisher(self, task_id: str, seed_index: int = 0) -> np.ndarray | None:
+    def _fisher_array(self, task_id: str, seed_index: int):
+        """The stored Fisher's zarr array when it is complete (a store of an older version has no mark), or None."""
         path = L.fisher_path(task_id, seed_index)
         nodes = self._reading()
         if not nodes.exists(path):
             return None
-        return nodes.read(path)
+        arr = nodes.array(path)
+        return None if L.ATTR_WRITING in arr.attrs else arr
+
+    def load_fisher(self, task_id: str, seed_index: int = 0) -> np.ndarray | None:
+        if self._fisher_array(task_id, seed_index) is None:
+            return None
+        return self._reading().read(L.fisher_path(task_id, seed_index))
 
     def fisher_length(self, task_id: str, seed_index: int = 0) -> int | None:
-        """The stored Fisher vector's length, without reading it; None when there is none."""
-        path = L.fisher_path(task_id, seed_index)
-        nodes = self._reading()
-        return int(nodes.array(path).shape[0]) if nodes.exists(path) else None
+        """The stored Fisher vector's length, without reading it; None when there is none (or it is incomplete)."""
+        arr = self._fisher_array(task_id, seed_index)
+        return None if arr is None else int(arr.shape[0])
 
     # ---------------------------------------------------------------- distances
 
