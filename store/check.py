@@ -30,6 +30,8 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)   # what was wrong (before any repair)
     repaired: list[str] = field(default_factory=list)   # what the repair changed
     remaining: list[str] = field(default_factory=list)  # the problems still there
+    writer: int | None = None                            # a live writer's pid (a read-only check beside it)
+    in_progress: list[str] = field(default_factory=list) # beside a live writer: what its unfinished work looks like
 
     @property
     def ok(self) -> bool:
@@ -106,12 +108,20 @@ def _drop_half_written(nodes: Nodes) -> list[str]:
     return changed
 
 
-def check(nodes: Nodes, repair: bool = False) -> CheckReport:
+def check(nodes: Nodes, repair: bool = False, writer: int | None = None) -> CheckReport:
     """Every invariant; with `repair` (a writer's `nodes`), fixes what it can. Run `repair_on_open` first when
-    repairing (opening the store for writing does) so its findings are not reported twice."""
-    report = CheckReport()
+    repairing (opening the store for writing does) so its findings are not reported twice.
 
-    def problem(text: str, fix=None, fixed: str | None = None) -> None:
+    `writer`: the pid of a live process holding the writer lock (a read-only check beside it). What a write under way
+    looks like from outside (a probe without its names yet, a Fisher vector still `writing`, a removal's journal, a
+    matrix growing, a search being created) is then listed in `in_progress`, not as a problem; only what no write
+    window produces (bad data in a complete item, an unreadable checkpoint, a duplicated row) stays a problem."""
+    report = CheckReport(writer=writer)
+
+    def problem(text: str, fix=None, fixed: str | None = None, transient: bool = True) -> None:
+        if writer is not None and transient:
+            report.in_progress.append(text)
+            return
         report.problems.append(text)
         if repair and fix is not None:
             fix()
@@ -153,12 +163,14 @@ def _check_tasks(nodes: Nodes, problem) -> None:
             bad = _probe_data_problem(nodes, path, probe_attrs[L.ATTR_PARAMS])
             if bad:
                 problem(f"task {task_id}: probe {seed} {bad}", lambda p=path, t=task_id: _drop(nodes, t, p),
-                        f"task {task_id}: deleted probe {seed} (the next `tasks add` or `run` trains it again)")
+                        f"task {task_id}: deleted probe {seed} (the next `tasks add` or `run` trains it again)",
+                        transient=not bad.startswith("has NaN"))   # a probe being replaced lacks arrays a moment
         for seed, path in _fisher_paths(nodes, task_id):
             bad = _fisher_data_problem(nodes, path)
             if bad:
                 problem(f"task {task_id}: Fisher vector {seed} {bad}", lambda p=path, t=task_id: _drop(nodes, t, p),
-                        f"task {task_id}: deleted Fisher vector {seed} (the next `tasks add` or `run` recomputes it)")
+                        f"task {task_id}: deleted Fisher vector {seed} (the next `tasks add` or `run` recomputes it)",
+                        transient=bad.startswith("is incomplete"))
         if nodes.attrs(L.task_path(task_id)).get("status") == "ready" and not (
                 _probe_complete(nodes, L.probe_path(task_id, 0))
                 and _fisher_complete(nodes, L.fisher_path(task_id, 0))):
@@ -242,7 +254,8 @@ def _check_matrices(nodes: Nodes, problem) -> None:
         ids = list(attrs.get(L.ATTR_IDS, []))
         if len(set(ids)) != len(ids):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
-            problem(f"{what}: names task(s) {', '.join(dupes)} more than once")  # not repairable: which row is right?
+            problem(f"{what}: names task(s) {', '.join(dupes)} more than once",  # not repairable: which row is right?
+                    transient=False)
         for gone in [i for i in dict.fromkeys(ids) if i not in tasks]:
             problem(f"{what}: has a row and column for {gone}, which is not a stored task",
                     lambda g=gone, m=method: D.drop_task(nodes, m, g), f"{what}: dropped {gone}")
@@ -302,7 +315,8 @@ def _check_searches(nodes: Nodes, problem) -> None:
             if error:
                 problem(f"search {run_id}: checkpoint {checkpoint} is unreadable ({error})",
                         lambda c=checkpoint: c.unlink(),
-                        f"search {run_id}: deleted its unreadable checkpoint (a resume starts the search again)")
+                        f"search {run_id}: deleted its unreadable checkpoint (a resume starts the search again)",
+                        transient=False)   # replaced atomically: never half-written
 
 
 def _unreadable(path: Path) -> str | None:

@@ -13,14 +13,15 @@ from store import distances as D
 from store import layout as L
 from store import search as S
 from store.distances import DistanceMatrix
-from store.errors import NotFound, StoreError, StoreIncompatible
+from store.errors import NotFound, StoreCorrupt, StoreError, StoreIncompatible
 from store.faults import fault_point
-from store.lock import WriterLock
+from store.lock import WriterLock, live_writer
 from store.nodes import Nodes, plain
 from store.search import SearchRecord, SearchWriter
 
 _CREATE_HINT = "create it with `tanas-tui run` or Store.open(path, mode='w', create=True)"
 _FISHER_CHUNK = 1 << 20
+_CHECK_PASSES = 4     # read-only checks beside a live writer: passes while it sees work in progress
 
 
 def _now() -> str:
@@ -166,10 +167,39 @@ class Store:
         return self._nodes
 
     def check(self, repair: bool = False) -> "C.CheckReport":
-        """Checks every invariant (see store.check); `repair` needs the store open for writing."""
-        nodes = self._writing("repair the store") if repair else self._reading()
-        with nodes.write_lock:
-            return C.check(nodes, repair=repair)
+        """Checks every invariant (see store.check); `repair` needs the store open for writing.
+
+        Read-only beside a live writer (another process holds the lock), the check is repeated a few times while it
+        sees problems or the store changes under it (a group deleted mid-read), and what the writer's work in
+        progress looks like is reported as such (`report.writer`, `report.in_progress`), never as a problem."""
+        if repair:
+            nodes = self._writing("repair the store")
+            with nodes.write_lock:
+                return C.check(nodes, repair=True)
+        nodes = self._reading()
+        passes: list[C.CheckReport] = []
+        for attempt in range(_CHECK_PASSES):
+            writer = live_writer(self.path / L.RUNS / L.LOCK_FILE) if self._lock is None else None
+            try:
+                with nodes.write_lock:
+                    report = C.check(nodes, writer=writer)
+            except (NotFound, StoreCorrupt):
+                if writer is None:
+                    raise
+                report = C.CheckReport(writer=writer, in_progress=[
+                    f"the store changed while it was read (pid {writer} is writing it)"])
+            if writer is None:
+                return report      # nobody writes: one pass reads a still store
+            passes.append(report)
+            if not report.problems:
+                break
+            time.sleep(0.05 * (attempt + 1))
+        # beside a writer an item can change between two reads of one pass (deleted, replaced); a problem is one
+        # that every pass saw
+        last = passes[-1]
+        last.problems = [p for p in last.problems if all(p in r.problems for r in passes)]
+        last.remaining = list(last.problems)
+        return last
 
     # ---------------------------------------------------------------- root
 
