@@ -1,11 +1,13 @@
 """The store's invariants, checked and repaired: what `tanas-tui store check [--repair]` runs.
 
-Invariants: the task order names exactly the task groups (none half-removed); each distance matrix names stored tasks
-only, once each, with [N, N] arrays and no rewrite in progress; every probe is complete; every search has its arrays,
-at least `committed_steps` rows in each, no orphaned temporary checkpoint file and a readable checkpoint.
+Invariants: the task order names exactly the task groups (none half-removed); every probe is complete with finite
+parameters, every Fisher vector completely written (its `sum` mark), finite, not all zeros and summing to its mark,
+and a `ready` task has both; each distance matrix names stored tasks only, once each, with [N, N] arrays and no
+rewrite in progress; every search has its arrays, at least `committed_steps` rows in each, no orphaned temporary
+checkpoint file and a readable checkpoint.
 
 `repair_on_open` is the cheap part (no array data is read): a writer runs it each time it opens the store, so what
-a killed writer left half-done is finished before anything else is written.
+a killed writer left half-done is finished or undone before anything else is written.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)   # what was wrong (before any repair)
     repaired: list[str] = field(default_factory=list)   # what the repair changed
     remaining: list[str] = field(default_factory=list)  # the problems still there
+    writer: int | None = None                            # a live writer's pid (a read-only check beside it)
+    in_progress: list[str] = field(default_factory=list) # beside a live writer: what its unfinished work looks like
 
     @property
     def ok(self) -> bool:
@@ -65,6 +69,7 @@ def repair_on_open(nodes: Nodes) -> list[str]:
         for task_id in list(nodes.attrs(L.TASKS).get(L.ATTR_REMOVING, [])):
             finish_removal(nodes, task_id)
             changed.append(f"task {task_id}: finished its interrupted removal")
+        changed += _drop_half_written(nodes)
         tasks = set(task_ids(nodes))
         for method in D.methods(nodes):
             for gone in [i for i in nodes.attrs(L.distance_path(method)).get(L.ATTR_IDS, []) if i not in tasks]:
@@ -82,12 +87,41 @@ def repair_on_open(nodes: Nodes) -> list[str]:
     return changed
 
 
-def check(nodes: Nodes, repair: bool = False) -> CheckReport:
-    """Every invariant; with `repair` (a writer's `nodes`), fixes what it can. Run `repair_on_open` first when
-    repairing (opening the store for writing does) so its findings are not reported twice."""
-    report = CheckReport()
+def _drop_half_written(nodes: Nodes) -> list[str]:
+    """A probe without its parameter names and a Fisher vector still marked `writing` were being written by a writer
+    that died (the lock is ours now): delete them, and take back the task's `ready` if it had it. Attributes only."""
+    changed = []
+    for task_id in task_ids(nodes):
+        if not nodes.exists(L.task_path(task_id)):
+            continue
+        for seed in nodes.child_groups(f"{L.task_path(task_id)}/{L.PROBE}"):
+            path = f"{L.task_path(task_id)}/{L.PROBE}/{seed}"
+            if L.ATTR_PARAMS not in nodes.attrs(path):
+                _drop(nodes, task_id, path)
+                changed.append(f"task {task_id}: deleted probe {seed}, whose training was interrupted (trained "
+                               f"again by the next `tasks add` or `run`)")
+        for seed, path in _fisher_paths(nodes, task_id):
+            if L.ATTR_WRITING in nodes.array(path).attrs:
+                _drop(nodes, task_id, path)
+                changed.append(f"task {task_id}: deleted Fisher vector {seed}, whose write was interrupted "
+                               f"(recomputed by the next `tasks add` or `run`)")
+    return changed
 
-    def problem(text: str, fix=None, fixed: str | None = None) -> None:
+
+def check(nodes: Nodes, repair: bool = False, writer: int | None = None) -> CheckReport:
+    """Every invariant; with `repair` (a writer's `nodes`), fixes what it can. Run `repair_on_open` first when
+    repairing (opening the store for writing does) so its findings are not reported twice.
+
+    `writer`: the pid of a live process holding the writer lock (a read-only check beside it). What a write under way
+    looks like from outside (a probe without its names yet, a Fisher vector still `writing`, a removal's journal, a
+    matrix growing, a search being created) is then listed in `in_progress`, not as a problem; only what no write
+    window produces (bad data in a complete item, an unreadable checkpoint, a duplicated row) stays a problem."""
+    report = CheckReport(writer=writer)
+
+    def problem(text: str, fix=None, fixed: str | None = None, transient: bool = True) -> None:
+        if writer is not None and transient:
+            report.in_progress.append(text)
+            return
         report.problems.append(text)
         if repair and fix is not None:
             fix()
@@ -118,17 +152,93 @@ def _check_tasks(nodes: Nodes, problem) -> None:
         problem(f"task group {task_id}: not in the task order (left by an interrupted add)",
                 lambda t=task_id: nodes.delete(L.task_path(t)), f"task group {task_id}: deleted")
     for task_id in [t for t in order if t in groups]:
-        attrs = nodes.attrs(L.task_path(task_id))
-        if attrs.get("status") == "ready" and not (
-                nodes.exists(L.probe_path(task_id, 0)) and nodes.exists(L.fisher_path(task_id, 0))):
-            problem(f"task {task_id}: marked ready but its probe or Fisher vector is missing",
-                    lambda t=task_id: nodes.update_attrs(L.task_path(t), {"status": "training"}),
-                    f"task {task_id}: marked training (the next `tasks add` or `run` completes it)")
         for seed in nodes.child_groups(f"{L.task_path(task_id)}/{L.PROBE}"):
             path = f"{L.task_path(task_id)}/{L.PROBE}/{seed}"
-            if L.ATTR_PARAMS not in nodes.attrs(path):
+            probe_attrs = nodes.attrs(path)
+            if L.ATTR_PARAMS not in probe_attrs:
                 problem(f"task {task_id}: probe {seed} is incomplete (its training was interrupted)",
-                        lambda p=path: nodes.delete(p), f"task {task_id}: deleted incomplete probe {seed}")
+                        lambda p=path, t=task_id: _drop(nodes, t, p),
+                        f"task {task_id}: deleted incomplete probe {seed}")
+                continue
+            bad = _probe_data_problem(nodes, path, probe_attrs[L.ATTR_PARAMS])
+            if bad:
+                problem(f"task {task_id}: probe {seed} {bad}", lambda p=path, t=task_id: _drop(nodes, t, p),
+                        f"task {task_id}: deleted probe {seed} (the next `tasks add` or `run` trains it again)",
+                        transient=not bad.startswith("has NaN"))   # a probe being replaced lacks arrays a moment
+        for seed, path in _fisher_paths(nodes, task_id):
+            bad = _fisher_data_problem(nodes, path)
+            if bad:
+                problem(f"task {task_id}: Fisher vector {seed} {bad}", lambda p=path, t=task_id: _drop(nodes, t, p),
+                        f"task {task_id}: deleted Fisher vector {seed} (the next `tasks add` or `run` recomputes it)",
+                        transient=bad.startswith("is incomplete"))
+        if nodes.attrs(L.task_path(task_id)).get("status") == "ready" and not (
+                _probe_complete(nodes, L.probe_path(task_id, 0))
+                and _fisher_complete(nodes, L.fisher_path(task_id, 0))):
+            problem(f"task {task_id}: marked ready but its probe or Fisher vector is missing",
+                    lambda t=task_id: _unready(nodes, t),
+                    f"task {task_id}: marked training (the next `tasks add` or `run` completes it)")
+
+
+def _fisher_paths(nodes: Nodes, task_id: str) -> list[tuple[str, str]]:
+    group = L.fisher_group_path(task_id)
+    if not nodes.exists(group):
+        return []
+    return [(name, f"{group}/{name}") for name, _ in sorted(nodes.group(group).arrays())]
+
+
+def _probe_complete(nodes: Nodes, path: str) -> bool:
+    return nodes.exists(path) and L.ATTR_PARAMS in nodes.attrs(path)
+
+
+def _fisher_complete(nodes: Nodes, path: str) -> bool:
+    return nodes.exists(path) and L.ATTR_WRITING not in nodes.array(path).attrs
+
+
+def _unready(nodes: Nodes, task_id: str) -> None:
+    if nodes.attrs(L.task_path(task_id)).get("status") == "ready":
+        nodes.update_attrs(L.task_path(task_id), {"status": "training"})
+
+
+def _drop(nodes: Nodes, task_id: str, path: str) -> None:
+    """Deletes a task's probe or Fisher vector that is not what it vouches for; the task is no longer ready."""
+    nodes.delete(path)
+    _unready(nodes, task_id)
+
+
+def _fisher_data_problem(nodes: Nodes, path: str) -> str | None:
+    """What is wrong with a stored Fisher vector's data (it is read: a few hundred kB per task), or None."""
+    arr = nodes.array(path)
+    if L.ATTR_WRITING in arr.attrs:
+        return "is incomplete (its write was interrupted)"
+    try:
+        vec = np.asarray(arr[...], dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001 - any codec failure is the finding
+        return f"is unreadable ({type(exc).__name__})"
+    if vec.ndim != 1 or vec.size == 0:
+        return f"has shape {vec.shape}, expected a non-empty vector"
+    if not np.isfinite(vec).all():
+        return "holds NaN or infinite entries"
+    total = float(vec.sum())
+    if total == 0.0:
+        return "sums to zero (its data was never written)"
+    recorded = arr.attrs.get(L.ATTR_SUM)
+    if recorded is not None and abs(total - float(recorded)) > 1e-4 * max(abs(float(recorded)), 1e-30):
+        return f"sums to {total:.6g}, not the {float(recorded):.6g} recorded when it was written (data lost)"
+    return None
+
+
+def _probe_data_problem(nodes: Nodes, path: str, names: list[str]) -> str | None:
+    for name in names:
+        key = f"{path}/{L.param_key(name)}"
+        if not nodes.exists(key):
+            return f"lacks its parameter {name!r}"
+        try:
+            value = np.asarray(nodes.array(key)[...])
+        except Exception as exc:  # noqa: BLE001
+            return f"has an unreadable parameter {name!r} ({type(exc).__name__})"
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return f"has NaN or infinite values in {name!r}"
+    return None
 
 
 def _check_matrices(nodes: Nodes, problem) -> None:
@@ -144,7 +254,8 @@ def _check_matrices(nodes: Nodes, problem) -> None:
         ids = list(attrs.get(L.ATTR_IDS, []))
         if len(set(ids)) != len(ids):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
-            problem(f"{what}: names task(s) {', '.join(dupes)} more than once")  # not repairable: which row is right?
+            problem(f"{what}: names task(s) {', '.join(dupes)} more than once",  # not repairable: which row is right?
+                    transient=False)
         for gone in [i for i in dict.fromkeys(ids) if i not in tasks]:
             problem(f"{what}: has a row and column for {gone}, which is not a stored task",
                     lambda g=gone, m=method: D.drop_task(nodes, m, g), f"{what}: dropped {gone}")
@@ -204,7 +315,8 @@ def _check_searches(nodes: Nodes, problem) -> None:
             if error:
                 problem(f"search {run_id}: checkpoint {checkpoint} is unreadable ({error})",
                         lambda c=checkpoint: c.unlink(),
-                        f"search {run_id}: deleted its unreadable checkpoint (a resume starts the search again)")
+                        f"search {run_id}: deleted its unreadable checkpoint (a resume starts the search again)",
+                        transient=False)   # replaced atomically: never half-written
 
 
 def _unreadable(path: Path) -> str | None:

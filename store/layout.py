@@ -4,7 +4,7 @@
     /tasks/                     attrs: order (task ids in insertion order), removing (ids whose removal is under way)
     /tasks/<id>/                attrs: the task's attrs (name, source, rule, ...)
     /tasks/<id>/probe/<seed>/   attrs: params (original parameter names, in order); one array per parameter
-    /tasks/<id>/fisher/<seed>   float32 [P]
+    /tasks/<id>/fisher/<seed>   float32 [P]; attrs: writing (until its data is in), then sum (float64, the mark)
     /distances/<method>/        attrs: ids, params, generation; arrays value, std float32 [N, N] (NaN = not computed)
     /searches/<run_id>/         attrs: the run's attrs + committed_steps, num_candidates, candidates;
                                 arrays alpha [s, C], round [s], step_kind [s], loss_train [s], loss_val [s], val_acc [s, C]
@@ -39,6 +39,8 @@ ATTR_REMOVING = "removing"            # /tasks attrs: a removal journal, finishe
 PROBE = "probe"
 FISHER = "fisher"
 ATTR_PARAMS = "params"                # probe/<seed> attrs: original parameter names, in state-dict order
+ATTR_WRITING = "writing"              # fisher/<seed> attrs while its data is written: the vector is not there yet
+ATTR_SUM = "sum"                      # fisher/<seed> attrs once written: its sum (a store check compares the data)
 
 DIST_VALUE = "value"
 DIST_STD = "std"

@@ -48,6 +48,16 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
+def live_writer(lock_path: Path) -> int | None:
+    """The pid of another live process holding the writer lock at `lock_path` (None: no writer, or this process).
+
+    Reads the pid only (no flock: inspecting must never make a writer's acquisition fail)."""
+    pid = read_pid(Path(lock_path))
+    if pid is None or pid == os.getpid() or not pid_alive(pid):
+        return None
+    return pid
+
+
 class WriterLock:
     """One acquisition of a store's writer lock; `release()` is idempotent."""
 

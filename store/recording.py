@@ -25,6 +25,11 @@ class RecordingWriter:
         self._steps += 1
         return self._steps - 1
 
+    @property
+    def steps(self) -> int:
+        """The index the next appended step gets (as `store.search.SearchWriter.steps`)."""
+        return self._steps
+
     def set_candidates(self, round: int, genotypes: list[dict[str, Any]], hashes: list[str]) -> None:
         self._ops.append(("set_candidates", self.run_id, (int(round), list(genotypes), list(hashes))))
 

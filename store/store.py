@@ -13,14 +13,15 @@ from store import distances as D
 from store import layout as L
 from store import search as S
 from store.distances import DistanceMatrix
-from store.errors import NotFound, StoreError, StoreIncompatible
+from store.errors import NotFound, StoreCorrupt, StoreError, StoreIncompatible
 from store.faults import fault_point
-from store.lock import WriterLock
+from store.lock import WriterLock, live_writer
 from store.nodes import Nodes, plain
 from store.search import SearchRecord, SearchWriter
 
 _CREATE_HINT = "`tanas-tui run` creates a store there (or pass --store PATH)"
 _FISHER_CHUNK = 1 << 20
+_CHECK_PASSES = 4     # read-only checks beside a live writer: passes while it sees work in progress
 
 
 def _now() -> str:
@@ -166,10 +167,39 @@ class Store:
         return self._nodes
 
     def check(self, repair: bool = False) -> "C.CheckReport":
-        """Checks every invariant (see store.check); `repair` needs the store open for writing."""
-        nodes = self._writing("repair the store") if repair else self._reading()
-        with nodes.write_lock:
-            return C.check(nodes, repair=repair)
+        """Checks every invariant (see store.check); `repair` needs the store open for writing.
+
+        Read-only beside a live writer (another process holds the lock), the check is repeated a few times while it
+        sees problems or the store changes under it (a group deleted mid-read), and what the writer's work in
+        progress looks like is reported as such (`report.writer`, `report.in_progress`), never as a problem."""
+        if repair:
+            nodes = self._writing("repair the store")
+            with nodes.write_lock:
+                return C.check(nodes, repair=True)
+        nodes = self._reading()
+        passes: list[C.CheckReport] = []
+        for attempt in range(_CHECK_PASSES):
+            writer = live_writer(self.path / L.RUNS / L.LOCK_FILE) if self._lock is None else None
+            try:
+                with nodes.write_lock:
+                    report = C.check(nodes, writer=writer)
+            except (NotFound, StoreCorrupt):
+                if writer is None:
+                    raise
+                report = C.CheckReport(writer=writer, in_progress=[
+                    f"the store changed while it was read (pid {writer} is writing it)"])
+            if writer is None:
+                return report      # nobody writes: one pass reads a still store
+            passes.append(report)
+            if not report.problems:
+                break
+            time.sleep(0.05 * (attempt + 1))
+        # beside a writer an item can change between two reads of one pass (deleted, replaced); a problem is one
+        # that every pass saw
+        last = passes[-1]
+        last.problems = [p for p in last.problems if all(p in r.problems for r in passes)]
+        last.remaining = list(last.problems)
+        return last
 
     # ---------------------------------------------------------------- root
 
@@ -326,26 +356,40 @@ class Store:
         arr = np.asarray(vec, dtype=np.float32)
         if arr.ndim != 1 or arr.size == 0:
             raise StoreError(f"task {task_id!r}: Fisher vector must be flat and non-empty, got shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise StoreError(f"task {task_id!r}: Fisher vector holds NaN or infinite entries; not stored")
         with nodes.write_lock:
             group = nodes.ensure_group(L.fisher_group_path(task_id))
+            # marked `writing` from its creation until its data is in: an array created but never (or partly)
+            # filled reads as zeros, and must not count as this task's Fisher (nor let the task be marked ready)
             out = group.create_array(
                 L.fisher_path(task_id, seed_index).rpartition("/")[2], shape=arr.shape,
                 chunks=(min(arr.size, _FISHER_CHUNK),), dtype="float32", fill_value=0, overwrite=True,
+                attributes={L.ATTR_WRITING: True},
             )
+            fault_point("fisher-created")
             out[...] = arr
+            fault_point("fisher-written")
+            out.attrs.put({L.ATTR_SUM: float(arr.sum(dtype=np.float64))})
 
-    def load_fisher(self, task_id: str, seed_index: int = 0) -> np.ndarray | None:
+    def _fisher_array(self, task_id: str, seed_index: int):
+        """The stored Fisher's zarr array when it is complete (a store of an older version has no mark), or None."""
         path = L.fisher_path(task_id, seed_index)
         nodes = self._reading()
         if not nodes.exists(path):
             return None
-        return nodes.read(path)
+        arr = nodes.array(path)
+        return None if L.ATTR_WRITING in arr.attrs else arr
+
+    def load_fisher(self, task_id: str, seed_index: int = 0) -> np.ndarray | None:
+        if self._fisher_array(task_id, seed_index) is None:
+            return None
+        return self._reading().read(L.fisher_path(task_id, seed_index))
 
     def fisher_length(self, task_id: str, seed_index: int = 0) -> int | None:
-        """The stored Fisher vector's length, without reading it; None when there is none."""
-        path = L.fisher_path(task_id, seed_index)
-        nodes = self._reading()
-        return int(nodes.array(path).shape[0]) if nodes.exists(path) else None
+        """The stored Fisher vector's length, without reading it; None when there is none (or it is incomplete)."""
+        arr = self._fisher_array(task_id, seed_index)
+        return None if arr is None else int(arr.shape[0])
 
     # ---------------------------------------------------------------- distances
 

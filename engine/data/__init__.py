@@ -56,7 +56,8 @@ SOURCE_OPTIONS: dict[str, dict[str, OptionSpec]] = {
         "seed": OptionSpec(int, 0, False),
         "base_url": OptionSpec(str, QUICKDRAW_URL, False),
     },
-    "image-folder": {"path": OptionSpec(str, None, True)},
+    # skip_unreadable: leave out (and count) files that are no readable image instead of refusing the source
+    "image-folder": {"path": OptionSpec(str, None, True), "skip_unreadable": OptionSpec(bool, False, False)},
     "npz": {"path": OptionSpec(str, None, True), "classes": OptionSpec(list[str], None, False)},
 }
 

@@ -35,6 +35,7 @@ class Dataset:
     images: torch.Tensor      # uint8 [N, 1, 28, 28], CPU, contiguous
     labels: torch.Tensor      # int64 [N], values index into `classes`
     classes: tuple[str, ...]
+    skipped: tuple[str, ...] = ()   # files left out by `skip_unreadable = true` (image folders), with why
 
     def __post_init__(self) -> None:
         import torch
@@ -133,13 +134,14 @@ class Source:
         with _CACHE_LOCK:
             cached = _CACHE.get(key)
         if cached is not None:
-            return cached if cached.source == self.name else Dataset(self.name, cached.images, cached.labels, cached.classes)
+            return cached if cached.source == self.name else Dataset(self.name, cached.images, cached.labels,
+                                                                     cached.classes, cached.skipped)
         import torch
 
         images, labels, classes = self._load()
         images = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.uint8).reshape(-1, 1, 28, 28).contiguous()
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64).reshape(-1)
-        dataset = Dataset(self.name, images, labels, tuple(classes))
+        dataset = Dataset(self.name, images, labels, tuple(classes), tuple(getattr(self, "skipped", ())))
         with _CACHE_LOCK:
             _CACHE[key] = dataset
         return dataset

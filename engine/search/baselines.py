@@ -95,7 +95,8 @@ class RandomSearch(SearchMethod):
         for i, g in enumerate(self.space.sample_many(n, derive_seed(self.seed, "random-search"))):
             model, _ = train_from_scratch(g, self.task, epochs, on="train", seed=derive_seed(self.seed, "random-init", i),
                                           device=self.device, batch_size=cfg.batch_size, lr=cfg.w_lr,
-                                          reporter=run.reporter)
+                                          reporter=run.reporter, stage="random-search candidate",
+                                          where=f"run {run.run_id}, candidate {i + 1}")
             val_loss, val_acc = evaluate(model, self.task.val_x, self.task.val_y, self.device)
             records.append({"hash": g.hash, "genotype": g.to_dict(), "val_acc": val_acc, "val_loss": val_loss})
             run.reporter.emit("job_progress", job=run.run_id, stage="candidates", done=i + 1, total=n)

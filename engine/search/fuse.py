@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from engine.search.alpha_opt import alpha_steps
+from engine.runtime.finite import Watch, check
 from engine.config import ConfigError, SearchSection
 from engine.runtime.device import prepare_model
 from engine.space.genotype import Genotype
@@ -222,10 +223,12 @@ class Fuse(SearchMethod):
                 self.reporter.emit("weight_progress", run_id=self.run_id, round=st.round, alternation=st.alternation,
                                    done=done, total=total)
 
+        watch = Watch("FUSE weights", f"run {self.run_id}, round {st.round + 1}, alternation {st.alternation + 1}",
+                      device=self.device)
         for epoch in range(self.cfg.w_epochs):
             loss = train_epoch(mixture, st.w_opt, self.train_x, self.train_y, device=self.device,
                                batch_size=self.cfg.batch_size, generator=self._gen, reporter=self.reporter,
-                               on_batch=lambda batch, _loss, e=epoch: progress(e, batch))
+                               on_batch=lambda batch, _loss, e=epoch: progress(e, batch), watch=watch)
         return loss
 
     def _alpha_phase(self, st: _State) -> None:
@@ -245,6 +248,10 @@ class Fuse(SearchMethod):
             loss_val = next(steps, None)
             if loss_val is None:
                 break
+            # checked before the step is appended: a diverged α never reaches the trajectory or a checkpoint
+            where = f"run {self.run_id}, round {st.round + 1}"
+            check(st.alpha, "FUSE alpha", self.writer.steps + 1, "alpha", where)
+            check(loss_val, "FUSE alpha", self.writer.steps + 1, "val loss", where, counted=False)
             alpha = [float(a) for a in st.alpha.detach().cpu()]
             step = self.writer.append(alpha, st.round, st.alternation, st.loss_train, loss_val, val_acc)
             st.entropy.append(alpha_entropy(st.alpha))

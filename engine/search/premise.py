@@ -76,7 +76,8 @@ def check_premise(ctx, target_name: str, *, tasks: int = 8, seeds: int = 3, epoc
             reporter.check()
             seed = derive_seed(cfg.project.seed, "premise", target_name, attrs.get("genotype_hash"), s)
             model, _ = train_from_scratch(genotype, task, epochs, on="train", seed=seed, device=ctx.device,
-                                          batch_size=cfg.search.batch_size, lr=cfg.search.w_lr)
+                                          batch_size=cfg.search.batch_size, lr=cfg.search.w_lr,
+                                          stage="premise training", where=f"genotype of task {attrs['name']!r}")
             _, acc = evaluate(model, task.val_x, task.val_y, ctx.device)
             errors[i, s] = 100.0 * (1.0 - acc)
             reporter.emit("job_progress", job=ctx.job_id, stage="premise trainings", done=i * seeds + s + 1,
@@ -127,7 +128,8 @@ def check_genotypes(ctx, *, random_genotypes: int = 8, epochs: int = 3) -> dict[
             reporter.check()
             seed = derive_seed(cfg.project.seed, "genotype-quality", attrs["id"], "train")   # one data order for all
             model, _ = train_from_scratch(genotype, task, epochs, on="train", seed=seed, device=ctx.device,
-                                          batch_size=cfg.search.batch_size, lr=cfg.search.w_lr)
+                                          batch_size=cfg.search.batch_size, lr=cfg.search.w_lr,
+                                          stage="genotype check", where=f"task {attrs['name']!r}, genotype {j}")
             errors.append(100.0 * (1.0 - evaluate(model, task.val_x, task.val_y, ctx.device)[1]))
             reporter.emit("job_progress", job=ctx.job_id, stage="genotype trainings",
                           done=i * (random_genotypes + 1) + j + 1, total=total)

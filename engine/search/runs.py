@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from engine.runtime.device import device_label
+from engine.runtime.finite import Diverged
 from engine.runtime.reporting import SILENT, JobStopped, Reporter
 from engine.search.checkpoint import final_result, save_final_weights
 from engine.search.method import ResumeMismatch, SearchMethod, SearchResult, Selection, now
@@ -86,6 +87,10 @@ def execute(method: SearchMethod, store, run_id: str, *, reporter: Reporter = SI
     except (JobStopped, KeyboardInterrupt):
         _after_error(run, status="stopped", stopped=now())
         raise
+    except Diverged as exc:
+        # the diverged phase's buffered steps are dropped, not flushed: a resume restarts from the last checkpoint
+        _after_error(run, flush=False, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
     except BaseException as exc:
         _after_error(run, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
@@ -102,7 +107,7 @@ def _finish(method: SearchMethod, run: Run, selection: Selection) -> SearchResul
                                                        f"on train+val for {cfg.final_epochs} epochs")
         x, y = train_split(task, "train+val")
         train_network(model, x, y, cfg.final_epochs, device=device, seed=data_seed, batch_size=cfg.batch_size,
-                      lr=cfg.w_lr, reporter=run.reporter)
+                      lr=cfg.w_lr, reporter=run.reporter, stage="final retraining", where=f"run {run.run_id}")
         test_x, test_y = task.test_split()
         acc, correct = test_outcome(model, test_x, test_y, device)
         final_epochs = cfg.final_epochs
@@ -130,10 +135,12 @@ def _finish(method: SearchMethod, run: Run, selection: Selection) -> SearchResul
     return result
 
 
-def _after_error(run: Run, **attrs: Any) -> None:
-    """Commit what was computed and record why the run ended; never masks the original error."""
+def _after_error(run: Run, flush: bool = True, **attrs: Any) -> None:
+    """Commit what was computed (unless `flush` is off) and record why the run ended; never masks the original
+    error."""
     try:
-        run.writer.flush()
+        if flush:
+            run.writer.flush()
         run.store.update_search(run.run_id, **attrs)
     except Exception:  # noqa: BLE001 - the original error matters more; resume truncates anyway
         pass

@@ -17,6 +17,7 @@ from torch import nn
 
 from engine.runtime.batchnorm import recalibrate_batchnorm
 from engine.runtime.device import autocast, prepare_model
+from engine.runtime.finite import Watch, check_module
 from engine.runtime.reporting import SILENT, Reporter
 from engine.data.tasks import batches, to_input
 from engine.space.network import build_network
@@ -56,12 +57,15 @@ def train_epoch(
     generator: torch.Generator,
     reporter: Reporter = SILENT,
     on_batch: Callable[[int, torch.Tensor], None] | None = None,
+    watch: Watch | None = None,
 ) -> float:
     """One shuffled pass over (x, y) in train mode; returns the mean batch loss.
 
     `model` may be a single network or a FUSE mixture: anything that maps a float batch to logits.
-    `reporter.check()` runs before each batch, so pause and stop act within one batch.
+    `reporter.check()` runs before each batch, so pause and stop act within one batch. `watch` (default: a
+    "training" one) checks every batch's loss for NaN / inf (engine.runtime.finite) and raises `Diverged`.
     """
+    watch = watch or Watch("training", device=device)
     model.train()
     total = torch.zeros((), device=device)
     count = 0
@@ -72,6 +76,7 @@ def train_epoch(
         with autocast(device):
             logits = model(inp)
         loss = F.cross_entropy(logits.float(), yb)
+        watch(loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -82,6 +87,7 @@ def train_epoch(
             on_batch(count, loss.detach())   # a tensor: the callback decides whether to synchronise
     if count == 0:
         raise ValueError("train_epoch: the training split is empty")
+    watch.end()
     return float(total) / count
 
 
@@ -146,9 +152,12 @@ def train_network(
     lr: float = 1e-3,
     reporter: Reporter = SILENT,
     on_epoch: Callable[[int, float], None] | None = None,
+    stage: str = "training",
+    where: str = "",
 ) -> TrainReport:
     """Adam(lr) for `epochs` shuffled epochs; the model is trained in place on `device`, and its batch-norm
-    statistics are then recomputed over `x` so eval mode matches what was learnt."""
+    statistics are then recomputed over `x` so eval mode matches what was learnt. A NaN / inf loss or weight raises
+    `engine.runtime.finite.Diverged` naming `stage` (+ `where`) and the step."""
     import time
 
     if epochs < 0:
@@ -159,12 +168,14 @@ def train_network(
     gen = data_generator(seed)
     x, y = x.to(device), y.to(device)
     losses = []
+    watch = Watch(stage, where, device=device)
     for epoch in range(epochs):
         losses.append(train_epoch(model, optimizer, x, y, device=device, batch_size=batch_size, generator=gen,
-                                  reporter=reporter))
+                                  reporter=reporter, watch=watch))
         if on_epoch is not None:
             on_epoch(epoch + 1, losses[-1])
     recalibrate_batchnorm(model, x)
+    check_module(model, stage, watch.step, where)
     return TrainReport(epochs=epochs, losses=losses, seconds=time.perf_counter() - start)
 
 
@@ -180,10 +191,12 @@ def train_from_scratch(
     lr: float = 1e-3,
     reporter: Reporter = SILENT,
     on_epoch: Callable[[int, float], None] | None = None,
+    stage: str = "training",
+    where: str = "",
 ) -> tuple[nn.Module, TrainReport]:
     """Fresh weights (from `seed`) for `genotype`, trained on `on` ("train" or "train+val") of `task`."""
     model = build_network(genotype, task.num_classes, in_channels=task.train_x.shape[1], seed=seed)
     x, y = train_split(task, on)
     report = train_network(model, x, y, epochs, device=device, seed=seed, batch_size=batch_size, lr=lr,
-                           reporter=reporter, on_epoch=on_epoch)
+                           reporter=reporter, on_epoch=on_epoch, stage=stage, where=where)
     return model, report

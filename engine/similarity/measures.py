@@ -22,6 +22,7 @@ import torch
 
 from engine.choices import DISTANCE_METHODS
 from engine.config import Config
+from engine.runtime.finite import check
 from engine.similarity.distance import fisher_distance, per_layer_unit_trace
 from engine.similarity.fisher import classifier_fisher, domain_fisher, fisher_layout, pad_head
 from engine.similarity.probe import train_probe
@@ -144,6 +145,7 @@ class FisherMeasure(Measure):
         if self.d.fisher_norm == "layer":
             layout = fisher_layout(layout_net(), self.d.include_head, head_classes)
             f_a, f_b = per_layer_unit_trace(f_a, layout), per_layer_unit_trace(f_b, layout)
+        check(f_a, "Fisher", "pass", "Fisher vector")
         return fisher_distance(f_a, f_b)
 
     def _head_halves_distance(self, tid: str) -> float:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from engine.runtime.batchnorm import recalibrate_batchnorm
 from engine.runtime.device import autocast, prepare_model
+from engine.runtime.finite import check, check_module
 from engine.runtime.reporting import SILENT, Reporter
 from engine.data.tasks import batches, to_input
 
@@ -167,7 +168,8 @@ def train_probe(task, cfg: "DictionarySection", *, seed: int, device: torch.devi
     gen = torch.Generator().manual_seed(seed if order_seed is None else order_seed)
     train_x, train_y = task.train_x.to(device), task.train_y.to(device)
     target = 1.0 - cfg.epsilon
-    best_acc, best_state, epochs = -1.0, None, 0
+    best_acc, best_state, epochs, step = -1.0, None, 0, 0
+    where = f"task {task.definition.name!r}, seed {seed_index}"
     for epoch in range(1, cfg.max_epochs + 1):
         model.train()
         total, count = 0.0, 0
@@ -177,10 +179,12 @@ def train_probe(task, cfg: "DictionarySection", *, seed: int, device: torch.devi
                 continue  # batch-norm cannot train on a single sample
             with autocast(device):
                 loss = F.cross_entropy(model(xb).float(), yb)
+            step += 1
+            value = check(float(loss.detach()), "probe", step, "loss", where)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(yb)
+            total += value * len(yb)
             count += len(yb)
             reporter.check()
         recalibrate_batchnorm(model, train_x, batch_size=max(cfg.batch_size, 256))
@@ -194,6 +198,7 @@ def train_probe(task, cfg: "DictionarySection", *, seed: int, device: torch.devi
         if epoch >= min_epochs and val_acc >= target:
             break
     model.load_state_dict(best_state)
+    check_module(model, "probe", step, where)
     model.eval()
     return ProbeResult(model=model, val_acc=best_acc, epochs=epochs, seconds=time.perf_counter() - start,
                        representative=best_acc >= target)

@@ -17,6 +17,7 @@ import torch
 from engine.config import Config, ConfigError
 from engine.data.tasks import TaskData, TaskDef
 from engine.data.tasks import task_id as definition_id
+from engine.runtime.finite import check
 from engine.runtime.reporting import Reporter
 from engine.similarity.fisher import fisher_samples
 from engine.similarity.probe import load_probe, probe_state, train_probe
@@ -54,6 +55,7 @@ class Probes:
         self._builder = task_builder or self._build_from_source
         self._source_loader = source_loader     # name -> Dataset, for the shared body's broad task
         self._shared = None
+        self._skip_reported: set[str] = set()
         self._tasks: dict[str, TaskData] = {}
         self._models: OrderedDict[tuple[str, int], torch.nn.Module] = OrderedDict()
 
@@ -72,8 +74,13 @@ class Probes:
         from engine.data import get_source
         from engine.data.tasks import build_task
 
-        return build_task(taskdef, get_source(taskdef.source, self.cfg.sources, self.cfg.data_dir,
-                                              base_dir=self.cfg.root))
+        data = get_source(taskdef.source, self.cfg.sources, self.cfg.data_dir, base_dir=self.cfg.root).load()
+        if data.skipped and taskdef.source not in self._skip_reported:
+            self._skip_reported.add(taskdef.source)
+            self.reporter.emit("warning", code="skipped_unreadable", message=(
+                f"source {taskdef.source!r}: skipped {len(data.skipped)} unreadable file"
+                f"{'' if len(data.skipped) == 1 else 's'} (skip_unreadable = true), first: {data.skipped[0]}"))
+        return build_task(taskdef, data)
 
     def task_for(self, taskdef: TaskDef) -> TaskData:
         """The task-data pair of a definition, built once per dictionary (a job builds each task's data once)."""
@@ -199,6 +206,7 @@ class Probes:
                     f"{max(trained)} epochs; stored as not ε-representative"))
 
     def record_own_fisher(self, task_id: str, s: int, vec: np.ndarray) -> None:
+        check(vec, "Fisher", s, "own Fisher vector", f"task {self.store.task(task_id)['name']!r}")
         self.store.save_fisher(task_id, vec, s)
 
     def mark_ready(self, task_id: str) -> bool:

@@ -22,6 +22,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from engine.runtime.batchnorm import recalibrate_batchnorm
+from engine.runtime.finite import check, check_module
 from engine.similarity.probe import make_probe, predict_logits
 from engine.data.tasks import batches, to_input
 
@@ -73,16 +74,20 @@ def train_shared_body(x: torch.Tensor, y: torch.Tensor, classes: Sequence[str], 
         model = make_probe(arch, len(classes))
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    step = 0
     for _ in range(epochs):
         model.train()
         for xb, yb in batches(x, y, batch_size, shuffle=True, generator=gen):
             if len(yb) < 2:
                 continue
             loss = F.cross_entropy(model(to_input(xb, device)), yb.to(device))
+            step += 1
+            check(loss, "shared body", step, "loss")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     recalibrate_batchnorm(model, x, batch_size=256)
+    check_module(model, "shared body", step)
     model.eval()
     acc = float((predict_logits(model, x).argmax(1).cpu() == y).float().mean())
     return SharedBody(model, tuple(classes), time.perf_counter() - start, acc)
@@ -132,11 +137,13 @@ def fit_head(features: torch.Tensor, y: torch.Tensor, num_classes: int, *, weigh
         loss.backward()
         return loss
 
-    opt.step(closure)
+    loss = opt.step(closure)
+    check(loss, "Fisher head", opt.state[w].get("n_iter", iterations), "loss")
     head = nn.Linear(z.shape[1], num_classes)
     with torch.no_grad():
         head.weight.copy_(w / std)
         head.bias.copy_(b - (w * (mean / std)).sum(1))
+    check_module(head, "Fisher head", opt.state[w].get("n_iter", iterations))
     return head
 
 

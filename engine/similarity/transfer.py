@@ -24,6 +24,7 @@ from torch import nn
 
 from engine.config import TransferSection
 from engine.runtime.device import autocast
+from engine.runtime.finite import Watch, check_module
 from engine.runtime.reporting import SILENT, Reporter
 from engine.data.tasks import to_input
 
@@ -116,7 +117,7 @@ def transfer_distance(
     result = prune_search(
         source, train_a.shape[0], train_a.shape[1], feats.train_b.shape[1],
         lambda net: _accuracy(F.linear(net(val_a), head_w, head_b), feats.val_y),
-        cfg, device=device, seed=seed, reporter=reporter,
+        cfg, device=device, seed=seed, reporter=reporter, where=f"to task {name!r}",
     )
     result.reference_acc = _accuracy(F.linear(feats.val_b, head_w, head_b), feats.val_y)
     result.seconds = time.perf_counter() - start
@@ -231,7 +232,7 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor
 
 def prune_search(source: BatchSource, n: int, in_dim: int, out_dim: int,
                  evaluate: Callable[[nn.Module], float], cfg: TransferSection, *,
-                 device: torch.device, seed: int, reporter: Reporter = SILENT) -> TransferResult:
+                 device: torch.device, seed: int, reporter: Reporter = SILENT, where: str = "") -> TransferResult:
     """Train N_t on `source`, then prune it level by level; `evaluate(net)` is the val accuracy through B's head.
 
     Returns a result without `reference_acc` and `seconds` (the caller knows those).
@@ -247,7 +248,7 @@ def prune_search(source: BatchSource, n: int, in_dim: int, out_dim: int,
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     shuffle = torch.Generator().manual_seed(seed)
 
-    train_epochs(net, opt, source, n, cfg.epochs, cfg.batch_size, shuffle, reporter=reporter)
+    train_epochs(net, opt, source, n, cfg.epochs, cfg.batch_size, shuffle, reporter=reporter, where=where)
     acc = evaluate_eval(net, evaluate)
     curve = [(100.0, acc)]
     if acc < target:
@@ -258,7 +259,8 @@ def prune_search(source: BatchSource, n: int, in_dim: int, out_dim: int,
         reporter.check()
         kept = prune_global(weights, masks, round(level * total))
         train_epochs(net, opt, source, n, cfg.finetune_epochs, cfg.batch_size, shuffle,
-                     masks=list(zip(weights, masks)), reporter=reporter)
+                     masks=list(zip(weights, masks)), reporter=reporter,
+                     where=f"{where}, {round(100 * level)}% pruned" if where else f"{round(100 * level)}% pruned")
         acc = evaluate_eval(net, evaluate)
         kept_percent = round(100.0 * (1.0 - level), 9)
         curve.append((kept_percent, acc))
@@ -290,15 +292,18 @@ def prune_global(weights: list[torch.Tensor], masks: list[torch.Tensor], n_prune
 def train_epochs(net: nn.Module, opt: torch.optim.Optimizer, source: BatchSource, n: int, epochs: int,
                  batch_size: int, shuffle: torch.Generator, *,
                  masks: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                 reporter: Reporter = SILENT) -> None:
-    """MSE training of `net` on shuffled batches from `source`; with `masks`, pruned weights stay exactly 0."""
+                 reporter: Reporter = SILENT, where: str = "") -> None:
+    """MSE training of `net` on shuffled batches from `source`; with `masks`, pruned weights stay exactly 0.
+    A NaN / inf loss or weight raises `engine.runtime.finite.Diverged` ("transform network", `where`)."""
     net.train()
+    watch = Watch("transform network", where, device=next(net.parameters()).device)
     for _ in range(epochs):
         reporter.check()
         order = torch.randperm(n, generator=shuffle)
         for i in range(0, n, batch_size):
             x, y = source(order[i:i + batch_size])
             loss = F.mse_loss(net(x), y)
+            watch(loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if masks:
@@ -310,6 +315,8 @@ def train_epochs(net: nn.Module, opt: torch.optim.Optimizer, source: BatchSource
                     # Adam's momentum would otherwise move pruned weights off zero.
                     for w, m in masks:
                         w.mul_(m)
+        watch.end()
+    check_module(net, "transform network", watch.step, where)
 
 
 def evaluate_eval(net: nn.Module, evaluate: Callable[[nn.Module], float]) -> float:

@@ -108,7 +108,8 @@ def preview_command(
                        ExitCode.NOT_FOUND)
     captions = [data.classes[int(data.labels[i])] for i in idx]
     console.print(render_images(data.images[idx], captions, width_cells=width))
-    console.print(Text(f"{source}: {len(data)} images, {len(data.classes)} classes", style="dim"))
+    skipped = f", {len(data.skipped)} unreadable files skipped" if data.skipped else ""
+    console.print(Text(f"{source}: {len(data)} images, {len(data.classes)} classes{skipped}", style="dim"))
 
 
 @data_app.command("fetch")

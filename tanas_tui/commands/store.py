@@ -50,6 +50,11 @@ def check_command(
             report = st.check()
         opened = []
     remaining = report.remaining
+    if report.writer is not None:
+        busy = f"; {len(report.in_progress)} item(s) are its work in progress, not problems" if report.in_progress else ""
+        console.print(f"note: pid {report.writer} is writing the store{busy} (check again when it is done)")
+        for line in report.in_progress:
+            console.print(f"[dim]in progress: {escape(line)}[/]", markup=True)
     for line in report.repaired:
         console.print(f"repaired: {escape(line)}")
     for line in remaining:
