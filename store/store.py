@@ -374,6 +374,12 @@ class Store:
                 raise NotFound(f"no task with id {task_id!r} in store {self.path}")
         D.add_tasks(nodes, method, list(task_ids))
 
+    def distance_params(self, method: str) -> dict[str, Any]:
+        """The parameters the matrix was computed with ({} when none), without reading its arrays."""
+        nodes = self._reading()
+        path = L.distance_path(L.check_id("distance method", method))
+        return dict(nodes.attrs(path).get(L.ATTR_PARAMS, {})) if nodes.exists(path) else {}
+
     def distance_ids(self, method: str) -> list[str]:
         """The matrix's task ids, in row order, without reading its arrays."""
         nodes = self._reading()
