@@ -40,6 +40,13 @@ FLUSH_S = 2.0       # the per-pair forms store their finished pairs at least thi
 ROLES = ("base", "target")
 
 
+def _continues(pending: list[tuple[str, str, list[float]]], b: str, t: str) -> bool:
+    """(b, t) extends the pending run of pairs: all of one target (a column) or all of one source (a row)."""
+    if all(p[1] == t for p in pending):
+        return True
+    return all(p[0] == b for p in pending)
+
+
 def task_rule(taskdef: TaskDef) -> str:
     """A human-readable labelling rule: "is 3", "is 3 or 5", "0|1|2|other"."""
     if taskdef.positive is not None:
@@ -206,19 +213,22 @@ class Dictionary:
         return [(ids[i], ids[j]) for j, i in zip(cols.tolist(), rows.tolist())]
 
     def _record_column(self, method: str, pending: list[tuple[str, str, list[float]]]) -> None:
-        """Writes the pending pairs (one target, or a few) as one block per target; empties `pending`."""
-        by_target: dict[str, list[tuple[str, list[float]]]] = {}
-        for b, t, values in pending:
-            by_target.setdefault(t, []).append((b, values))
-        for t, entries in by_target.items():
-            stats = [mean_std(v) for _, v in entries]
-            seeds = (np.array([v for _, v in entries], dtype=np.float64).T[:, :, None]
-                     if self.seeds > 1 else None)
-            self.store.set_distances(method, [b for b, _ in entries], [t], [[m] for m, _ in stats],
-                                     [[sd] for _, sd in stats], seeds)
-            fault_point("distance-set")
-            for (b, _), (m, sd) in zip(entries, stats):
-                self.reporter.emit("distance", method=method, source=b, target=t, value=m, std=sd)
+        """Writes the pending pairs (one target's column or one source's row: see `_continues`) in one slice;
+        empties `pending`."""
+        if not pending:
+            return
+        stats = [mean_std(v) for _, _, v in pending]
+        seeds = np.array([v for _, _, v in pending], dtype=np.float64).T if self.seeds > 1 else None
+        value, std = np.array([m for m, _ in stats]), np.array([sd for _, sd in stats])
+        if len({t for _, t, _ in pending}) == 1:
+            self.store.set_distances(method, [b for b, _, _ in pending], [pending[0][1]], value[:, None],
+                                     std[:, None], None if seeds is None else seeds[:, :, None])
+        else:
+            self.store.set_distances(method, [pending[0][0]], [t for _, t, _ in pending], value[None, :],
+                                     std[None, :], None if seeds is None else seeds[:, None, :])
+        fault_point("distance-set")
+        for (b, t, _), (m, sd) in zip(pending, stats):
+            self.reporter.emit("distance", method=method, source=b, target=t, value=m, std=sd)
         pending.clear()
 
     def _record(self, method: str, b: str, t: str, values: list[float]) -> None:
@@ -246,7 +256,7 @@ class Dictionary:
         flushed = time.monotonic()
         try:
             for done, (b, t) in enumerate(todo):
-                if pending and (pending[-1][1] != t or time.monotonic() - flushed > FLUSH_S):
+                if pending and (not _continues(pending, b, t) or time.monotonic() - flushed > FLUSH_S):
                     self._record_column(method, pending)
                     flushed = time.monotonic()
                 self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=done,
