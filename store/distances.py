@@ -9,10 +9,16 @@ that cuts at len(ids) is always consistent. Removing a task rewrites the matrix;
 odd `generation` (a seqlock) so a reader retries instead of seeing a half-rewritten matrix, and it is journaled: the
 whole matrix before the rewrite is saved to `rewrite.npz` in the matrix's group first, so a writer that dies
 mid-rewrite is rolled forward from the journal by the next writer (`repair`) instead of losing the matrix.
+
+Writes go in whole slices (`set_block`: a task's row and column, or a block, cost the chunks they cover); growing by
+many tasks is one resize (`add_tasks`); `read_cross` and `read_window` read a task's row and column or a window
+without the rest. A new matrix is built under runs/ and renamed into place. The vector forms also keep each task's
+vector (store/vectors.py) in the matrix's group, from which rows are computed and nearest-task queries answered.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +28,7 @@ import numpy as np
 from store import layout as L
 from store.errors import NotFound, StoreError
 from store.faults import fault_point
+from store import vectors as V
 from store.nodes import Nodes, plain
 
 JOURNAL_FILE = "rewrite.npz"
@@ -101,33 +108,167 @@ def read(nodes: Nodes, method: str) -> DistanceMatrix:
 
 
 def _ensure(nodes: Nodes, method: str) -> str:
+    """The matrix group, created when missing. Built complete (group and both arrays) under runs/ and moved into
+    /distances in one rename, so a kill during its creation leaves no matrix without its arrays (issue 22, F2)."""
     L.check_id("distance method", method)
     path = L.distance_path(method)
     if nodes.exists(path):
         return path
     nodes.ensure_group(L.DISTANCES)
-    group = nodes.create_group(path, {L.ATTR_IDS: [], L.ATTR_PARAMS: {}, L.ATTR_GENERATION: 0})
+    nodes.ensure_group(L.RUNS)
+    aside = f"{L.RUNS}/{L.NEW_MATRIX_PREFIX}{method}.{os.getpid()}"
+    shutil.rmtree(nodes.path / aside, ignore_errors=True)
+    group = nodes.create_group(aside, {L.ATTR_IDS: [], L.ATTR_PARAMS: {}, L.ATTR_GENERATION: 0})
     for name in (L.DIST_VALUE, L.DIST_STD):
         group.create_array(
             name, shape=(0, 0), chunks=(L.DIST_CHUNK, L.DIST_CHUNK), dtype="float32", fill_value=np.nan
         )
+        fault_point("matrix-create")
+    os.replace(nodes.path / aside, nodes.path / path)
     return path
 
 
+def ensure(nodes: Nodes, method: str) -> None:
+    """Creates the (empty) matrix when missing; the vectors live in its group."""
+    with nodes.write_lock:
+        _ensure(nodes, method)
+
+
+def _grow(nodes: Nodes, path: str, ids: list[str], new: list[str]) -> None:
+    n, m = len(ids), len(new)
+    for name in _arrays(nodes, path):
+        arr = nodes.array(f"{path}/{name}")
+        arr.resize((n + m, n + m))
+        # boundary chunks may still hold values of a removed task: new cells must be NaN explicitly
+        arr[n:, :] = np.nan
+        arr[:n, n:] = np.nan
+    nodes.update_attrs(path, {L.ATTR_IDS: ids + new})
+
+
 def add_task(nodes: Nodes, method: str, task_id: str) -> None:
+    add_tasks(nodes, method, [task_id])
+
+
+def add_tasks(nodes: Nodes, method: str, task_ids: list[str]) -> None:
+    """Grows the matrix by the tasks it lacks (one resize and one NaN row and column block for all of them)."""
     with nodes.write_lock:
         path = _ensure(nodes, method)
         ids = list(nodes.attrs(path).get(L.ATTR_IDS, []))
-        if task_id in ids:
-            return
-        n = len(ids)
-        for name in _arrays(nodes, path):
-            arr = nodes.array(f"{path}/{name}")
-            arr.resize((n + 1, n + 1))
-            # boundary chunks may still hold values of a removed task: new cells must be NaN explicitly
-            arr[n, :] = np.nan
-            arr[:, n] = np.nan
-        nodes.update_attrs(path, {L.ATTR_IDS: ids + [task_id]})
+        have = set(ids)
+        new = [t for t in dict.fromkeys(task_ids) if t not in have]
+        if new:
+            _grow(nodes, path, ids, new)
+
+
+def _span(index: list[int]) -> slice | None:
+    """The slice covering `index` exactly when it is consecutive and increasing, else None."""
+    if index and index == list(range(index[0], index[0] + len(index))):
+        return slice(index[0], index[0] + len(index))
+    return None
+
+
+def _write_block(arr, rows: list[int], cols: list[int], block: np.ndarray) -> None:
+    """arr[rows, cols] = block with one slice write: straight for consecutive indices, else read-modify-write of
+    the bounding box (only the chunks it covers)."""
+    rs, cs = _span(rows), _span(cols)
+    if rs is not None and cs is not None:
+        arr[rs, cs] = block
+        return
+    r0, r1, c0, c1 = min(rows), max(rows) + 1, min(cols), max(cols) + 1
+    box = np.asarray(arr[r0:r1, c0:c1])
+    box[np.ix_([r - r0 for r in rows], [c - c0 for c in cols])] = block
+    arr[r0:r1, c0:c1] = box
+
+
+def set_block(nodes: Nodes, method: str, source_ids: list[str], target_ids: list[str], value, std,
+              seed_values=None) -> None:
+    """Stores d(source_ids[a], target_ids[b]) = value[a, b] (and std, and seed_values[k, a, b] per seed when given
+    with 2 or more seeds) as whole slices: a row, a column or a block costs the chunks it covers, not one store
+    operation per entry. NaN in `value` is written as NaN (not computed)."""
+    path = L.distance_path(L.check_id("distance method", method))
+    if not nodes.exists(path):
+        raise NotFound(f"no {method!r} distance matrix in store {nodes.path}; add its tasks first")
+    ids = list(nodes.attrs(path).get(L.ATTR_IDS, []))
+    where = {t: i for i, t in enumerate(ids)}
+    for role, group in (("source", source_ids), ("target", target_ids)):
+        for task_id in group:
+            if task_id not in where:
+                raise NotFound(f"{role} task {task_id!r} is not in the {method!r} distance matrix of store "
+                               f"{nodes.path}")
+    rows, cols = [where[t] for t in source_ids], [where[t] for t in target_ids]
+    if not rows or not cols:
+        return
+    shape = (len(rows), len(cols))
+    value = np.asarray(value, dtype=np.float32).reshape(shape)
+    std = np.asarray(std, dtype=np.float32).reshape(shape)
+    with nodes.write_lock:
+        _write_block(nodes.array(f"{path}/{L.DIST_VALUE}"), rows, cols, value)
+        _write_block(nodes.array(f"{path}/{L.DIST_STD}"), rows, cols, std)
+        if seed_values is not None and len(seed_values) >= 2:
+            group = nodes.group(path)
+            existing = set(group.array_keys())
+            for k, v in enumerate(seed_values):
+                name = f"{SEED_PREFIX}{k}"
+                if name not in existing:
+                    group.create_array(name, shape=(len(ids), len(ids)), chunks=(L.DIST_CHUNK, L.DIST_CHUNK),
+                                       dtype="float32", fill_value=np.nan)
+                _write_block(nodes.array(f"{path}/{name}"), rows, cols, np.asarray(v, np.float32).reshape(shape))
+
+
+def read_cross(nodes: Nodes, method: str, task_id: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(ids, d(task_id, ids) row, d(ids, task_id) column) of `value`, reading only that row and column."""
+    path = L.distance_path(method)
+    ids = list(nodes.attrs(path).get(L.ATTR_IDS, []))
+    if task_id not in ids:
+        raise NotFound(f"task {task_id!r} is not in the {method!r} distance matrix")
+    k, n = ids.index(task_id), len(ids)
+    row = nodes.read(f"{path}/{L.DIST_VALUE}", (k, slice(0, n)))
+    col = nodes.read(f"{path}/{L.DIST_VALUE}", (slice(0, n), k))
+    return ids, np.asarray(row), np.asarray(col)
+
+
+@dataclass
+class MatrixWindow:
+    """A window of a matrix: value[a, b] = d(row_ids[a], col_ids[b]) for rows i0:i1 and columns j0:j1."""
+
+    ids: list[str]          # every id of the matrix, in order (len = the matrix's size)
+    rows: slice
+    cols: slice
+    value: np.ndarray
+    std: np.ndarray
+
+    @property
+    def row_ids(self) -> list[str]:
+        return self.ids[self.rows]
+
+    @property
+    def col_ids(self) -> list[str]:
+        return self.ids[self.cols]
+
+
+def read_window(nodes: Nodes, method: str, i0: int, i1: int, j0: int | None = None,
+                j1: int | None = None) -> MatrixWindow:
+    """Rows i0:i1 (and columns j0:j1, default all) of the matrix: reads only the chunks they cover, so a view of a
+    10,000-task matrix costs its window, not 10⁸ cells."""
+    path = L.distance_path(L.check_id("distance method", method))
+    if not nodes.exists(path):
+        empty = np.zeros((0, 0), np.float32)
+        return MatrixWindow([], slice(0, 0), slice(0, 0), empty, empty.copy())
+    for _ in range(_READ_RETRIES):
+        before = nodes.attrs(path)
+        generation = int(before.get(L.ATTR_GENERATION, 0))
+        if generation % 2 == 0:
+            ids = list(before.get(L.ATTR_IDS, []))
+            n = len(ids)
+            rows = slice(*slice(i0, i1).indices(n)[:2])
+            cols = slice(*slice(0 if j0 is None else j0, n if j1 is None else j1).indices(n)[:2])
+            value = nodes.read(f"{path}/{L.DIST_VALUE}", (rows, cols))
+            std = nodes.read(f"{path}/{L.DIST_STD}", (rows, cols))
+            if int(nodes.attrs(path).get(L.ATTR_GENERATION, 0)) == generation:
+                return MatrixWindow(ids, rows, cols, np.asarray(value), np.asarray(std))
+        time.sleep(_READ_RETRY_S)
+    raise StoreError(f"the {method!r} distance matrix in store {nodes.path} stayed mid-rewrite; open the store for "
+                     f"writing once to repair it")
 
 
 def set_value(nodes: Nodes, method: str, source_id: str, target_id: str, value: float, std: float,
@@ -180,6 +321,7 @@ def drop_task(nodes: Nodes, method: str, task_id: str) -> None:
     path = L.distance_path(method)
     with nodes.write_lock:
         _roll_forward(nodes, method)  # a dead writer's rewrite first: the arrays may not match the ids until then
+        V.forget(nodes, method, task_id)
         attrs = nodes.attrs(path)
         ids = list(attrs.get(L.ATTR_IDS, []))
         if task_id not in ids:
@@ -250,9 +392,14 @@ def repair(nodes: Nodes) -> list[str]:
     """Finishes rewrites a dead writer left behind (from the journal); a rewrite without a journal (an older
     writer's) cannot be trusted: that matrix is marked all not computed. Returns what it changed, one line each."""
     changed = []
+    runs = nodes.path / L.RUNS
+    for leftover in sorted(runs.glob(f"{L.NEW_MATRIX_PREFIX}*")) if runs.is_dir() else []:
+        shutil.rmtree(leftover, ignore_errors=True)
+        changed.append(f"deleted {L.RUNS}/{leftover.name}, a distance matrix whose creation was interrupted")
     for method in methods(nodes):
         path = L.distance_path(method)
         with nodes.write_lock:
+            changed += _restore_arrays(nodes, method)
             for stale in (nodes.path / path).glob(f".{JOURNAL_FILE}.*.tmp"):
                 stale.unlink(missing_ok=True)
                 changed.append(f"{method!r} distance matrix: deleted the unfinished journal {stale.name}")
@@ -272,3 +419,23 @@ def repair(nodes: Nodes) -> list[str]:
             changed.append(f"{method!r} distance matrix: interrupted rewrite without a journal; every entry "
                            f"marked not computed")
     return changed
+
+
+def _restore_arrays(nodes: Nodes, method: str) -> list[str]:
+    """A matrix group without its value or std array (left by a writer older than the atomic creation): the
+    missing array is created, every entry then not computed (a value without its std cannot be trusted alone)."""
+    path = L.distance_path(method)
+    group = nodes.group(path)
+    present = set(group.array_keys())
+    missing = [name for name in (L.DIST_VALUE, L.DIST_STD) if name not in present]
+    if not missing:
+        return []
+    n = len(nodes.attrs(path).get(L.ATTR_IDS, []))
+    for name in missing:
+        group.create_array(name, shape=(n, n), chunks=(L.DIST_CHUNK, L.DIST_CHUNK), dtype="float32",
+                           fill_value=np.nan)
+    for name in _arrays(nodes, path):
+        if name not in missing and n:
+            nodes.array(f"{path}/{name}")[:, :] = np.nan
+    return [f"{method!r} distance matrix: created its missing array(s) {', '.join(map(repr, missing))}"
+            + ("; every entry marked not computed" if n else "")]

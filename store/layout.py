@@ -147,3 +147,10 @@ def _seed(seed_index: int) -> str:
     if not isinstance(seed_index, int) or isinstance(seed_index, bool) or seed_index < 0:
         raise StoreError(f"invalid seed_index {seed_index!r}: expected an integer >= 0")
     return str(seed_index)
+
+# per-task vectors of the vector distance forms (store/vectors.py): /distances/<method>/vectors/<seed>/
+VECTORS = "vectors"
+VECTORS_FILE = "vectors.f32"
+VECTOR_NORMS_FILE = "vectors.norm.f64"
+VECTOR_REDUCED_FILE = "vectors.reduced.f32"
+NEW_MATRIX_PREFIX = "new-matrix-"    # runs/new-matrix-<method>.<pid>/: a matrix group built before it is moved in

@@ -36,7 +36,15 @@ from store.queries import Neighbor, farthest, nearest
 from store.records import TaskRecord
 
 METHODS = DISTANCE_METHODS
+FLUSH_S = 2.0       # the per-pair forms store their finished pairs at least this often
 ROLES = ("base", "target")
+
+
+def _continues(pending: list[tuple[str, str, list[float]]], b: str, t: str) -> bool:
+    """(b, t) extends the pending run of pairs: all of one target (a column) or all of one source (a row)."""
+    if all(p[1] == t for p in pending):
+        return True
+    return all(p[0] == b for p in pending)
 
 
 def task_rule(taskdef: TaskDef) -> str:
@@ -95,7 +103,7 @@ class Dictionary:
     def _check_params(self, method: str) -> None:
         """Refuses to mix distances computed under different settings in one matrix."""
         wanted = self.method_params(method)
-        stored = self.store.distances(method).params
+        stored = self.store.distance_params(method)
         if stored and any(stored.get(k) != v for k, v in wanted.items()):
             diff = ", ".join(f"{k}: stored {stored.get(k)!r}, config {v!r}"
                              for k, v in wanted.items() if stored.get(k) != v)
@@ -119,11 +127,13 @@ class Dictionary:
         ready = self._ready_ids()
         # every ready task must be in the matrix before pairs are read from it: a task that became ready just before
         # a crash, or a matrix of a method the store never used, is missing some (their entries start not computed)
-        for b in ready:
-            self.store.add_distance_task(method, b)
-        self.store.add_distance_task(method, tid)
-        self._fill(method, [(b, tid) for b in ready if b != tid] + [(tid, b) for b in ready if b != tid]
-                   + [(tid, tid)])
+        self.store.add_distance_tasks(method, ready + [tid])
+        ids, row, col = self.store.distance_cross(method, tid)
+        at = {t: i for i, t in enumerate(ids)}
+        pairs = ([(b, tid) for b in ready if b != tid and np.isnan(col[at[b]])]
+                 + [(tid, b) for b in ready if b != tid and np.isnan(row[at[b]])]
+                 + ([(tid, tid)] if np.isnan(row[at[tid]]) else []))
+        self._fill(method, pairs, checked=True)
         return tid
 
     def _register(self, taskdef: TaskDef, role: str) -> str:
@@ -184,18 +194,42 @@ class Dictionary:
         self._check_params(method)
         if self.remote:
             return self._compute_remote(method)
-        for tid in self.store.task_ids():
+        ids = self.store.task_ids()
+        for tid in ids:
             self.complete_task(tid)
-            self.store.add_distance_task(method, tid)
-        return self._fill(method, self._missing(method))
+        self.store.add_distance_tasks(method, ids)
+        return self._fill(method, self._missing(method), checked=True)
 
     def _missing(self, method: str, among: set[str] | None = None) -> list[tuple[str, str]]:
         """The matrix's NaN entries (between tasks of `among`), grouped by target: consecutive pairs share t's samples
         and own Fisher."""
         matrix = self.store.distances(method)
         ids = matrix.ids
-        return [(ids[i], ids[j]) for j in range(len(ids)) for i in range(len(ids))
-                if np.isnan(matrix.value[i, j]) and (among is None or (ids[i] in among and ids[j] in among))]
+        mask = np.isnan(matrix.value)
+        if among is not None:
+            keep = np.array([t in among for t in ids], dtype=bool)
+            mask &= keep[:, None] & keep[None, :]
+        cols, rows = np.nonzero(mask.T)     # ordered by target, then source
+        return [(ids[i], ids[j]) for j, i in zip(cols.tolist(), rows.tolist())]
+
+    def _record_column(self, method: str, pending: list[tuple[str, str, list[float]]]) -> None:
+        """Writes the pending pairs (one target's column or one source's row: see `_continues`) in one slice;
+        empties `pending`."""
+        if not pending:
+            return
+        stats = [mean_std(v) for _, _, v in pending]
+        seeds = np.array([v for _, _, v in pending], dtype=np.float64).T if self.seeds > 1 else None
+        value, std = np.array([m for m, _ in stats]), np.array([sd for _, sd in stats])
+        if len({t for _, t, _ in pending}) == 1:
+            self.store.set_distances(method, [b for b, _, _ in pending], [pending[0][1]], value[:, None],
+                                     std[:, None], None if seeds is None else seeds[:, :, None])
+        else:
+            self.store.set_distances(method, [pending[0][0]], [t for _, t, _ in pending], value[None, :],
+                                     std[None, :], None if seeds is None else seeds[:, None, :])
+        fault_point("distance-set")
+        for (b, t, _), (m, sd) in zip(pending, stats):
+            self.reporter.emit("distance", method=method, source=b, target=t, value=m, std=sd)
+        pending.clear()
 
     def _record(self, method: str, b: str, t: str, values: list[float]) -> None:
         """Writes d(b, t) (mean and std over the seeds' `values`, each seed's value when 2 or more) and says so."""
@@ -204,15 +238,34 @@ class Dictionary:
         fault_point("distance-set")
         self.reporter.emit("distance", method=method, source=b, target=t, value=value, std=std)
 
-    def _fill(self, method: str, pairs: list[tuple[str, str]]) -> int:
-        matrix = self.store.distances(method)
-        todo = [(b, t) for b, t in pairs if np.isnan(matrix.get(b, t)[0])]
+    def _fill(self, method: str, pairs: list[tuple[str, str]], checked: bool = False) -> int:
+        """Computes and stores the pairs not computed yet (`checked`: the caller kept only NaN entries). The vector
+        forms compute and write them in rows and blocks (engine.similarity.vector_rows); the per-pair forms write
+        each target's column in one slice, flushed at least every `FLUSH_S` seconds and on any exit."""
+        if checked:
+            todo = list(pairs)
+        else:
+            matrix = self.store.distances(method)
+            todo = [(b, t) for b, t in pairs if np.isnan(matrix.get(b, t)[0])]
         measure = self.measure(method)
-        for done, (b, t) in enumerate(todo):
-            self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=done,
-                               total=len(todo))
-            self.reporter.check()
-            self._record(method, b, t, [0.0] * self.seeds if b == t else measure.pair_values(b, t))
+        if measure.vector_form:
+            from engine.similarity import vector_rows
+
+            return vector_rows.fill(self.store, measure, method, todo, self.reporter, self.job)
+        pending: list[tuple[str, str, list[float]]] = []
+        flushed = time.monotonic()
+        try:
+            for done, (b, t) in enumerate(todo):
+                if pending and (not _continues(pending, b, t) or time.monotonic() - flushed > FLUSH_S):
+                    self._record_column(method, pending)
+                    flushed = time.monotonic()
+                self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=done,
+                                   total=len(todo))
+                self.reporter.check()
+                values = [0.0] * self.seeds if b == t else measure.pair_values(b, t)
+                pending.append((b, t, values))
+        finally:
+            self._record_column(method, pending)
         if todo:
             self.reporter.emit("job_progress", job=self.job, stage=f"{method} distances", done=len(todo),
                                total=len(todo))

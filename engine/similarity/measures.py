@@ -50,6 +50,7 @@ class Measure:
     """One distance form. `pair(b, t, s)` computes d(b, t) under seed index s now (never read from the store)."""
 
     method = ""
+    vector_form = False  # see EmbeddingMeasure.vector_form
     own_only = False     # the distance needs the tasks' own Fishers only: nothing to compute per pair remotely
     unit_name = ""       # the kind of remote unit this form adds to the probes' and own Fishers' units
 
@@ -220,6 +221,21 @@ class EmbeddingMeasure(FisherMeasure):
 
     form = "embedding"
     own_only = True
+
+    @property
+    def vector_form(self) -> bool:
+        """d(b, t) = ‖v(b) − v(t)‖ / √2 of one stored vector per task (`vector`): one unit trace over the whole
+        Fisher and no head (a head is padded to the pair's larger class count, so it is not a per-task vector)."""
+        return self.d.fisher_norm == "global" and not self.d.include_head
+
+    def vector(self, tid: str, s: int) -> np.ndarray:
+        """√(F(t, t) / ΣF(t, t)) of the stored own Fisher, float64: `fisher_distance`'s normalisation exactly."""
+        from store.vectors import sqrt_unit_trace
+
+        f = self.probes.store.load_fisher(tid, s)
+        if f is None:
+            raise ValueError(f"task {self.probes.store.task(tid)['name']!r} has no stored Fisher for seed {s}")
+        return sqrt_unit_trace(f)
 
     def pair(self, b: str, t: str, s: int) -> float:
         classes = None
