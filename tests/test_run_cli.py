@@ -41,7 +41,7 @@ def test_run_prints_plain_timestamped_lines_and_the_result(project):
     assert "\x1b[" not in result.output  # no terminal control codes in a log file
     text = result.output
     for expected in ("job run_pipeline started", "probe circle", "probe moon", "distance[fisher]",
-                     "space task-aware built", "search moon-task-aware-0", "job run_pipeline ok"):
+                     "space task-aware (operations form) built for moon: ", "genotypes", "search moon-task-aware-0", "job run_pipeline ok"):
         assert expected in text, expected
     assert "Nearest tasks of moon" in text and "circle" in text.split("Nearest tasks of moon")[1]
     assert "Result: moon" in text and "FUSE, task-aware" in text and "Test error" in text
