@@ -268,12 +268,20 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
         groups = task_groups(tasks, cfg)
         reports = [check_matrix(st.distances(m), groups, names, permutations=permutations) for m in methods]
     detected = all(r.detected for r in reports)
+    unseen = {t.get("name", t["id"]): t.get("source") for t in tasks if t.get("unseen_source")}
     if as_json:
         typer.echo(json.dumps({"detected": detected, "thresholds": THRESHOLDS, "notes": notes,
+                               "unseen_source": unseen,
                                "methods": {r.method: r.to_dict() for r in reports}}, indent=2))
     else:
         for r in reports:
             _print_check(console, r)
+        if unseen:
+            body = next((t.get("body_sources") for t in tasks if t.get("body_sources")), [])
+            console.print(f"notice: {len(unseen)} task(s) come from a source the shared body never trained on "
+                          f"(it learned {', '.join(body)}): " + ", ".join(f"{n} ({s})" for n, s in unseen.items())
+                          + "; their distances come from features of other images (refit: build into a new store)",
+                          markup=False, highlight=False, soft_wrap=True)
         console.print(THRESHOLDS, highlight=False)
     if not detected:
         raise typer.Exit(int(ExitCode.NO_STRUCTURE))
