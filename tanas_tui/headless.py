@@ -32,6 +32,7 @@ class EventText:
         self.names: dict[str, str] = {}
         self.quarters: dict[tuple, int] = {}
         self.lookup = lookup
+        self.jobs: set[str] = set()      # the jobs seen starting: any other `job_progress` is a search's own counter
 
     def name(self, task_id: str) -> str:
         if task_id in self.names:
@@ -47,7 +48,10 @@ class EventText:
             self.names[ev.task_id] = ev.name
         match ev:
             case P.JobStarted():
+                self.jobs.add(ev.job)
                 return f"job {ev.kind} started ({ev.job})"
+            case P.JobProgress() if self.jobs and ev.job not in self.jobs:    # under a run id: name the run
+                return f"search {ev.job} {ev.stage}: {ev.done}/{ev.total}"
             case P.JobProgress():
                 if ev.stage == "done":
                     return f"all {ev.total} stages done"

@@ -108,15 +108,16 @@ def test_plain_lines_carry_the_time_left_and_the_retraining_counter():
     out = io.StringIO()
     r = make_renderer(Console(file=out, force_terminal=False), CFG)
     assert isinstance(r, PlainRenderer)
-    for e in (stage("search", 5), ev("search_candidates", run_id=RUN, round=0, candidates=["a", "b"]),
+    for e in (ev("job_started", job=JOB, kind="run_pipeline"), stage("search", 5),
+              ev("search_candidates", run_id=RUN, round=0, candidates=["a", "b"]),
               weights(10), weights(20), alpha(0),
               ev("search_round", run_id=RUN, round=0, incumbent="abc123", candidates=["a"], genotypes=[]),
               retrain(0), retrain(1)):
         r.handle(e)
     lines = out.getvalue().splitlines()
     assert re.search(r"round 1: incumbent abc123 \(ETA ~\d", lines[-3]), lines
-    assert "retraining abc123: 1/2 (ETA ~" in lines[-1], lines
-    assert "stage 6/7: search" in lines[0] and "ETA" not in lines[0]      # nothing measured yet: no guess
+    assert f"search {RUN} retraining abc123: 1/2 (ETA ~" in lines[-1], lines     # the run's own counter, named
+    assert "stage 6/7: search" in lines[1] and "ETA" not in lines[1]      # nothing measured yet: no guess
 
 
 def test_an_export_shows_a_spinner_with_the_elapsed_time_on_a_terminal():
