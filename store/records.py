@@ -161,8 +161,10 @@ class SampleOutcomeRecord(_Record):
 def table_row(architecture: str, result: Any, searched: bool = True) -> dict[str, Any]:
     """One row of the comparison table from a search result (a `SearchResult` or its dict)."""
     data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    # the one cost figure (as `searches list` and the result table): the run's device seconds / 3600
+    hours = float(data["seconds"]) / 3600.0 if data.get("seconds") is not None else float(data["cost_device_hours"])
     return {"architecture": architecture, "test_error": float(data["test_error"]), "params_m": float(data["params_m"]),
-            "cost_device_hours": float(data["cost_device_hours"]) if searched else None,
+            "cost_device_hours": hours if searched else None,
             "device": data.get("device"), "run_id": data.get("run_id")}
 
 

@@ -18,6 +18,7 @@ from engine.service import protocol as P
 from engine.service.jobs import PIPELINE_STAGES
 from tanas_tui import units
 from tanas_tui.model.trajectory import softmax
+from tanas_tui.pipeline_eta import GROUPS, PipelineEta
 from tanas_tui.safe_text import markup_safe, printable
 
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"
@@ -31,6 +32,7 @@ class EventText:
         self.names: dict[str, str] = {}
         self.quarters: dict[tuple, int] = {}
         self.lookup = lookup
+        self.jobs: set[str] = set()      # the jobs seen starting: any other `job_progress` is a search's own counter
 
     def name(self, task_id: str) -> str:
         if task_id in self.names:
@@ -46,7 +48,10 @@ class EventText:
             self.names[ev.task_id] = ev.name
         match ev:
             case P.JobStarted():
+                self.jobs.add(ev.job)
                 return f"job {ev.kind} started ({ev.job})"
+            case P.JobProgress() if self.jobs and ev.job not in self.jobs:    # under a run id: name the run
+                return f"search {ev.job} {ev.stage}: {ev.done}/{ev.total}"
             case P.JobProgress():
                 if ev.stage == "done":
                     return f"all {ev.total} stages done"
@@ -122,12 +127,19 @@ class EventText:
         return None
 
 
-class PlainRenderer:
-    """`YYYY-mm-dd HH:MM:SS text` lines, flushed one by one."""
+def eta_text(eta: PipelineEta) -> str:
+    left = eta.remaining(time.monotonic())
+    return "" if left is None else f"ETA ~{units.duration(left)}"
 
-    def __init__(self, stream: TextIO | None = None):
+
+class PlainRenderer:
+    """`YYYY-mm-dd HH:MM:SS text` lines, flushed one by one; a stage's, a counter's and a round's line end with the
+    job's time left when it is known (tanas_tui.pipeline_eta)."""
+
+    def __init__(self, stream: TextIO | None = None, config: Any = None):
         self.stream = stream if stream is not None else sys.stdout
         self.text = EventText()
+        self.eta = PipelineEta(config)
         self._lock = threading.Lock()
 
     def line(self, text: str) -> None:
@@ -136,12 +148,19 @@ class PlainRenderer:
             self.stream.flush()
 
     def handle(self, ev: P.Event) -> None:
+        self.eta.feed(ev, time.monotonic())
         text = self.text(ev)
         if text is not None:
-            self.line(text)
+            eta = eta_text(self.eta) if isinstance(ev, (P.JobProgress, P.SearchRound)) and ev_stage(ev) != "done" \
+                else ""
+            self.line(f"{text} ({eta})" if eta else text)
 
     def close(self) -> None:
         pass
+
+
+def ev_stage(ev: P.Event) -> str | None:
+    return getattr(ev, "stage", None)
 
 
 class _Spinner(SpinnerColumn):
@@ -161,9 +180,12 @@ class RichRenderer:
     notable events as lines above. A finished bar completes (the pipeline) or goes (a stage's counter, a probe, a
     search), so no dead spinner stays behind; a paused job's bars stand still and say so."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, config: Any = None):
         self.console = console
         self.text = EventText()
+        self.eta = PipelineEta(config)
+        self.ended = False
+        self.alternations = None if config is None else (int(config.search.alternations), int(config.search.rounds))
         self.progress = Progress(_Spinner(), TextColumn("[bold]{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
                                  console=console, transient=False)
@@ -173,7 +195,7 @@ class RichRenderer:
 
     def _bar(self, key: str, description: str, total: float | None) -> Any:
         if key not in self.bars:
-            self.bars[key] = self.progress.add_task(description, total=total, info="", paused=self.paused)
+            self.bars[key] = self.progress.add_task(description, total=total, info="", paused=self.paused, stage="")
         return self.bars[key]
 
     def _drop(self, *prefixes: str) -> None:
@@ -189,14 +211,36 @@ class RichRenderer:
     def line(self, text: str) -> None:
         self.progress.console.print(text, markup=False, highlight=False)
 
+    def _pipeline_info(self) -> None:
+        """The pipeline bar's stage and the whole job's time left, refreshed with every event."""
+        for key, bar in self.bars.items():
+            if key.startswith("job:") and bar in self.progress.task_ids:
+                task = self.progress.tasks[bar]
+                stage = task.fields.get("stage", "")
+                eta = eta_text(self.eta) if stage != "done" and not self.ended else ""
+                self.progress.update(bar, info=f"{stage}, {eta}" if eta else stage)
+
     def handle(self, ev: P.Event) -> None:
+        self.eta.feed(ev, time.monotonic())
+        self._handle(ev)
+        self._pipeline_info()
+
+    def _handle(self, ev: P.Event) -> None:
         text = self.text(ev)
         match ev:
+            case P.JobProgress() if ev.job in self.eta.runs:   # a search's own counter: retraining its winner
+                self._drop(f"search:{ev.job}", f"weights:{ev.job}")   # its rounds are over: no bar stuck at 100 %
+                bar = self._bar(f"sub:{ev.job}:", ev.stage, ev.total)
+                left = self.eta._search_left(self.eta.runs[ev.job], self.eta.clock(time.monotonic()))
+                self.progress.update(bar, description=markup_safe(ev.stage), completed=ev.done, total=ev.total,
+                                     info=f"epoch {ev.done}/{ev.total}" + (f", ETA ~{units.duration(left)}"
+                                                                           if left is not None else ""))
+                return
             case P.JobProgress():
                 if ev.stage in PIPELINE_STAGES or ev.stage == "done":
                     self._drop(f"sub:{ev.job}:")   # the previous stage's own counter is over
                     bar = self._bar(f"job:{ev.job}", "pipeline", ev.total)
-                    self.progress.update(bar, completed=ev.done, total=ev.total, info=ev.stage)
+                    self.progress.update(bar, completed=ev.done, total=ev.total, stage=ev.stage)
                 else:  # a stage's own progress (a probe's seeds, the distance pairs, base task i/n): one bar
                     key = f"sub:{ev.job}:"
                     bar = self._bar(key, ev.stage, ev.total)
@@ -205,11 +249,12 @@ class RichRenderer:
             case P.JobState():
                 self._pause(ev.state == "paused")
             case P.JobDone():
-                self._drop(f"sub:{ev.job}:", "probe", "search:", "weights:")
+                self.ended = True
+                self._drop("sub:", "probe", "search:", "weights:")
                 bar = self.bars.get(f"job:{ev.job}")
                 if bar is not None and ev.status == "ok":
                     total = self.progress.tasks[bar].total if bar in self.progress.task_ids else None
-                    self.progress.update(bar, completed=total or 0, info="done")
+                    self.progress.update(bar, completed=total or 0, stage="done")
             case P.ProbeProgress():
                 bar = self._bar("probe", "probe", ev.max_epochs)
                 self.progress.update(bar, description=f"probe {markup_safe(ev.name)}", completed=ev.epoch, total=ev.max_epochs,
@@ -222,12 +267,19 @@ class RichRenderer:
                 self.progress.update(bar, completed=ev.done, total=ev.total, info=f"round {ev.round + 1}")
                 return
             case P.AlphaStep():
-                bar = self._bar(f"search:{ev.run_id}", f"search {ev.run_id}", None)
-                self.progress.update(bar, completed=ev.step + 1,
-                                     info=f"round {ev.round + 1}, val loss {units.loss(ev.loss_val)}")
+                run = self.eta.runs.get(ev.run_id)
+                if self.alternations is None or run is None:    # no config: α steps, total unknown
+                    bar = self._bar(f"search:{ev.run_id}", f"search {ev.run_id}", None)
+                    self.progress.update(bar, completed=ev.step + 1,
+                                         info=f"round {ev.round + 1}, val loss {units.loss(ev.loss_val)}")
+                    return
+                total = run.rounds * self.alternations[0]     # its alternations (weight phase + α phase)
+                bar = self._bar(f"search:{ev.run_id}", f"search {ev.run_id}", total)
+                self.progress.update(bar, completed=round(run.fraction * total, 2), total=total,
+                                     info=f"round {ev.round + 1}/{run.rounds}, val loss {units.loss(ev.loss_val)}")
                 return
             case P.SearchDone():
-                self._drop(f"search:{ev.run_id}", f"weights:{ev.run_id}")
+                self._drop(f"search:{ev.run_id}", f"weights:{ev.run_id}", f"sub:{ev.run_id}:")
             case P.Distance():
                 return   # counted by the distances stage's own bar
         if text is not None:
@@ -237,5 +289,34 @@ class RichRenderer:
         self.progress.stop()
 
 
-def make_renderer(console: Console) -> PlainRenderer | RichRenderer:
-    return RichRenderer(console) if console.is_terminal else PlainRenderer(console.file)
+def make_renderer(console: Console, config: Any = None) -> PlainRenderer | RichRenderer:
+    """`config`: the job's config, when known: the searches' bars get their totals and the job its time left."""
+    return RichRenderer(console, config) if console.is_terminal else PlainRenderer(console.file, config)
+
+
+class working:
+    """`with working(console, "exporting ..."):` a spinner with the elapsed time on a terminal while a long step runs
+    (an ONNX export takes a while); in a pipe one line before it, and its time in the caller's closing line."""
+
+    def __init__(self, console: Console, what: str):
+        self.console, self.what, self.progress = console, what, None
+        self.t0 = time.perf_counter()
+
+    def __enter__(self) -> "working":
+        self.t0 = time.perf_counter()
+        if self.console.is_terminal:
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                     console=self.console, transient=True)
+            self.progress.add_task(markup_safe(self.what), total=None)
+            self.progress.start()
+        else:
+            self.console.print(f"{self.what}…", highlight=False, soft_wrap=True)
+        return self
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress is not None:
+            self.progress.stop()

@@ -44,7 +44,7 @@ def run_job(kind: str, cfg, *, device: str | None = None, on_event: EventSink | 
 
     job = submission(kind, params, cfg)      # refused here, before any work, if it cannot run
     pid = None if kind in READ_ONLY_JOBS else engine_running(cfg.store_path)
-    with renderer(on_event) as sink, sigterm_as_interrupt():
+    with renderer(on_event, cfg) as sink, sigterm_as_interrupt():
         if pid is not None:
             return _in_engine(cfg.store_path, kind, sink, pid=pid, announce=announce or "running the job there",
                               config=cfg.snapshot(), **job.params)
@@ -75,8 +75,8 @@ def follow(events: Iterable[P.Event], sink: EventSink) -> P.JobDone | None:
 class renderer:
     """The headless renderer as a context manager (closed when the job ends), or the caller's sink."""
 
-    def __init__(self, on_event: EventSink | None):
-        self.on_event, self.renderer = on_event, None
+    def __init__(self, on_event: EventSink | None, config: Any = None):
+        self.on_event, self.renderer, self.config = on_event, None, config
 
     def __enter__(self) -> EventSink:
         if self.on_event is not None:
@@ -84,7 +84,7 @@ class renderer:
         from tanas_tui.common import console
         from tanas_tui.headless import make_renderer
 
-        self.renderer = make_renderer(console)
+        self.renderer = make_renderer(console, self.config)
         return self.renderer.handle
 
     def __exit__(self, *exc: Any) -> None:
@@ -136,14 +136,13 @@ def describe_job(job: dict) -> str:
 
 def own_events(events: Iterable[P.Event], job: str) -> Iterable[P.Event]:
     """The events of `job` alone: the engine runs one job at a time and broadcasts every job's events, so what
-    comes before this job's `job_started` (another job's progress, while this one waits in the queue) is left out,
-    and so is any event naming another job."""
+    comes before this job's `job_started` (another job's progress, while this one waits in the queue) is left out;
+    from there to its `job_done` every event is this job's (a search's own counters name its run id, not the job)."""
     started = False
     for ev in events:
-        named = getattr(ev, "job", None)
-        if isinstance(ev, P.JobStarted) and named == job:
+        if isinstance(ev, P.JobStarted) and ev.job == job:
             started = True
-        if isinstance(ev, P.Dropped) or named == job or (named is None and started):
+        if started or isinstance(ev, P.Dropped) or getattr(ev, "job", None) == job:
             yield ev
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -65,6 +66,9 @@ def test_search_runs_and_prints_the_result(project):
     assert "search moon-standard-1 round 1: incumbent" in out and "search moon-standard-1 done" in out
     assert "Result: moon" in out and "FUSE, standard" in out and "Test error (%)" in out
     assert "run moon-standard-1: genotype" in out
+    # the winner's retraining is a stage of its own, with its epoch counter (issue 23 item 10)
+    assert re.search(r"search moon-standard-1 retraining \w+: 0/1", out), out
+    assert re.search(r"search moon-standard-1 retraining \w+: 1/1", out), out
 
 
 def test_rerun_returns_the_stored_result_without_training(project):

@@ -1,6 +1,8 @@
 """store.records: typed records round-trip through store attributes, keep unknown fields, carry a version."""
 from __future__ import annotations
 
+import pytest
+
 from store import Store
 from store.records import RECORD_VERSION, SearchRunRecord, TaskRecord
 
@@ -26,3 +28,14 @@ def test_search_run_record_leaves_unset_fields_and_store_counters_out():
     assert attrs["kind"] == "random" and attrs["network"] == "resnet18"
     read = SearchRunRecord.from_attrs({**attrs, "id": "r", "committed_steps": 7})
     assert (read.id, read.committed_steps, read.seed, read.extra) == ("r", 7, 3, {"network": "resnet18"})
+
+
+def test_a_table_rows_cost_is_the_runs_device_seconds_as_everywhere_else():
+    """Issue 23 item 5: one cost figure. A run stored with a stale 0.0 device-hours and 121.7 device seconds costs
+    0.0338 device-hours in the headless result table too, as in `searches list` and `searches compare`."""
+    from store.records import table_row
+
+    row = table_row("FUSE, task-aware space", {"test_error": 1.0, "params_m": 0.1, "cost_device_hours": 0.0,
+                                               "seconds": 121.7})
+    assert row["cost_device_hours"] == pytest.approx(121.7 / 3600)
+    assert table_row("old", {"test_error": 1.0, "params_m": 0.1, "cost_device_hours": 0.5})["cost_device_hours"] == 0.5

@@ -106,8 +106,15 @@ def _finish(method: SearchMethod, run: Run, selection: Selection) -> SearchResul
         run.reporter.emit("log", level="info", message=f"search {run.run_id}: {verb} {selection.name} from scratch "
                                                        f"on train+val for {cfg.final_epochs} epochs")
         x, y = train_split(task, "train+val")
+        stage = f"{verb} {selection.name}"     # its own counter, under the run's id (as random search's candidates)
+
+        def epoch_done(epoch: int, _loss: float) -> None:
+            run.reporter.emit("job_progress", job=run.run_id, stage=stage, done=epoch, total=cfg.final_epochs)
+
+        epoch_done(0, 0.0)
         train_network(model, x, y, cfg.final_epochs, device=device, seed=data_seed, batch_size=cfg.batch_size,
-                      lr=cfg.w_lr, reporter=run.reporter, stage="final retraining", where=f"run {run.run_id}")
+                      lr=cfg.w_lr, reporter=run.reporter, stage="final retraining", where=f"run {run.run_id}",
+                      on_epoch=epoch_done)
         test_x, test_y = task.test_split()
         acc, correct = test_outcome(model, test_x, test_y, device)
         final_epochs = cfg.final_epochs

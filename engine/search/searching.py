@@ -129,7 +129,7 @@ def _search_bases(ctx, missing: list[dict[str, Any]], rounds: int) -> None:
         ctx.store.update_task(ids[spec.run_id], best_genotype=result.genotype, genotype_hash=result.hash,
                               genotype_source={"kind": "search", "run_id": spec.run_id})
 
-    run_planned(ctx, work, "genotype searches", genotype_found, local_stage="base task")
+    run_planned(ctx, work, "genotype searches", genotype_found, local_stage="base-task genotype searches")
 
 
 def _inherit(ctx, attrs: dict[str, Any], k: int) -> None:
@@ -201,6 +201,8 @@ def run_planned(ctx, work: list[tuple[RunSpec, TaskData]], stage: str,
         if here and on_result is not None:
             on_result(spec, result)
         results.append(result)
+    if local_stage and local:
+        ctx.reporter.emit("job_progress", job=ctx.job_id, stage=local_stage, done=len(local), total=len(local))
     return results
 
 
@@ -299,5 +301,6 @@ def run_comparison(ctx, target_name: str, *, seeds: list[int] | None = None,
         plan = [dataclasses.replace(spec, run_id=run_ids.get(spec.run_id, spec.run_id)) for spec in plan]
     task = ctx.dictionary.task_for(ctx.config.task(target_name))
     spaces = _Spaces(ctx, target_name)
-    results = run_planned(ctx, [(spaces.attach(spec), task) for spec in plan], "comparison arms")
+    results = run_planned(ctx, [(spaces.attach(spec), task) for spec in plan], "comparison arms",
+                          local_stage="comparison arms")
     return [table_row(spec.label, result, searched=spec.method != "fixed") for spec, result in zip(plan, results)]

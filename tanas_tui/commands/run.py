@@ -180,7 +180,7 @@ def attach(
         console.print(f"attached to job {job['id']} ({job['kind']}{stage}{paused}) in engine pid {status['pid']}",
                       highlight=False)
         try:
-            with renderer(None) as sink:
+            with renderer(None, cfg) as sink:
                 done = follow(client.follow_job(job["id"]), sink)
         except KeyboardInterrupt:
             console.print("detached; the job keeps running in the engine")

@@ -368,8 +368,13 @@ def export(
         if not result.get("genotype"):
             raise CliError(f"run {run!r} is a fixed network ({result.get('hash')}), not a "
                            f"searched genotype; export supports searched runs", ExitCode.USAGE)
-    out = job_result(run_job("export", cfg, on_event=_quiet, run=run, format=fmt, output=str(Path(output).resolve())))
-    console.print(f"wrote {fmt} of {run} (genotype {out['hash']}) to {out['path']}", soft_wrap=True)
+    from tanas_tui.headless import working
+
+    with working(console, f"exporting {fmt} of {run}") as step:
+        out = job_result(run_job("export", cfg, on_event=_quiet, run=run, format=fmt,
+                                 output=str(Path(output).resolve())))
+    console.print(f"wrote {fmt} of {run} (genotype {out['hash']}) to {out['path']} in {step.seconds:.1f} s",
+                  soft_wrap=True)
     spec = out.get("input_spec")
     if spec:
         shape, classes = spec["input"]["shape"], spec["classes"]
