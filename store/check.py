@@ -32,6 +32,8 @@ class CheckReport:
     remaining: list[str] = field(default_factory=list)  # the problems still there
     writer: int | None = None                            # a live writer's pid (a read-only check beside it)
     in_progress: list[str] = field(default_factory=list) # beside a live writer: what its unfinished work looks like
+    recoveries: int = 0                                  # interrupted operations writers' opens finished or undid
+    recovery_log: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -57,6 +59,7 @@ def finish_removal(nodes: Nodes, task_id: str) -> None:
         nodes.update_attrs(L.TASKS, {
             L.ATTR_ORDER: [i for i in attrs.get(L.ATTR_ORDER, []) if i != task_id],
             L.ATTR_REMOVING: [i for i in attrs.get(L.ATTR_REMOVING, []) if i != task_id],
+            L.ATTR_REMOVING_NAMES: {k: v for k, v in attrs.get(L.ATTR_REMOVING_NAMES, {}).items() if k != task_id},
         })
 
 
@@ -66,9 +69,15 @@ def repair_on_open(nodes: Nodes) -> list[str]:
     changed: list[str] = []
     with nodes.write_lock:
         changed += D.repair(nodes)
+        names = nodes.attrs(L.TASKS).get(L.ATTR_REMOVING_NAMES, {})
         for task_id in list(nodes.attrs(L.TASKS).get(L.ATTR_REMOVING, [])):
             finish_removal(nodes, task_id)
-            changed.append(f"task {task_id}: finished its interrupted removal")
+            label = f"task {names[task_id]!r} ({task_id})" if task_id in names else f"task {task_id}"
+            changed.append(f"{label}: finished its interrupted removal")
+        for task_id in [t for t in nodes.attrs(L.TASKS).get(L.ATTR_ORDER, []) if not nodes.exists(L.task_path(t))]:
+            nodes.update_attrs(L.TASKS, {L.ATTR_ORDER: [
+                i for i in nodes.attrs(L.TASKS).get(L.ATTR_ORDER, []) if i != task_id]})
+            changed.append(f"task {task_id}: dropped from the task order (it has no data)")
         changed += _drop_half_written(nodes)
         tasks = set(task_ids(nodes))
         for method in D.methods(nodes):
@@ -116,7 +125,9 @@ def check(nodes: Nodes, repair: bool = False, writer: int | None = None) -> Chec
     looks like from outside (a probe without its names yet, a Fisher vector still `writing`, a removal's journal, a
     matrix growing, a search being created) is then listed in `in_progress`, not as a problem; only what no write
     window produces (bad data in a complete item, an unreadable checkpoint, a duplicated row) stays a problem."""
-    report = CheckReport(writer=writer)
+    root = nodes.attrs("")
+    report = CheckReport(writer=writer, recoveries=int(root.get(L.ATTR_RECOVERIES, 0)),
+                         recovery_log=list(root.get(L.ATTR_RECOVERY_LOG, [])))
 
     def problem(text: str, fix=None, fixed: str | None = None, transient: bool = True) -> None:
         if writer is not None and transient:

@@ -36,6 +36,9 @@ RUNS = "runs"
 
 ATTR_ORDER = "order"                  # /tasks attrs
 ATTR_REMOVING = "removing"            # /tasks attrs: a removal journal, finished by the next writer to open the store
+ATTR_REMOVING_NAMES = "removing_names"  # /tasks attrs: {id: name} of the journal's tasks (a re-run names them)
+ATTR_RECOVERIES = "recoveries"        # root attrs: interrupted operations the writers' opens finished or undid
+ATTR_RECOVERY_LOG = "recovery_log"    # root attrs: the latest of them, "time: what"
 PROBE = "probe"
 FISHER = "fisher"
 ATTR_PARAMS = "params"                # probe/<seed> attrs: original parameter names, in state-dict order

@@ -1,6 +1,7 @@
 """`Store`: the Zarr artifact store. Open it read-only from any number of processes, or for writing from one."""
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from store.search import SearchRecord, SearchWriter
 
 _CREATE_HINT = "`tanas-tui run` creates a store there (or pass --store PATH)"
 _FISHER_CHUNK = 1 << 20
+_RECOVERY_LOG_KEPT = 20
 _CHECK_PASSES = 4     # read-only checks beside a live writer: passes while it sees work in progress
 
 
@@ -78,12 +80,23 @@ class Store:
             store = cls(path, Nodes(path, read_only=False), lock)
             store._ensure_skeleton()
             store.repaired = C.repair_on_open(store._nodes)
+            if store.repaired:
+                store._record_recoveries(store.repaired)
             if config is not None:
                 store.set_config_snapshot(config)
         except BaseException:
             lock.release()
             raise
         return store
+
+    def _record_recoveries(self, lines: list[str]) -> None:
+        """Counts what this open finished or undid in the root attrs (`store check` shows it) and logs one line."""
+        root = self._nodes.attrs("")
+        log = list(root.get(L.ATTR_RECOVERY_LOG, [])) + [f"{_now()}: {line}" for line in lines]
+        self._nodes.update_attrs("", {L.ATTR_RECOVERIES: int(root.get(L.ATTR_RECOVERIES, 0)) + len(lines),
+                                      L.ATTR_RECOVERY_LOG: log[-_RECOVERY_LOG_KEPT:]})
+        logging.getLogger("tanas.store").warning("store %s: recovered what an interrupted writer left: %s", self.path,
+                                                 "; ".join(lines))
 
     @classmethod
     def _create(cls, path: Path, config: dict[str, Any] | None) -> "Store":
@@ -298,10 +311,23 @@ class Store:
         with nodes.write_lock:
             if task_id not in self.task_ids():
                 raise NotFound(f"no task with id {task_id!r} in store {self.path}")
-            pending = list(nodes.attrs(L.TASKS).get(L.ATTR_REMOVING, []))
-            nodes.update_attrs(L.TASKS, {L.ATTR_REMOVING: pending + [task_id]})
+            tasks = nodes.attrs(L.TASKS)
+            pending = list(tasks.get(L.ATTR_REMOVING, []))
+            names = dict(tasks.get(L.ATTR_REMOVING_NAMES, {}))
+            names[task_id] = nodes.attrs(L.task_path(task_id)).get("name", task_id)
+            nodes.update_attrs(L.TASKS, {L.ATTR_REMOVING: pending + [task_id], L.ATTR_REMOVING_NAMES: names})
             fault_point("remove-marked")
             C.finish_removal(nodes, task_id)
+
+    def removal_under_way(self, name_or_id: str) -> str | None:
+        """The id of a task whose removal was interrupted (readers no longer see it; the next writer to open the
+        store finishes it) with this id or name, or None."""
+        attrs = self._reading().attrs(L.TASKS)
+        names = attrs.get(L.ATTR_REMOVING_NAMES, {})
+        for task_id in attrs.get(L.ATTR_REMOVING, []):
+            if name_or_id in (task_id, names.get(task_id)):
+                return task_id
+        return None
 
     def _require_task(self, task_id: str) -> None:
         if not self._nodes.exists(L.task_path(task_id)) or task_id not in self.task_ids():
@@ -329,6 +355,7 @@ class Store:
                 chunks = tuple(max(1, d) for d in arr.shape)
                 out = group.create_array(key, shape=arr.shape, chunks=chunks, dtype=arr.dtype, fill_value=0)
                 out[...] = arr
+            fault_point("probe-arrays")
             # the names go last: a probe without them is incomplete and not reported by has_probe
             nodes.update_attrs(path, {L.ATTR_PARAMS: [name for name, _ in arrays.values()]})
 

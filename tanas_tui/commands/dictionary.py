@@ -110,8 +110,15 @@ def remove_command(
 
     cfg = load_cli_config(config, store, check_classes=False)
     with open_store(cfg, "r") as st:
-        task_id = st.find_task(name)
-        label = st.task(task_id).get("name", task_id)
+        interrupted = st.removal_under_way(name)
+        if interrupted is None:
+            task_id = st.find_task(name)
+            label = st.task(task_id).get("name", task_id)
+    if interrupted is not None:   # a killed `tasks remove` of this task: the next writer's open finishes it
+        with open_store(cfg, "w") as st:
+            done = [line for line in st.repaired if interrupted in line]
+        console.print(done[0] if done else f"removed task {name} ({interrupted})")
+        return
     if not yes:
         import sys
 

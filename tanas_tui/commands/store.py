@@ -55,6 +55,10 @@ def check_command(
         console.print(f"note: pid {report.writer} is writing the store{busy} (check again when it is done)")
         for line in report.in_progress:
             console.print(f"[dim]in progress: {escape(line)}[/]", markup=True)
+    if report.recoveries:
+        latest = report.recovery_log[-1] if report.recovery_log else ""
+        console.print(f"{report.recoveries} interrupted operation(s) recovered automatically by a writer's open"
+                      + (f" (latest: {escape(latest)})" if latest else ""))
     for line in report.repaired:
         console.print(f"repaired: {escape(line)}")
     for line in remaining:
