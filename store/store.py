@@ -198,6 +198,18 @@ class Store:
                 continue  # removed between reading the order and the task
         return out
 
+    def tasks_attrs(self, task_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The attrs (plus "id") of each of `task_ids`, None for one that is not a stored task; reads only those."""
+        nodes = self._reading()
+        stored = set(self.task_ids())
+        out: list[dict[str, Any] | None] = []
+        for task_id in task_ids:
+            try:
+                out.append({**nodes.attrs(L.task_path(task_id)), "id": task_id} if task_id in stored else None)
+            except NotFound:
+                out.append(None)
+        return out
+
     def has_task(self, task_id: str) -> bool:
         return task_id in self.task_ids()
 
