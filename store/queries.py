@@ -143,8 +143,9 @@ def _accept(store, table, rows: np.ndarray, dist: np.ndarray, k: int) -> list[Ne
     """The first k of the ranked rows that are base tasks (the attributes of those only are read, in batches)."""
     out: list[Neighbor] = []
     ranked = list(zip(rows.tolist(), dist.tolist()))
-    for start in range(0, len(ranked), 4 * k):
-        batch = ranked[start:start + 4 * k]
+    step = k + 2
+    for start in range(0, len(ranked), step):
+        batch = ranked[start:start + step]
         attrs = store.tasks_attrs([table.row_ids[r] for r, _ in batch])
         for (r, d), a in zip(batch, attrs):
             if a is None or a.get("role") == "target":
