@@ -227,6 +227,30 @@ def read_cross(nodes: Nodes, method: str, task_id: str) -> tuple[list[str], np.n
     return ids, np.asarray(row), np.asarray(col)
 
 
+def read_subset(nodes: Nodes, method: str, task_ids: list[str]) -> DistanceMatrix:
+    """The matrix restricted to `task_ids` (in that order), with per-seed values, params and noise floor: reads the
+    chunks holding those rows and columns only (orthogonal selection), e.g. for a sampled check of a large matrix."""
+    full = read_window(nodes, method, 0, 0)       # ids, consistently with the arrays
+    path = L.distance_path(method)
+    where = {t: i for i, t in enumerate(full.ids)}
+    missing = [t for t in task_ids if t not in where]
+    if missing:
+        raise NotFound(f"task(s) {', '.join(missing[:5])} are not in the {method!r} distance matrix")
+    index = np.array([where[t] for t in task_ids], dtype=np.int64)
+    order = np.argsort(index)
+    back = np.argsort(order)
+    sorted_index = index[order]
+
+    def sub(name: str) -> np.ndarray:
+        block = np.asarray(nodes.array(f"{path}/{name}").oindex[sorted_index, sorted_index])
+        return block[np.ix_(back, back)]
+
+    attrs = nodes.attrs(path)
+    seeds = [sub(k) for k in _seed_arrays(nodes, path)]
+    return DistanceMatrix(list(task_ids), sub(L.DIST_VALUE), sub(L.DIST_STD), dict(attrs.get(L.ATTR_PARAMS, {})),
+                          method, np.stack(seeds) if seeds else None, dict(attrs.get(ATTR_NOISE_FLOOR, {})))
+
+
 @dataclass
 class MatrixWindow:
     """A window of a matrix: value[a, b] = d(row_ids[a], col_ids[b]) for rows i0:i1 and columns j0:j1."""

@@ -1,11 +1,13 @@
 """The on-disk layout of a tanas store: every path, array name and reserved attribute lives here.
 
     /                           attrs: format, created, config
-    /tasks/                     attrs: order (task ids in insertion order), removing (ids whose removal is under way)
+    /tasks/                     attrs: order (task ids in insertion order), removing (ids whose removal is under way),
+                                names (name -> id)
     /tasks/<id>/                attrs: the task's attrs (name, source, rule, ...)
     /tasks/<id>/probe/<seed>/   attrs: params (original parameter names, in order); one array per parameter
     /tasks/<id>/fisher/<seed>   float32 [P]; attrs: writing (until its data is in), then sum (float64, the mark)
     /distances/<method>/        attrs: ids, params, generation; arrays value, std float32 [N, N] (NaN = not computed)
+    /distances/<method>/vectors/<seed>/   the vector forms' per-task vectors (raw float32 rows, store/vectors.py)
     /searches/<run_id>/         attrs: the run's attrs + committed_steps, num_candidates, candidates;
                                 arrays alpha [s, C], round [s], step_kind [s], loss_train [s], loss_val [s], val_acc [s, C]
     /searches/<run_id>/test_correct   bool [n_test]: per test sample, right or wrong (attrs: test_outcome)
@@ -39,6 +41,7 @@ ATTR_REMOVING = "removing"            # /tasks attrs: a removal journal, finishe
 ATTR_REMOVING_NAMES = "removing_names"  # /tasks attrs: {id: name} of the journal's tasks (a re-run names them)
 ATTR_RECOVERIES = "recoveries"        # root attrs: interrupted operations the writers' opens finished or undid
 ATTR_RECOVERY_LOG = "recovery_log"    # root attrs: the latest of them, "time: what"
+ATTR_NAMES = "names"                  # /tasks attrs: task name -> id (ids no longer in the order are stale entries)
 PROBE = "probe"
 FISHER = "fisher"
 ATTR_PARAMS = "params"                # probe/<seed> attrs: original parameter names, in state-dict order

@@ -241,6 +241,18 @@ class Store:
                 continue  # removed between reading the order and the task
         return out
 
+    def tasks_attrs(self, task_ids: list[str]) -> list[dict[str, Any] | None]:
+        """The attrs (plus "id") of each of `task_ids`, None for one that is not a stored task; reads only those."""
+        nodes = self._reading()
+        stored = set(self.task_ids())
+        out: list[dict[str, Any] | None] = []
+        for task_id in task_ids:
+            try:
+                out.append({**nodes.attrs(L.task_path(task_id)), "id": task_id} if task_id in stored else None)
+            except NotFound:
+                out.append(None)
+        return out
+
     def has_task(self, task_id: str) -> bool:
         return task_id in self.task_ids()
 
@@ -252,18 +264,39 @@ class Store:
 
     def find_task(self, name_or_id: str) -> str:
         """The id of the task with this id, this name, or (failing both) this unique id prefix."""
-        if name_or_id in self.task_ids():    # an id wins over a name: no need to read every task's attributes
+        ids = self.task_ids()
+        if name_or_id in ids:    # an id wins over a name
             return name_or_id
-        tasks = self.list_tasks()
-        for key in ("id", "name"):
-            for t in tasks:
-                if t.get(key) == name_or_id:
-                    return t["id"]
-        prefixed = [t["id"] for t in tasks if name_or_id and t["id"].startswith(name_or_id)]
+        names = self._names(ids)
+        if name_or_id in names:
+            return names[name_or_id]
+        prefixed = [i for i in ids if name_or_id and i.startswith(name_or_id)]
         if len(prefixed) == 1:
             return prefixed[0]
-        names = ", ".join(str(t.get("name")) for t in tasks[:20]) or "none"
-        raise NotFound(f"no task named {name_or_id!r} in store {self.path} (tasks: {names})")
+        listed = ", ".join(list(names)[:20]) or "none"
+        raise NotFound(f"no task named {name_or_id!r} in store {self.path} (tasks: {listed})")
+
+    def task_names(self) -> dict[str, str]:
+        """name -> id of every stored task (one attribute read; see `_names`)."""
+        return self._names()
+
+    def task_named(self, name: str) -> str | None:
+        """The id of the task named `name`, or None; one attribute read (see `_names`)."""
+        return self._names().get(name)
+
+    def _names(self, ids: list[str] | None = None) -> dict[str, str]:
+        """name -> id of every stored task, from /tasks `names` (kept by add_task and update_task), so that a name
+        costs one attribute read, not one per task. Rebuilt from the tasks' own attrs when it does not cover every
+        task (a store written before it was kept), and saved when the store is open for writing."""
+        nodes = self._reading()
+        ids = self.task_ids() if ids is None else ids
+        index = nodes.attrs(L.TASKS).get(L.ATTR_NAMES)
+        live = set(ids)
+        if not isinstance(index, dict) or not live <= set(index.values()):
+            index = {t["name"]: t["id"] for t in self.list_tasks() if isinstance(t.get("name"), str)}
+            if self.writable:
+                nodes.update_attrs(L.TASKS, {L.ATTR_NAMES: index})
+        return {n: i for n, i in index.items() if i in live}
 
     def add_task(self, task_id: str, attrs: dict[str, Any]) -> None:
         """Adds a task; attrs must hold a unique "name"."""
@@ -279,15 +312,17 @@ class Store:
             ids = self.task_ids()
             if task_id in ids:
                 raise StoreError(f"task {task_id!r} already exists in store {self.path}")
-            self._check_unique_name(name, task_id)
+            names = self._check_unique_name(name, task_id, ids)
             # a group not in the order is the leftover of an add that died half-way: replace it
             nodes.create_group(L.task_path(task_id), attrs)
-            nodes.update_attrs(L.TASKS, {L.ATTR_ORDER: ids + [task_id]})
+            nodes.update_attrs(L.TASKS, {L.ATTR_ORDER: ids + [task_id], L.ATTR_NAMES: {**names, name: task_id}})
 
-    def _check_unique_name(self, name: str, task_id: str) -> None:
-        for t in self.list_tasks():
-            if t.get("name") == name and t["id"] != task_id:
-                raise StoreError(f"a task named {name!r} already exists in store {self.path} (id {t['id']})")
+    def _check_unique_name(self, name: str, task_id: str, ids: list[str] | None = None) -> dict[str, str]:
+        names = self._names(ids)
+        other = names.get(name)
+        if other is not None and other != task_id and self._reading().attrs(L.task_path(other)).get("name") == name:
+            raise StoreError(f"a task named {name!r} already exists in store {self.path} (id {other})")
+        return names
 
     def update_task(self, task_id: str, **attrs: Any) -> None:
         nodes = self._writing("update a task")
@@ -299,8 +334,11 @@ class Store:
             if "name" in attrs:
                 if not isinstance(attrs["name"], str) or not attrs["name"]:
                     raise StoreError(f"task {task_id!r}: 'name' must be a non-empty string")
-                self._check_unique_name(attrs["name"], task_id)
+                names = self._check_unique_name(attrs["name"], task_id)
             nodes.update_attrs(L.task_path(task_id), attrs)
+            if "name" in attrs:
+                names = {n: i for n, i in names.items() if i != task_id}
+                nodes.update_attrs(L.TASKS, {L.ATTR_NAMES: {**names, attrs["name"]: task_id}})
 
     def remove_task(self, task_id: str) -> None:
         """Deletes the task, its probe and Fisher arrays, and its row and column in every distance matrix.
@@ -467,6 +505,10 @@ class Store:
     def distance_cross(self, method: str, task_id: str):
         """(ids, row d(task, ids), column d(ids, task)) of the matrix's values, reading only that row and column."""
         return D.read_cross(self._reading(), method, task_id)
+
+    def distance_subset(self, method: str, task_ids: list[str]) -> DistanceMatrix:
+        """The matrix restricted to `task_ids` (reads only their rows' and columns' chunks)."""
+        return D.read_subset(self._reading(), method, list(task_ids))
 
     def distance_window(self, method: str, i0: int, i1: int, j0: int | None = None, j1: int | None = None):
         """Rows i0:i1 x columns j0:j1 (default all) of the matrix (`store.distances.MatrixWindow`), reading only the

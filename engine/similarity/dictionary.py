@@ -124,7 +124,7 @@ class Dictionary:
             return tid
         self.complete_task(tid)
         fault_point("task-ready")
-        ready = self._ready_ids()
+        ready = self._ready_ids(method)
         # every ready task must be in the matrix before pairs are read from it: a task that became ready just before
         # a crash, or a matrix of a method the store never used, is missing some (their entries start not computed)
         self.store.add_distance_tasks(method, ready + [tid])
@@ -141,9 +141,9 @@ class Dictionary:
         task = self.task_for(taskdef)
         tid = task.id
         if not self.store.has_task(tid):
-            clash = [t["id"] for t in self.store.list_tasks() if t.get("name") == taskdef.name]
-            if clash:
-                raise ValueError(f"task {taskdef.name!r} is already stored with another definition (id {clash[0]}; "
+            clash = self.store.task_named(taskdef.name)
+            if clash is not None:
+                raise ValueError(f"task {taskdef.name!r} is already stored with another definition (id {clash}; "
                                  f"this one builds id {tid}): remove it first or choose another name")
             self.store.add_task(tid, self._initial_attrs(task, role))
             self.reporter.emit("task_added", task_id=tid, name=taskdef.name, role=role)
@@ -185,8 +185,16 @@ class Dictionary:
 
     # ------------------------------------------------------------------ distances
 
-    def _ready_ids(self) -> list[str]:
-        return [t["id"] for t in self.store.list_tasks() if t.get("status") == "ready"]
+    def _ready_ids(self, method: str | None = None) -> list[str]:
+        """The ready tasks, in store order. With `method`: a task in its matrix counts as ready (it was when it
+        entered it) and only the others' attributes are read, so an add to a large dictionary reads a few."""
+        if method is None:
+            return [t["id"] for t in self.store.list_tasks() if t.get("status") == "ready"]
+        ids = self.store.task_ids()
+        known = set(self.store.distance_ids(method))
+        others = [t for t in ids if t not in known]
+        ready = {a["id"] for a in self.store.tasks_attrs(others) if a is not None and a.get("status") == "ready"}
+        return [t for t in ids if t in known or t in ready]
 
     def compute_distances(self, method: str | None = None) -> int:
         """Fills every NaN entry of `method`'s matrix (completing tasks as needed); returns how many it computed."""

@@ -253,7 +253,7 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
     _check_method(method)
     cfg, st = _read(config, store)
     with st:
-        stored = [m for m in st.distance_methods() if st.distances(m).ids]
+        stored = [m for m in st.distance_methods() if st.distance_ids(m)]
     methods = [method] if method else stored
     absent = [m for m in methods if m not in stored]
     if not methods or absent:
@@ -262,7 +262,7 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
     notes = []
     if measure_floor:
         with open_store(cfg, "r") as again:
-            todo = [m for m in methods if not again.distances(m).noise_floor]
+            todo = [m for m in methods if not again.distance_subset(m, []).noise_floor]
         for m in todo:
             if not as_json:
                 console.print(f"measuring the {m} noise floor (one extra probe or head pair per task)…")
@@ -270,17 +270,33 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
                                announce="measuring the noise floor there", method=m))
             notes.append(f"measured the {m} noise floor now")
     with open_store(cfg, "r") as st:
-        tasks = st.list_tasks()
+        matrices, sampled = {}, {}
+        for m in methods:
+            matrices[m], sampled[m] = _check_sample(st, m)
+        if all(k == n for k, n in sampled.values()):
+            tasks = st.list_tasks()
+        else:     # only the checked tasks' attributes
+            tasks = [a for a in st.tasks_attrs(list(dict.fromkeys(t for mx in matrices.values() for t in mx.ids)))
+                     if a is not None]
         names = {t["id"]: t.get("name", t["id"]) for t in tasks}
         groups = task_groups(tasks, cfg)
-        reports = [check_matrix(st.distances(m), groups, names, permutations=permutations) for m in methods]
+        reports = [check_matrix(matrices[m], groups, names, permutations=permutations) for m in methods]
+    samples = []
+    for m, (kept, total) in sampled.items():
+        if kept < total:
+            samples.append(f"{m}: checked on a random sample of {kept:,} of its {total:,} tasks (seed {SAMPLE_SEED}; "
+                           f"more than {CHECK_MAX:,} tasks)")
+    notes += samples
     detected = all(r.detected for r in reports)
     unseen = {t.get("name", t["id"]): t.get("source") for t in tasks if t.get("unseen_source")}
     if as_json:
         typer.echo(json.dumps({"detected": detected, "thresholds": THRESHOLDS, "notes": notes,
                                "unseen_source": unseen,
+                               "sampled": {m: {"tasks": k, "of": n} for m, (k, n) in sampled.items() if k < n},
                                "methods": {r.method: r.to_dict() for r in reports}}, indent=2))
     else:
+        for line in samples:
+            console.print(line, highlight=False)
         for r in reports:
             _print_check(console, r)
         if unseen:
@@ -292,6 +308,20 @@ def check_command(method: str | None, as_json: bool, measure_floor: bool, permut
         console.print(THRESHOLDS, highlight=False)
     if not detected:
         raise typer.Exit(int(ExitCode.NO_STRUCTURE))
+
+
+CHECK_MAX = 2_000      # `distances --check` reads every pair up to this many tasks; beyond, a random sample of them
+SAMPLE_SEED = 0
+
+
+def _check_sample(st, method: str):
+    """(matrix to check, (tasks in it, tasks in the store's matrix)): all of it up to CHECK_MAX tasks, else a seeded
+    random sample of CHECK_MAX tasks read as a sub-matrix (their rows' and columns' chunks only)."""
+    ids = st.distance_ids(method)
+    if len(ids) <= CHECK_MAX:
+        return st.distances(method), (len(ids), len(ids))
+    pick = np.sort(np.random.default_rng(SAMPLE_SEED).choice(len(ids), CHECK_MAX, replace=False))
+    return st.distance_subset(method, [ids[i] for i in pick]), (CHECK_MAX, len(ids))
 
 
 def _print_check(console, r) -> None:
@@ -342,7 +372,7 @@ def nearest_command(
 
     with st:
         rows = nearest(st, target, k, method)
-        matrix = st.distances(method)
+        matrix = st.distance_subset(method, [])      # params and noise floor only: no N x N read
         seeds = int(matrix.params.get("seeds", 1) or 1)
     if not rows:
         raise CliError(f"no dictionary task has a computed {method!r} distance to {target!r}", ExitCode.NOT_FOUND)

@@ -117,6 +117,9 @@ def tasks_table(tasks: list[dict[str, Any]], title: str | None = None, width: in
     return table
 
 
+PAGE = 1_000     # `tasks list` shows at most this many stored tasks unless --limit says otherwise
+
+
 @tasks_app.command("list")
 @handle_errors
 def list_command(
@@ -124,29 +127,50 @@ def list_command(
     config: Path | None = ConfigOption,
     as_json: bool = JsonOption,
     as_csv: bool = CsvOption,
+    offset: int = typer.Option(0, "--offset", help="Skip this many stored tasks (in the order they were added)."),
+    limit: int = typer.Option(None, "--limit", help=f"At most this many stored tasks (default {PAGE:,}; 0 = all)."),
 ) -> None:
-    """Every task in the store's dictionary, in the order it was added, then the config's tasks not built yet."""
+    """Every task in the store's dictionary, in the order it was added, then the config's tasks not built yet.
+
+    Paged: --offset and --limit pick a window of the stored tasks; only that window's tasks are read, so a page of a
+    100,000-task dictionary costs its own tasks. The config's tasks not built yet follow on the last page."""
     from tanas_tui.common import console, load_cli_config, open_store
 
+    if offset < 0:
+        raise CliError(f"--offset must be 0 or more, got {offset}")
+    if limit is not None and limit < 0:
+        raise CliError(f"--limit must be 0 (all) or more, got {limit}")
+    size = PAGE if limit is None else limit
     cfg = load_cli_config(config, store, check_classes=False)
     stored: list[dict[str, Any]] = []
+    total = 0
+    built_names: set[str] = set()
     if store is not None and not cfg.store_path.exists():
         raise CliError(f"no store at {cfg.store_path} (`tanas-tui run` creates it)", ExitCode.STORE)
     if cfg.store_path.exists():
         with open_store(cfg, "r") as st:
-            stored = st.list_tasks()
-    names = {t.get("name") for t in stored}
-    pending = [_not_built(t, "target" if t is cfg.target else "base") for t in cfg.all_tasks() if t.name not in names]
+            ids = st.task_ids()
+            total = len(ids)
+            window = ids[offset:] if size == 0 else ids[offset:offset + size]
+            stored = [a for a in st.tasks_attrs(window) if a is not None]
+            built_names = set(st.task_names())
+    last_page = size == 0 or offset + size >= total
+    pending = [_not_built(t, "target" if t is cfg.target else "base") for t in cfg.all_tasks()
+               if t.name not in built_names] if last_page else []
     tasks = stored + pending
     fmt = wanted(as_json, as_csv)
     if fmt is not None:
         emit([_task_row(a) for a in tasks], fmt, TASK_COLUMNS)
         return
-    if not tasks:
+    if not tasks and not total:
         where = f"store {cfg.store_path}" if cfg.store_path.exists() else "the config (and there is no store yet)"
         console.print(f"no tasks in {where}; add [[tasks]] to tanas.toml (`tanas-tui init` writes one)")
         return
-    built = f"{len(stored)} built" + (f", {len(pending)} not built yet (`tanas-tui run` builds them)"
+    if len(stored) < total:
+        first = min(offset + 1, total)
+        console.print(f"stored tasks {first:,}–{offset + len(stored):,} of {total:,} (--offset / --limit for "
+                      f"others, --limit 0 for all)", highlight=False)
+    built = f"{total} built" + (f", {len(pending)} not built yet (`tanas-tui run` builds them)"
                                       if pending else "")
     console.print(tasks_table(tasks, title=f"tasks of {cfg.store_path} ({built})", width=console.width))
 
