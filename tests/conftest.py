@@ -10,6 +10,16 @@ for name in list(os.environ):
 
 import pytest  # noqa: E402
 
+from tests.slow_tests import SLOW  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    """Marks the tests listed in tests/slow_tests.py `slow` (by file and function, every parametrisation)."""
+    for item in items:
+        name = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+        if name in SLOW:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
