@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from engine.search.alpha_opt import alpha_steps
-from engine.runtime.finite import Watch, check
+from engine.runtime.finite import Watch, check, check_module
 from engine.config import ConfigError, SearchSection
 from engine.runtime.device import prepare_model
 from engine.space.genotype import Genotype
@@ -229,6 +229,8 @@ class Fuse(SearchMethod):
             loss = train_epoch(mixture, st.w_opt, self.train_x, self.train_y, device=self.device,
                                batch_size=self.cfg.batch_size, generator=self._gen, reporter=self.reporter,
                                on_batch=lambda batch, _loss, e=epoch: progress(e, batch), watch=watch)
+        for m in st.models:   # the last step's update is in no loss yet: the weights a checkpoint would keep
+            check_module(m, watch.stage, watch.step, watch.where)
         return loss
 
     def _alpha_phase(self, st: _State) -> None:
