@@ -52,7 +52,8 @@ class TanasApp(App[None]):
     TITLE = "tanas-tui"
     COMMANDS = App.COMMANDS | {TanasCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
+        # q is in the help screen, not the footer: at 80 columns the footer holds each tab's keys and c, j, ?
+        Binding("q", "quit", "Quit", show=False),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("1", "show_tab('dictionary')", "Dict", show=False),
@@ -61,9 +62,8 @@ class TanasApp(App[None]):
         Binding("4", "show_tab('fuse')", "FUSE", show=False),
         Binding("5", "show_tab('runs')", "Runs", show=False),
         Binding("6", "show_tab('events')", "Events", show=False),
-        Binding("j", "jobs", "Jobs", show=False),
-        # not in the footer for now: the snapshot tests pin the footer while other UI work is being merged
-        Binding("c", "compare", "Compare", show=False),
+        Binding("c", "compare", "Compare"),
+        Binding("j", "jobs", "Jobs"),
     ]
 
     def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
@@ -117,7 +117,7 @@ class TanasApp(App[None]):
                 yield RunsPanel(self.model, self.clock, id="runs-panel")
             with TabPane("Events", id="events"):
                 yield EventsPanel(self.event_log, id="events-panel")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         # kept so that refreshes work while a modal screen is on top (queries look at the active screen only)
@@ -338,7 +338,8 @@ class TanasApp(App[None]):
                 self.link.start(then=command, follow=self._connect)
 
         self.push_screen(ConfirmScreen(f"No engine is running for {self.store_path}.\nStart one now to "
-                                       f"run {command.TYPE.replace('_', ' ')}?", yes="Start engine", no="Cancel"),
+                                       f"run {command.TYPE.replace('_', ' ')}?", yes="Start engine", no="Cancel",
+                                       default="yes"),   # Enter goes on with the form the user just filled
                          answer)
 
     @on(SubmitJob)
@@ -446,7 +447,7 @@ class TanasApp(App[None]):
         self.push_screen(JobsScreen(self.link.client, self.clock))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.config))
 
     def action_compare(self) -> None:
         from tanas_tui.components.compare import CompareScreen
