@@ -138,3 +138,56 @@ async def test_compare_view_draws_each_seed_of_each_arm(compare_store):
         await settle(app, pilot)
         plot = app.screen.query_one("#compare-plot", Static).render().plain
         assert plot.split("\n", 1)[1].count("●") == 12 and "farthest-tasks space (control)" in plot
+
+
+@async_test
+async def test_two_marked_runs_open_side_by_side(compare_store):
+    from tanas_tui.components.run_pair import RunPairScreen
+
+    app = make_app(compare_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await settle(app, pilot)
+        screen = app.screen
+        arms = screen.query_one("#compare-arms", DataTable)
+        runs = screen.query_one("#compare-runs", DataTable)
+        rows = {cell_text(arms, arms.coordinate_to_cell_key((i, 0)).row_key.value, "arm"): i
+                for i in range(arms.row_count)}
+        for arm in ("FUSE, task-aware space", "FUSE, farthest-tasks space (control)"):
+            arms.focus()
+            arms.move_cursor(row=rows[arm])
+            await pilot.pause()
+            runs.focus()
+            runs.move_cursor(row=0)
+            await pilot.press("space")
+            await pilot.pause()
+        assert screen.marked == ["tgt-task-aware-0", "tgt-farthest-0"]
+        assert cell_text(runs, "tgt-farthest-0", "✓") == "✓"
+        await pilot.press("v")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RunPairScreen)
+        diff = app.screen.query_one("#pair-diff", Static).render().plain
+        assert "tgt-task-aware-0 10.50 %" in diff and "tgt-farthest-0 32.50 %" in diff and "Δ (right − left) +22.00 pp" in diff
+
+
+@async_test
+async def test_side_by_side_draws_genotypes_and_alpha_trajectories(tmp_path):
+    from rich.console import Console
+
+    from tanas_tui.components.run_pair import RunPairScreen
+    from ui_fixtures import build_fixture_store
+
+    store = build_fixture_store(tmp_path / "s.zarr", searches=2, running=False)
+    app = make_app(store)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await settle(app, pilot)
+        app.push_screen(RunPairScreen(store, "run-00", "run-01"))
+        await settle(app, pilot)
+        for side in ("left", "right"):
+            console = Console(width=80, record=True)
+            console.print(app.screen.query_one(f"#pair-{side}-body", Static).content)
+            text = console.export_text()
+            assert "share ↑ softmax(α)" in text and "╫" in text        # the trajectory, its rounds marked
+            assert "normal cell" in text and "reduction cell" in text   # the genotype drawn
+            assert "test error 1.25 %" in text
