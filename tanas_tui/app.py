@@ -170,7 +170,8 @@ class TanasApp(App[None]):
 
     def refresh_panels(self, topics: set[str]) -> None:
         for level, message in self.model.drain_notices():
-            self.notify(message, severity="error" if level == "error" else "warning", timeout=8)
+            severity = level if level in ("error", "information") else "warning"
+            self.notify(message, severity=severity, timeout=4 if severity == "information" else 8)
         if not topics:
             return
         active = self._tabs.active if hasattr(self, "_tabs") else ""
@@ -441,10 +442,11 @@ class TanasApp(App[None]):
     def action_jobs(self) -> None:
         from tanas_tui.components.jobs_view import JobsScreen
 
-        if not self.link.connected:
+        history = self.model.jobs.finished
+        if not self.link.connected and not history():
             self.notify("no engine is running: no jobs (start one from the command palette)", severity="warning")
             return
-        self.push_screen(JobsScreen(self.link.client, self.clock))
+        self.push_screen(JobsScreen(self.link.client if self.link.connected else None, self.clock, history))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.config))
