@@ -64,6 +64,7 @@ class TanasApp(App[None]):
         Binding("6", "show_tab('events')", "Events", show=False),
         Binding("c", "compare", "Compare"),
         Binding("j", "jobs", "Jobs"),
+        Binding("l", "log", "Log", show=False),   # in the help screen: the footer is full at 80 columns
     ]
 
     def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
@@ -447,6 +448,20 @@ class TanasApp(App[None]):
             self.notify("no engine is running: no jobs (start one from the command palette)", severity="warning")
             return
         self.push_screen(JobsScreen(self.link.client if self.link.connected else None, self.clock, history))
+
+    def action_log(self) -> None:
+        """The log pane: the run of the Runs tab's cursor or the FUSE tab's run when one of those tabs is shown,
+        else the engine's log."""
+        from tanas_tui.client import engine_log_path
+        from tanas_tui.components.log_pane import LogScreen
+
+        run_id = None
+        if self._tabs.active == "runs":
+            s = self._panels[TABS.index("runs")]._cursor_run()
+            run_id = s.id if s is not None else None
+        elif self._tabs.active == "fuse":
+            run_id = self._fuse.run_id
+        self.push_screen(LogScreen(engine_log_path(self.store_path), self.event_log, run_id, self.model.jobs))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.config))

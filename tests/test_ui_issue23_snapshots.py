@@ -4,7 +4,6 @@ Dictionary at narrow widths (whole columns only) and the log pane.
 Update after an intended visual change with `pytest tests/test_ui_issue23_snapshots.py --snapshot-update`."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -43,3 +42,16 @@ def test_compare_view_snapshot(snap_compare, compare_store, monkeypatch, size):
 def test_dictionary_snapshot(snap_compare, fixture_store, monkeypatch, size):
     monkeypatch.chdir(fixture_store.parent)
     assert snap_compare(make_app(Path(fixture_store.name)), terminal_size=size, run_before=before(()))
+
+
+@pytest.fixture(scope="module")
+def log_store(tmp_path_factory) -> Path:
+    from test_ui_log_pane import log_store as build
+
+    return build(tmp_path_factory.mktemp("log-snap") / "store.zarr")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_log_pane_snapshot(snap_compare, log_store, monkeypatch, size):
+    monkeypatch.chdir(log_store.parent)
+    assert snap_compare(make_app(Path(log_store.name)), terminal_size=size, run_before=before(("l", "w")))

@@ -16,7 +16,7 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("1…6", "anywhere", "Dictionary, Distances, Space, FUSE, Runs, Events"),
     ("ctrl+p", "anywhere", "command palette: start engine, distances, search, …"),
     ("c", "anywhere", "compare view: every arm of the comparison, full screen"),
-    ("j", "anywhere", "engine jobs: running, queued, finished and failed (x cancels one)"),
+    ("j", "anywhere", "engine jobs: running, queued, ended (x cancels one)"),
     ("l", "anywhere", "log pane: the engine's log or one run's log"),
     ("?", "anywhere", "this help"),
     ("q, ctrl+q", "anywhere", "quit (the engine keeps running)"),
@@ -38,7 +38,9 @@ KEYS: tuple[tuple[str, str, str], ...] = (
     ("o / O, header", "Compare", "sort by the next column / reverse (a header: by it)"),
     ("w / r", "Compare", "every column (scrolls, the arm column stays) / reload"),
     ("space, v", "Compare", "mark two runs, then show them side by side"),
-    ("w, /, n, f", "Log", "level filter, search (n: next match), follow the end"),
+    ("w / &", "Log", "level filter / text filter (only matching lines)"),
+    ("/, n / N", "Log", "search / next, previous match"),
+    ("f / s", "Log", "follow the end / the engine's log or the run's"),
 )
 
 NOTES = ("Distances: rows are sources, columns targets. The default Fisher form (fisher_form = \"domain\", like "
