@@ -52,7 +52,8 @@ class TanasApp(App[None]):
     TITLE = "tanas-tui"
     COMMANDS = App.COMMANDS | {TanasCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
+        # q is in the help screen, not the footer: at 80 columns the footer holds each tab's keys and c, j, ?
+        Binding("q", "quit", "Quit", show=False),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("1", "show_tab('dictionary')", "Dict", show=False),
@@ -61,9 +62,9 @@ class TanasApp(App[None]):
         Binding("4", "show_tab('fuse')", "FUSE", show=False),
         Binding("5", "show_tab('runs')", "Runs", show=False),
         Binding("6", "show_tab('events')", "Events", show=False),
-        Binding("j", "jobs", "Jobs", show=False),
-        # not in the footer for now: the snapshot tests pin the footer while other UI work is being merged
-        Binding("c", "compare", "Compare", show=False),
+        Binding("c", "compare", "Compare"),
+        Binding("j", "jobs", "Jobs"),
+        Binding("l", "log", "Log", show=False),   # in the help screen: the footer is full at 80 columns
     ]
 
     def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
@@ -117,7 +118,7 @@ class TanasApp(App[None]):
                 yield RunsPanel(self.model, self.clock, id="runs-panel")
             with TabPane("Events", id="events"):
                 yield EventsPanel(self.event_log, id="events-panel")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         # kept so that refreshes work while a modal screen is on top (queries look at the active screen only)
@@ -170,7 +171,8 @@ class TanasApp(App[None]):
 
     def refresh_panels(self, topics: set[str]) -> None:
         for level, message in self.model.drain_notices():
-            self.notify(message, severity="error" if level == "error" else "warning", timeout=8)
+            severity = level if level in ("error", "information") else "warning"
+            self.notify(message, severity=severity, timeout=4 if severity == "information" else 8)
         if not topics:
             return
         active = self._tabs.active if hasattr(self, "_tabs") else ""
@@ -338,7 +340,8 @@ class TanasApp(App[None]):
                 self.link.start(then=command, follow=self._connect)
 
         self.push_screen(ConfirmScreen(f"No engine is running for {self.store_path}.\nStart one now to "
-                                       f"run {command.TYPE.replace('_', ' ')}?", yes="Start engine", no="Cancel"),
+                                       f"run {command.TYPE.replace('_', ' ')}?", yes="Start engine", no="Cancel",
+                                       default="yes"),   # Enter goes on with the form the user just filled
                          answer)
 
     @on(SubmitJob)
@@ -440,13 +443,28 @@ class TanasApp(App[None]):
     def action_jobs(self) -> None:
         from tanas_tui.components.jobs_view import JobsScreen
 
-        if not self.link.connected:
+        history = self.model.jobs.finished
+        if not self.link.connected and not history():
             self.notify("no engine is running: no jobs (start one from the command palette)", severity="warning")
             return
-        self.push_screen(JobsScreen(self.link.client, self.clock))
+        self.push_screen(JobsScreen(self.link.client if self.link.connected else None, self.clock, history))
+
+    def action_log(self) -> None:
+        """The log pane: the run of the Runs tab's cursor or the FUSE tab's run when one of those tabs is shown,
+        else the engine's log."""
+        from tanas_tui.client import engine_log_path
+        from tanas_tui.components.log_pane import LogScreen
+
+        run_id = None
+        if self._tabs.active == "runs":
+            s = self._panels[TABS.index("runs")]._cursor_run()
+            run_id = s.id if s is not None else None
+        elif self._tabs.active == "fuse":
+            run_id = self._fuse.run_id
+        self.push_screen(LogScreen(engine_log_path(self.store_path), self.event_log, run_id, self.model.jobs))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.config))
 
     def action_compare(self) -> None:
         from tanas_tui.components.compare import CompareScreen

@@ -157,3 +157,25 @@ class EventLog:
         for e in self.entries:
             out[e.level] += 1
         return out
+
+
+def read_log_lines(path: Path, offset: int = 0) -> tuple[list[tuple[str, str]], int]:
+    """The engine log's raw lines after byte `offset` as (level, line), and the offset to go on from: a line without
+    a record's header (a traceback's) takes the level of the record above it. A half-written last line waits for the
+    next read; a log shorter than `offset` was rotated: read from its start."""
+    size = log_size(path)
+    start = offset if offset <= size else 0
+    if size == start:
+        return [], start
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(size - start)
+    end = data.rfind(b"\n") + 1
+    out: list[tuple[str, str]] = []
+    level = "info"
+    for line in data[:end].decode("utf-8", "replace").splitlines():
+        m = _LINE.match(line)
+        if m:
+            level = {"DEBUG": "info", "INFO": "info", "WARNING": "warning"}.get(m.group(2), "error")
+        out.append((level, line))
+    return out, start + end

@@ -14,7 +14,7 @@ from ui_fixtures import (async_test, cell_text, event, fixture_store, genotype, 
 @async_test
 async def test_dictionary_lists_sorts_filters_and_details(fixture_store):
     app = make_app(fixture_store)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(140, 30)) as pilot:   # wide enough for every column (narrower leaves some out)
         await settle(app, pilot)
         table = app.query_one("#tasks", DataTable)
         assert table.row_count == 6

@@ -112,7 +112,9 @@ async def test_columns_widen_with_live_values_up_to_a_cap(tmp_path):
         app.ingest([event(P.TaskAdded, task_id="t-long", name="x" * 80, role="base")])
         await settle(app, pilot)
         name = cell_text(table, "t-long", "name")
-        assert name.endswith("…") and len(name) <= 32
+        from tanas_tui.components.dictionary import NAME_CAP
+
+        assert name.endswith("…") and len(name) <= NAME_CAP   # a name whole up to 64 cells (issue 23 item 4)
         table.move_cursor(row=table.get_row_index("t-long"))
         await settle(app, pilot)
         assert "x" * 80 in app.query_one("#task-detail").render().plain   # the full value in the detail pane

@@ -17,14 +17,18 @@ from textual.widgets.data_table import RowDoesNotExist
 from textual.worker import get_current_worker
 
 from tanas_tui.components.messages import AddTaskRequested, RemoveTaskRequested
-from tanas_tui.components.table_sync import sync_rows
+from tanas_tui.components.column_fit import SCROLLBAR, fit_columns
+from tanas_tui.components.table_sync import capped, sync_rows
 from tanas_tui.model import DISTANCES, TASKS, TaskInfo, UiModel, task_definition
 from tanas_tui.preview import task_preview
 from tanas_tui.safe_text import printable
 from tanas_tui.units import distance, pct
 
-# status early: it is the column that moves while probes train, and narrow screens cut the right-hand ones
+# status early: it is the column that moves while probes train
 COLUMNS = ("name", "status", "val acc", "ε", "source", "rule", "samples", "genotype")
+# a narrow table leaves whole columns out, the last of these first (never a number cut at its edge)
+PRIORITY = ("name", "val acc", "status", "ε", "samples", "source", "rule", "genotype")
+NAME_CAP = 64   # task names show whole up to this many cells (the detail pane shows any name whole)
 
 
 def _sort_key(value: Any) -> tuple:
@@ -55,7 +59,19 @@ def task_cells(info: TaskInfo) -> tuple:
     )
 
 
-def task_details(info: TaskInfo, state: UiModel) -> Text:
+def shared_body(state: UiModel, config: Any = None) -> int | None:
+    """The shared body's epochs (`shared_epochs`) when the probes are heads on one shared body, else None: from the
+    config, else from the Fisher matrix's recorded parameters."""
+    if config is not None:
+        d = config.dictionary
+        return d.shared_epochs if d.fisher_body == "shared" else None
+    params = getattr(state.matrices.get("fisher"), "params", None) or {}
+    if params.get("fisher_body") == "shared" and isinstance(params.get("shared_epochs"), int):
+        return params["shared_epochs"]
+    return None
+
+
+def task_details(info: TaskInfo, state: UiModel, config: Any = None) -> Text:
     t = Text()
     t.append(printable(info.name), style="bold")
     t.append(f"  ({info.id})\n", style="dim")
@@ -70,7 +86,11 @@ def task_details(info: TaskInfo, state: UiModel) -> Text:
     if a.get("class_names"):
         rows.append(("classes", ", ".join(map(str, a["class_names"]))))
     probe = a.get("probe_arch") or a.get("probe")
-    if probe:
+    shared = shared_body(state, config)
+    if probe and shared is not None:
+        rows.append(("probe", f"{probe} shared body ({shared} shared_epochs on every source's classes) + a linear "
+                              f"head for this task"))
+    elif probe:
         epochs = f", {a['epochs']} epochs" if isinstance(a.get("epochs"), int) else ""
         rows.append(("probe", f"{probe}{epochs}"))
     if info.val_acc is not None:
@@ -99,9 +119,9 @@ def task_details(info: TaskInfo, state: UiModel) -> Text:
 
 class DictionaryPanel(Vertical):
     BINDINGS = [
-        Binding("a", "add_task", "Add task"),
+        Binding("a", "add_task", "Add"),
         Binding("d", "remove_task", "Remove"),
-        Binding("o", "sort", "Sort col"),
+        Binding("o", "sort", "Sort"),
         Binding("slash", "focus_filter", "Filter", key_display="/"),
     ]
 
@@ -112,6 +132,7 @@ class DictionaryPanel(Vertical):
         self._sort: tuple[str, bool] | None = None
         self._selected: str | None = None
         self._preview_for: str | None = None
+        self.shown: tuple[str, ...] = COLUMNS    # the columns that fit the table's width
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -124,8 +145,27 @@ class DictionaryPanel(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#tasks", DataTable)
-        for col in COLUMNS:
+        for col in self.shown:
             table.add_column(col, key=col)
+
+    def on_resize(self) -> None:
+        self.refresh_state({TASKS})
+
+    def _fit(self, rows: dict[str, tuple]) -> tuple[str, ...]:
+        """The columns that fit: whole ones, by PRIORITY; the table is rebuilt when the set changes."""
+        table = self.query_one("#tasks", DataTable)
+        width = table.size.width
+        if width <= 0:
+            return self.shown
+        shown = fit_columns(COLUMNS, [tuple(capped(c, NAME_CAP) for c in r) for r in rows.values()],
+                            width - SCROLLBAR, PRIORITY)
+        if shown != self.shown:
+            self.shown = shown
+            table.clear(columns=True)
+            self._rendered.clear()
+            for col in shown:
+                table.add_column(col, key=col)
+        return shown
 
     # -- refresh --------------------------------------------------------------------------------------------------
     def refresh_state(self, topics: set[str]) -> None:
@@ -139,14 +179,17 @@ class DictionaryPanel(Vertical):
             if needle and needle not in " ".join(c.plain if isinstance(c, Text) else str(c) for c in cells).lower():
                 continue
             rows[info.id] = cells
-        if sync_rows(table, COLUMNS, rows, self._rendered):
-            if self._sort:
+        shown = self._fit(rows)
+        index = [COLUMNS.index(c) for c in shown]
+        rows = {k: tuple(cells[i] for i in index) for k, cells in rows.items()}
+        if sync_rows(table, shown, rows, self._rendered, cap=NAME_CAP):
+            if self._sort and self._sort[0] in shown:
                 table.sort(self._sort[0], key=_sort_key, reverse=self._sort[1])
             elif [k.value for k in table.rows] != list(rows):
                 # rows a filter brought back were appended at the end: restore the dictionary's order
                 table.clear()
                 self._rendered.clear()
-                sync_rows(table, COLUMNS, rows, self._rendered)
+                sync_rows(table, shown, rows, self._rendered, cap=NAME_CAP)
                 if self._selected in rows:
                     table.move_cursor(row=table.get_row_index(self._selected))
         if self._selected is not None and self._selected not in rows:
@@ -196,7 +239,7 @@ class DictionaryPanel(Vertical):
             self.query_one("#task-preview", Static).update("")
             return
         self._selected = info.id
-        detail.update(task_details(info, self.state))
+        detail.update(task_details(info, self.state, self.config))
         if preview and self._preview_for != info.id:
             self._preview_for = info.id
             self.query_one("#task-preview", Static).update(Text("loading samples…", style="dim"))
@@ -235,7 +278,7 @@ class DictionaryPanel(Vertical):
 
     def action_sort(self) -> None:
         table = self.query_one("#tasks", DataTable)
-        self._sort_by(COLUMNS[max(0, min(table.cursor_column, len(COLUMNS) - 1))])
+        self._sort_by(self.shown[max(0, min(table.cursor_column, len(self.shown) - 1))])
 
     def action_focus_filter(self) -> None:
         self.query_one("#task-filter", Input).focus()

@@ -36,9 +36,9 @@ def short(name: str, width: int = LABEL_WIDTH) -> str:
 class DistancesPanel(Vertical):
     BINDINGS = [
         Binding("m", "switch_method", "Method"),
-        Binding("n", "nearest", "k nearest"),
-        Binding("f", "pin_target", "Target first"),
-        Binding("o", "sort_by_target", "Sort by target"),
+        Binding("n", "nearest", "Nearest"),
+        Binding("f", "pin_target", "First"),
+        Binding("o", "sort_by_target", "Sort"),
     ]
 
     def __init__(self, state: UiModel, k: int = 3, **kwargs: Any) -> None:
@@ -53,6 +53,7 @@ class DistancesPanel(Vertical):
         self._rendered: dict[str, list] = {}  # row (source id) -> cell renderables as shown
         self._target: str | None = None     # chosen target column: its k nearest rows are marked
         self._cursor: tuple[str, str] | None = None
+        self._widths = (10, LABEL_WIDTH, CELL_WIDTH)   # row label, column label, column width: see _fit_names
 
     def compose(self) -> ComposeResult:
         yield Line("", id="dist-header")
@@ -64,6 +65,20 @@ class DistancesPanel(Vertical):
     def on_mount(self) -> None:
         table = self.query_one("#distance-table", DataTable)
         table.show_row_labels = True
+
+    def on_resize(self) -> None:
+        self._refresh_keep_cursor()
+
+    def _fit_names(self, ids: list[str]) -> tuple[int, int, int]:
+        """Task names whole where the width allows: (row label width, column label width, column width). Only a
+        matrix too wide for whole names shortens them (their family prefix and their end)."""
+        width = self.query_one("#distance-table", DataTable).size.width or self.size.width
+        longest = max((len(self.state.task_name(t)) for t in ids), default=0)
+        label = min(longest, max(10, width // 4))
+        column = max(CELL_WIDTH, longest)
+        if width and label + 2 + len(ids) * (column + 2) <= width - 2:
+            return label, longest, column
+        return label, LABEL_WIDTH, CELL_WIDTH
 
     @property
     def matrix(self) -> Matrix:
@@ -116,13 +131,16 @@ class DistancesPanel(Vertical):
         m = self.matrix
         ids = list(m.ids)
         rows, cols = self._order(ids)
+        widths = self._fit_names(ids)
         if rows[:len(self._rows)] != self._rows or cols[:len(self._cols)] != self._cols or \
-                len(rows) < len(self._rows):
+                len(rows) < len(self._rows) or widths != self._widths:
             # an order change (or a removed task): rebuild once, the cursor follows its cell
             table.clear(columns=True)
             self._cols, self._rows, self._rendered = [], [], {}
+            self._widths = widths
+        label_w, col_label_w, col_w = widths
         for new in cols[len(self._cols):]:
-            table.add_column(Text(short(self.state.task_name(new)), style="bold"), key=new, width=CELL_WIDTH)
+            table.add_column(Text(short(self.state.task_name(new), col_label_w), style="bold"), key=new, width=col_w)
             self._cols.append(new)
             for row in self._rendered.values():
                 row.append(None)
@@ -135,7 +153,7 @@ class DistancesPanel(Vertical):
                      for t in cols]
             old = self._rendered.get(src)
             if old is None:
-                table.add_row(*cells, key=src, label=Text(short(self.state.task_name(src), 10), style="bold"))
+                table.add_row(*cells, key=src, label=Text(short(self.state.task_name(src), label_w), style="bold"))
                 self._rows.append(src)
             else:
                 for t, new, before in zip(cols, cells, old):

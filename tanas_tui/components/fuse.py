@@ -35,9 +35,10 @@ class FusePanel(Vertical):
         Binding("s", "control('stop')", "Stop"),
         Binding("e", "export", "Export"),
         Binding("g", "genotype", "Genotype"),
-        Binding("left_square_bracket", "round(-1)", "Round", key_display="[ ]"),
+        # in the help screen, not the footer: 80 columns hold the footer's keys and the app's c and j
+        Binding("left_square_bracket", "round(-1)", "Round", key_display="[ ]", show=False),
         Binding("right_square_bracket", "round(1)", "Next round", show=False),
-        Binding("f", "toggle_follow", "Follow/pin"),
+        Binding("f", "toggle_follow", "Follow", show=False),
     ]
 
     def __init__(self, state: UiModel, **kwargs: Any) -> None:
@@ -64,8 +65,8 @@ class FusePanel(Vertical):
             yield Line("", id="fuse-eta")
         yield DataTable(id="candidates", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="fuse-plots"):
-            yield PlotView("softmax(α)", id="alpha-plot")
-            yield PlotView("loss", id="loss-plot")
+            yield PlotView("softmax(α)", "share", id="alpha-plot")
+            yield PlotView("loss", "cross-entropy", id="loss-plot")
         yield Static("", id="fuse-note")
         yield Static("", id="fuse-result")
 

@@ -28,9 +28,9 @@ class PlotView(Widget):
 
     DEFAULT_CSS = "PlotView { height: 1fr; }"
 
-    def __init__(self, title: str, **kwargs: Any) -> None:
+    def __init__(self, title: str, y_label: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.title = title
+        self.title, self.y_label = title, y_label
         self.series: list[tuple[str, list[float]]] = []
         self.steps: list[int] = []
         self.boundaries: list[tuple[int, str]] = []
@@ -48,7 +48,8 @@ class PlotView(Widget):
                self.steps[-1:], tuple(self.boundaries))
         if self._cache is None or self._cache[0] != key:
             self._cache = (key, axis_plot(self.series, self.size.width, self.size.height, self.title,
-                                          steps=self.steps or None, boundaries=self.boundaries))
+                                          steps=self.steps or None, boundaries=self.boundaries,
+                                          y_label=self.y_label))
         return self._cache[1]
 
 

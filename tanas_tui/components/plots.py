@@ -97,15 +97,18 @@ def _tick(v: float) -> str:
 
 def axis_plot(series: Sequence[tuple[str, Sequence[float]]], width: int, height: int, title: str = "", *,
               steps: Sequence[int] | None = None, boundaries: Sequence[tuple[int, str]] = (),
-              x_label: str = "step") -> Text:
-    """A braille line plot with a y axis (ticks at the bottom, middle and top of the range), an x axis (ticks every
-    ~10 columns, labelled with 1-based step numbers: point i is step `steps[i]`, default i) and dotted vertical lines
-    at `boundaries` (step index, label), e.g. the starts of search rounds. Line 1 holds the title and the legend."""
+              x_label: str = "step", y_label: str = "") -> Text:
+    """A braille line plot with a y axis (ticks at the bottom, middle and top of the range; its title `y_label`
+    heads line 1), an x axis (round 1-based step numbers, each written under the column where that step is drawn:
+    point i is step `steps[i]`, default i) and dotted vertical lines at `boundaries` (step index, label), e.g. the
+    starts of search rounds, whose labels win over a step number they would overlap. Line 1 holds the y axis's title,
+    the plot's title and the legend."""
     import bisect
 
     width, height = max(20, width), max(5, height)
     finite = [v for _, ys in series for v in ys if not math.isnan(v)]
-    head = Text(title + " " if title else "", style="bold")
+    head = Text(f"{y_label} ↑ " if y_label else "", style="dim")
+    head.append(title + " " if title else "", style="bold")
     if not finite:
         head.append("(no data yet)", style="dim")
         return head
@@ -156,26 +159,50 @@ def axis_plot(series: Sequence[tuple[str, Sequence[float]]], width: int, height:
         t.append("┤" if r in ticks else "│", style="dim")
         t.append_text(line)
         lines.append(t)
-    # x axis: a tick every ~10 columns, labelled with 1-based step numbers; boundaries marked with their labels
+    # x axis: the boundaries' labels first, then round step numbers (1-based) in the free room, each under its point
     axis = ["─"] * cw
     labels = [" "] * cw
-    col, last = 0, ""
-    while col < cw:
-        i = min(n - 1, round(col * 2 / max(1, px_w) * max(0, n - 1)))
-        text = str((points[i] if i < len(points) else i) + 1)
-        if text != last and col + len(text) <= cw and all(c == " " for c in labels[col:col + len(text) + 1]):
-            last = text
-            axis[col] = "┬"
-            labels[col:col + len(text)] = text
-        col += 10
+
+    def free(start: int, end: int) -> bool:
+        return 0 <= start and end <= cw and all(c == " " for c in labels[max(0, start - 1):end + 1])
+
     for c, label in marks:
         if c < cw:
             axis[c] = "╫"
             start = max(0, min(cw - len(label), c))
-            labels[start:start + len(label)] = label
+            if free(start, start + len(label)):
+                labels[start:start + len(label)] = label
+    if x_label and free(cw - len(x_label) - 1, cw):
+        labels[cw - len(x_label):] = x_label   # the axis's title, at its right end
+    first, last = points[0] + 1, points[min(n, len(points)) - 1] + 1
+    for value in [first] + (nice_ticks(first, last, max(2, cw // 8)) if last > first else []):
+        # the drawn point nearest that round number, labelled with its own step (a thinned plot's steps are not
+        # round): the label is always the step drawn above it
+        pos = min(bisect.bisect_left(points, int(value) - 1), n - 1)
+        if pos > 0 and abs(points[pos - 1] + 1 - value) <= abs(points[pos] + 1 - value):
+            pos -= 1
+        c = px(pos) // 2
+        text = str(points[pos] + 1)
+        start = min(max(0, c - len(text) // 2), cw - len(text))
+        if axis[c] == "─" and free(start, start + len(text)):
+            axis[c] = "┬"
+            labels[start:start + len(text)] = text
     lines.append(Text(" " * yw + "└" + "".join(axis), style="dim"))
-    tail = f" {x_label}"
-    label_line = "".join(labels).rstrip()
-    lines.append(Text(" " * (yw + 1) + label_line + (tail if len(label_line) + len(tail) <= cw else ""),
-                      style="dim"))
+    lines.append(Text(" " * (yw + 1) + "".join(labels).rstrip(), style="dim"))
     return Text("\n").join(lines)
+
+
+def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Round tick values (1, 2 or 5 × 10^k apart) inside [lo, hi], at most `most` of them."""
+    span = hi - lo
+    if not span > 0 or math.isnan(span):
+        return [lo]
+    raw = span / max(1, most - 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    out, v = [], first
+    while v <= hi + step * 1e-9:
+        out.append(round(v, 10))
+        v += step
+    return out

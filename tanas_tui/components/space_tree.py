@@ -18,6 +18,9 @@ from tanas_tui.model import SPACES, UiModel, genotype_hash
 from tanas_tui.units import distance, pct, share
 
 
+SPACE_ORDER = {"task-aware": 0, "standard": 2}   # any other kind (a control) between the two
+
+
 def _input_name(src: int) -> str:
     return {0: "c_{k-2}", 1: "c_{k-1}"}.get(src, f"node {src}")
 
@@ -62,7 +65,7 @@ def space_summary(space: Mapping[str, Any] | None, title: str) -> Text:
 
 
 class SpacePanel(Vertical):
-    BINDINGS = [Binding("g", "genotype", "Genotype picture")]
+    BINDINGS = [Binding("g", "genotype", "Genotype")]
 
     def __init__(self, state: UiModel, config: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -102,23 +105,29 @@ class SpacePanel(Vertical):
         if SPACES not in topics:
             return
         tree = self.query_one("#space-tree", Tree)
-        # Task-aware spaces first: they are what a user opens this panel for; the standard-space entries of the base
-        # tasks' genotype searches follow, collapsed.
-        for key in sorted(self.state.spaces, key=lambda k: (k[1] == "standard", self.state.task_name(k[0]), k[1])):
+        # Task-aware spaces first: they are what a user opens this panel for; then the controls (the farthest tasks'
+        # space), then the standard-space entries of the base tasks' genotype searches, collapsed.
+        def order(k: tuple[str, str]) -> tuple:
+            return SPACE_ORDER.get(k[1], 1), self.state.task_name(k[0]), k[1]
+
+        for key in sorted(self.state.spaces, key=order):
             if key in self._shown:
                 continue
+            # a space built later than one it lists before (live) goes in its place, not at the end
+            position = sum(1 for k in self._shown if order(k) < order(key))
             self._shown.add(key)
-            self._add_space(tree.root, key, self.state.spaces[key])
-            if self._current is None or self._current[1] == "standard":
+            self._add_space(tree.root, key, self.state.spaces[key], position)
+            if self._current is None or SPACE_ORDER.get(key[1], 1) < SPACE_ORDER.get(self._current[1], 1):
                 self._current = key
         if tree.cursor_line < 0 and tree.root.children:
             tree.cursor_line = 0
         self._update_side()
 
-    def _add_space(self, root: TreeNode, key: tuple[str, str], space: Mapping[str, Any]) -> None:
+    def _add_space(self, root: TreeNode, key: tuple[str, str], space: Mapping[str, Any], position: int) -> None:
         target, kind = key
         label = Text.assemble(("target ", "dim"), (self.state.task_name(target), "bold"), (f"  ({kind} space)", "dim"))
-        top = root.add(label, data=key, expand=kind != "standard")
+        before = position if position < len(root.children) else None
+        top = root.add(label, data=key, expand=kind != "standard", before=before)
         provenance = space.get("provenance") or []
         if not provenance:
             top.add_leaf(Text("no nearest tasks: uniform operations", style="dim"), data=key)
@@ -127,7 +136,8 @@ class SpacePanel(Vertical):
             d = p.get("distance")
             w = p.get("weight")
             label = Text.assemble((str(name), "bold"), f"  d={distance(d)}" if isinstance(d, (int, float)) else "",
-                                  (f"  weight {share(w)}" if isinstance(w, (int, float)) else "", "dim"))
+                                  (f"  genotype weight 1 − d = {share(w)}" if isinstance(w, (int, float)) else "",
+                                   "dim"))
             near = top.add(label, data=key)
             if isinstance(p.get("genotype"), Mapping):
                 g_node = add_genotype(near, p["genotype"])

@@ -31,9 +31,10 @@ def capped(value: Any, limit: int = MAX_CELL) -> Any:
 
 
 def sync_rows(table: DataTable, columns: Sequence[str], rows: Mapping[str, Sequence[Any]],
-              rendered: dict[str, tuple]) -> bool:
+              rendered: dict[str, tuple], cap: int = MAX_CELL) -> bool:
     """Make `table` show `rows` (row key -> cells in `columns` order). `rendered` is the caller's memory of what the
-    table holds (updated in place). Returns True when rows were added or removed."""
+    table holds (updated in place); cells longer than `cap` end in "…". Returns True when rows were added or
+    removed."""
     structural = False
     for key in [k for k in rendered if k not in rows]:
         try:
@@ -44,7 +45,7 @@ def sync_rows(table: DataTable, columns: Sequence[str], rows: Mapping[str, Seque
         structural = True
     for key, cells in rows.items():
         # a str cell would be parsed as markup by the DataTable: user text ("[/x]") must show as it is
-        cells = tuple(capped(plain(c) if isinstance(c, str) else c) for c in cells)
+        cells = tuple(capped(plain(c) if isinstance(c, str) else c, cap) for c in cells)
         old = rendered.get(key)
         if old is None:
             table.add_row(*cells, key=key)

@@ -29,6 +29,7 @@ class JobInfo:
     finished: bool = False
     started: float | None = None    # when its job_started arrived (epoch seconds)
     seconds: float | None = None    # its duration, from job_done
+    ended: float | None = None      # when its job_done arrived (epoch seconds)
     message: str = ""               # why it failed
     control: str | None = None      # pause | resume | stop: asked for, not yet seen to happen
     inferred: bool = False          # known only from a progress event (no job_started, no status reply)
@@ -52,6 +53,10 @@ class Jobs:
 
     def get(self, job: str | None) -> JobInfo | None:
         return self.by_id.get(job) if job else None
+
+    def finished(self) -> list[JobInfo]:
+        """The jobs that ended (done, failed, stopped, cut off), most recent first: the Jobs view's history."""
+        return [j for j in reversed(list(self.by_id.values())) if j.finished and not j.inferred]
 
     def current(self) -> JobInfo | None:
         running = [j for j in self.by_id.values() if not j.finished]
@@ -94,9 +99,10 @@ class Jobs:
             info.control = None
         return info
 
-    def done(self, ev: P.JobDone) -> JobInfo:
+    def done(self, ev: P.JobDone, now: float | None = None) -> JobInfo:
         info = self.by_id.setdefault(ev.job, JobInfo(ev.job, ev.kind))
-        info.finished, info.control = True, None
+        info.finished, info.control, info.ended = True, None, now
+        info.kind = info.kind or ev.kind
         info.state = "done" if ev.status == "ok" else ev.status
         info.seconds, info.message = ev.seconds, ev.message
         for other in self.by_id.values():

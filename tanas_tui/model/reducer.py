@@ -133,7 +133,7 @@ def _job(m: UiModel, ev: P.JobStarted | P.JobProgress | P.JobState | P.JobDone, 
                     (s.eta.pause if info.state == "paused" else s.eta.resume)(now)
                     topics.add(search_topic(s.id))
         case P.JobDone():
-            info = m.jobs.done(ev)
+            info = m.jobs.done(ev, now)
             for s in _job_runs(m, ev.job):
                 if s.attrs.get("status") in LIVE:
                     if ev.status in ("stopped", "failed"):
@@ -142,8 +142,11 @@ def _job(m: UiModel, ev: P.JobStarted | P.JobProgress | P.JobState | P.JobDone, 
                     topics.add(search_topic(s.id))
             if ev.kind == "remove_search" and ev.status == "ok" and m.searches.pop(str(ev.params.get("run")), None):
                 topics.add(SEARCHES)
+            took = f" after {units.duration(ev.seconds)}" if ev.seconds else ""
             if ev.status != "ok":
                 reason = f": {ev.message}" if ev.message else ""
                 m.notices.append(("error" if ev.status == "failed" else "warning",
-                                  f"job {info.job} {ev.status}{reason}"))
+                                  f"job {info.job} {ev.status}{took}{reason}"))
+            else:
+                m.notices.append(("information", f"job {info.job} done{took}"))
     return topics
