@@ -390,7 +390,8 @@ def standard_space(space_section=None) -> dict[str, Any]:
     """The standard search space of a config's [space] section (defaults: None), as plain data."""
     from engine.space.spaces import standard_space as build
 
-    return build(space_section).to_dict()
+    space = build(space_section)
+    return {**space.to_dict(), "size_log10": round(space.size_log10(), 3)}
 
 
 # --------------------------------------------------------------------------- helpers

@@ -102,9 +102,20 @@ def task_details(info: TaskInfo, state: UiModel, config: Any = None) -> Text:
         rows.append(("genotype", f"{info.genotype_hash}  C={g.get('channels', '?')} layers={g.get('layers', '?')}"))
         origin = a.get("genotype_source")
         if isinstance(origin, dict):
-            how = (f"inherited from {origin.get('from_name', origin.get('from'))}" if origin.get("kind") == "inherited"
-                   else f"searched ({origin.get('run_id', '?')})")
+            how = {"inherited": f"inherited from {origin.get('from_name', origin.get('from'))}",
+                   "given": "given in the config (not searched)"}.get(origin.get("kind"),
+                                                                      f"searched ({origin.get('run_id', '?')})")
             rows.append(("genotype from", how))
+    premise = a.get("premise")
+    if isinstance(premise, dict) and isinstance(premise.get("stats"), dict):
+        st = premise["stats"]
+        diff = (st.get("near_minus_far") or {}).get("mean")
+        rows.append(("premise", f"{'supported' if st.get('supported') else 'not supported'}: τ "
+                                f"{st.get('kendall_tau', float('nan')):+.2f} (p {st.get('p', float('nan')):.2g})"
+                                + (f", near − far {diff:+.2f} points" if diff is not None else "")))
+    if a.get("unseen_source"):
+        rows.append(("source", f"{a.get('source')} is not among the shared body's training sources "
+                               f"({', '.join(a.get('body_sources') or [])}): its distances may mislead"))
     rows.append(("status", info.status or "—"))
     for method, matrix in state.matrices.items():
         near = matrix.nearest(info.id, 3)

@@ -18,7 +18,7 @@ from tanas_tui.model import SPACES, UiModel, genotype_hash
 from tanas_tui.units import distance, pct, share
 
 
-SPACE_ORDER = {"task-aware": 0, "standard": 2}   # any other kind (a control) between the two
+SPACE_ORDER = {"task-aware": 0, "task-aware-cells": 0, "standard": 2}   # any other kind (a control) between
 
 
 def _input_name(src: int) -> str:
@@ -49,6 +49,10 @@ def space_summary(space: Mapping[str, Any] | None, title: str) -> Text:
     if not space:
         t.append("not built yet\n", style="dim")
         return t
+    form = space.get("form", "operations")
+    size = f", 10^{space['size_log10']:.1f} genotypes" if space.get("size_log10") is not None else ""
+    t.append(f"{'form':>14} ", style="cyan")
+    t.append(f"{form}{size}\n")
     weights = space.get("op_weights") or {}
     top = max(weights.values()) if weights else 1.0
     for op, w in weights.items():

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from engine.service import protocol as P
 from tanas_tui import units
 from tanas_tui.model.matrix import Matrix
+from tanas_tui.model.spaces import space_entry
 from tanas_tui.model.tasks import TaskInfo
 from tanas_tui.model.topics import DISTANCES, JOBS, SEARCHES, SPACES, TASKS, search_topic
 from tanas_tui.model.trajectory import LIVE, SearchRun
@@ -23,7 +24,8 @@ def reduce(m: UiModel, ev: P.Event, now: float) -> set[str]:
             matrix = m.matrices.setdefault(ev.method, Matrix(ev.method))
             return {DISTANCES} if matrix.set(ev.source, ev.target, ev.value, ev.std) else set()
         case P.SpaceBuilt():
-            m.spaces[(ev.target, ev.kind)] = dict(ev.space)
+            key, space = space_entry(ev.target, ev.kind, ev.space, ev.size_log10)
+            m.spaces[key] = space
             return {SPACES}
         case P.AlphaStep() | P.SearchCandidates() | P.WeightProgress() | P.SearchRound() | P.SearchDone():
             return _search_event(m, ev, now)

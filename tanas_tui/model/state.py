@@ -14,6 +14,7 @@ from engine.choices import DISTANCE_METHODS
 from engine.service import protocol as P
 from tanas_tui.model.jobs import CONTROL_SHOWN, JobInfo, Jobs
 from tanas_tui.model.matrix import Matrix
+from tanas_tui.model.spaces import space_entry
 from tanas_tui.model.tasks import TaskInfo
 from tanas_tui.model.topics import DISTANCES, JOBS, SEARCHES, SPACES, TASKS, search_topic
 from tanas_tui.model.trajectory import LIVE, SearchRun
@@ -124,7 +125,9 @@ class UiModel:
             s.attrs.update(attrs)
             self._settle(s)
             if s.space:
-                self.spaces[(s.target, str(s.space.get("kind", "task-aware")))] = s.space
+                key, space = space_entry(s.target, str(s.space.get("kind", "task-aware")), s.space,
+                                         s.attrs.get("space_size_log10"))
+                self.spaces[key] = space
         self.loaded = True
         return {TASKS, DISTANCES, SEARCHES, SPACES}
 
