@@ -118,7 +118,7 @@ def _ensure(nodes: Nodes, method: str) -> str:
     nodes.ensure_group(L.RUNS)
     aside = f"{L.RUNS}/{L.NEW_MATRIX_PREFIX}{method}.{os.getpid()}"
     shutil.rmtree(nodes.path / aside, ignore_errors=True)
-    group = nodes.create_group(aside, {L.ATTR_IDS: [], L.ATTR_PARAMS: {}, L.ATTR_GENERATION: 0})
+    group = nodes.create_group(aside, {L.ATTR_IDS: [], L.ATTR_PARAMS: {}, L.ATTR_GENERATION: 0, L.ATTR_EXTENT: 0})
     for name in (L.DIST_VALUE, L.DIST_STD):
         group.create_array(
             name, shape=(0, 0), chunks=(L.DIST_CHUNK, L.DIST_CHUNK), dtype="float32", fill_value=np.nan
@@ -136,13 +136,16 @@ def ensure(nodes: Nodes, method: str) -> None:
 
 def _grow(nodes: Nodes, path: str, ids: list[str], new: list[str]) -> None:
     n, m = len(ids), len(new)
+    extent = nodes.attrs(path).get(L.ATTR_EXTENT)
     for name in _arrays(nodes, path):
         arr = nodes.array(f"{path}/{name}")
         arr.resize((n + m, n + m))
-        # boundary chunks may still hold values of a removed task: new cells must be NaN explicitly
-        arr[n:, :] = np.nan
-        arr[:n, n:] = np.nan
-    nodes.update_attrs(path, {L.ATTR_IDS: ids + new})
+        # boundary chunks may still hold values of a removed task: new cells must be NaN explicitly, unless the
+        # matrix never was this large (`extent`), so that no cell beyond n was ever written: they read as NaN
+        if extent is None or n < int(extent):
+            arr[n:, :] = np.nan
+            arr[:n, n:] = np.nan
+    nodes.update_attrs(path, {L.ATTR_IDS: ids + new, L.ATTR_EXTENT: max(int(extent or 0), n + m)})
 
 
 def add_task(nodes: Nodes, method: str, task_id: str) -> None:

@@ -53,6 +53,7 @@ DIST_STD = "std"
 ATTR_IDS = "ids"
 ATTR_GENERATION = "generation"        # odd while the matrix is being rewritten (see Store._rewrite_matrix)
 DIST_CHUNK = 64
+ATTR_EXTENT = "extent"                # the largest size the matrix's arrays ever had (cells beyond it never written)
 
 # search arrays: name -> (dtype, per-step width: None for [steps], "C" for [steps, candidates])
 SEARCH_ARRAYS: dict[str, tuple[str, str | None]] = {

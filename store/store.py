@@ -317,6 +317,34 @@ class Store:
             nodes.create_group(L.task_path(task_id), attrs)
             nodes.update_attrs(L.TASKS, {L.ATTR_ORDER: ids + [task_id], L.ATTR_NAMES: {**names, name: task_id}})
 
+    def add_tasks(self, records: dict[str, dict[str, Any]]) -> None:
+        """Adds many tasks ({task id: attrs with a unique "name"}) with one update of the task order: a bulk import
+        costs its task groups, not one rewrite of the order per task."""
+        nodes = self._writing("add tasks")
+        checked = {}
+        for task_id, attrs in records.items():
+            L.check_id("task id", task_id)
+            attrs = plain(attrs, f"task {task_id!r}")
+            attrs.pop("id", None)
+            if not isinstance(attrs.get("name"), str) or not attrs["name"]:
+                raise StoreError(f"task {task_id!r}: attrs need a non-empty string 'name'")
+            checked[task_id] = attrs
+        with nodes.write_lock:
+            ids = self.task_ids()
+            names = self._names(ids)
+            seen = set(ids)
+            for task_id, attrs in checked.items():
+                if task_id in seen:
+                    raise StoreError(f"task {task_id!r} already exists in store {self.path}")
+                if attrs["name"] in names:
+                    raise StoreError(f"a task named {attrs['name']!r} already exists in store {self.path} "
+                                     f"(id {names[attrs['name']]})")
+                seen.add(task_id)
+                names[attrs["name"]] = task_id
+            for task_id, attrs in checked.items():
+                nodes.create_group(L.task_path(task_id), attrs)
+            nodes.update_attrs(L.TASKS, {L.ATTR_ORDER: ids + list(checked), L.ATTR_NAMES: names})
+
     def _check_unique_name(self, name: str, task_id: str, ids: list[str] | None = None) -> dict[str, str]:
         names = self._names(ids)
         other = names.get(name)
@@ -521,6 +549,16 @@ class Store:
         self._require_task(task_id)
         D.ensure(nodes, method)
         V.VectorTable(nodes, L.check_id("distance method", method), seed_index).append(task_id, vector)
+
+    def save_task_vectors(self, method: str, task_ids: list[str], vectors, seed_index: int = 0) -> None:
+        """`save_task_vector` for many tasks at once (one write and one id update for all of them)."""
+        nodes = self._writing("save task vectors")
+        known = set(self.task_ids())
+        for task_id in task_ids:
+            if task_id not in known:
+                raise NotFound(f"no task with id {task_id!r} in store {self.path}")
+        D.ensure(nodes, method)
+        V.VectorTable(nodes, L.check_id("distance method", method), seed_index).extend(list(task_ids), vectors)
 
     def task_vectors(self, method: str, seed_index: int = 0) -> "V.VectorTable":
         """The stored task vectors of `method` and seed (empty when none): ids, memmapped rows, exact scans."""

@@ -118,28 +118,43 @@ class VectorTable:
 
     def append(self, task_id: str, vector: np.ndarray) -> None:
         """Stores `vector` (a `sqrt_unit_trace` result) as task_id's row; a no-op when it is stored already."""
+        self.extend([task_id], np.asarray(vector).reshape(1, -1))
+
+    def extend(self, task_ids: list[str], vectors) -> None:
+        """Stores each vector as its task's row (tasks stored already are skipped), in one write per file."""
         nodes = self.nodes
-        v = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vecs.ndim != 2 or len(vecs) != len(task_ids):
+            raise StoreError(f"{len(task_ids)} task ids need as many vectors, got shape {vecs.shape}")
         with nodes.write_lock:
             self.__init__(nodes, self.method, self.seed_index)    # re-read: another call may have added rows
-            if task_id in self:
+            have = self.rows_of()
+            keep, seen = [], set(have)
+            for i, t in enumerate(task_ids):
+                if t not in seen:
+                    keep.append(i)
+                    seen.add(t)
+            if not keep:
                 return
+            vecs = vecs[keep]
             if not self.exists:
                 nodes.ensure_group(f"{L.distance_path(self.method)}/{L.VECTORS}")
-                nodes.create_group(self.path, {L.ATTR_IDS: [], "dim": int(v.size), "reduced_dim": REDUCED_DIM,
-                                               "projection_seed": PROJECTION_SEED})
+                nodes.create_group(self.path, {L.ATTR_IDS: [], "dim": int(vecs.shape[1]),
+                                               "reduced_dim": REDUCED_DIM, "projection_seed": PROJECTION_SEED})
                 self.__init__(nodes, self.method, self.seed_index)
-            if v.size != self.dim:
-                raise StoreError(f"task {task_id!r}: its vector has {v.size} entries, the {self.method!r} vectors "
-                                 f"{self.dim} (the probes' architectures differ)")
+            if vecs.shape[1] != self.dim:
+                raise StoreError(f"task {task_ids[keep[0]]!r}: its vector has {vecs.shape[1]} entries, the "
+                                 f"{self.method!r} vectors {self.dim} (the probes' architectures differ)")
             n = len(self.row_ids)
-            red = (v @ projection(self.dim, self.reduced_dim)).astype(np.float32)
-            sq = np.array([np.dot(v.astype(np.float64), v.astype(np.float64))], dtype=np.float64)
-            for name, data in ((L.VECTORS_FILE, v), (L.VECTOR_NORMS_FILE, sq), (L.VECTOR_REDUCED_FILE, red)):
-                _write_row(self._file(name), n, data)
+            red = (vecs @ projection(self.dim, self.reduced_dim)).astype(np.float32)
+            wide = vecs.astype(np.float64)
+            sq = np.einsum("ij,ij->i", wide, wide)
+            for name, data in ((L.VECTORS_FILE, vecs), (L.VECTOR_NORMS_FILE, sq), (L.VECTOR_REDUCED_FILE, red)):
+                _write_rows(self._file(name), n, data)
             fault_point("vector-row")
-            nodes.update_attrs(self.path, {L.ATTR_IDS: self.row_ids + [task_id]})
-            self.row_ids.append(task_id)
+            new = [task_ids[i] for i in keep]
+            nodes.update_attrs(self.path, {L.ATTR_IDS: self.row_ids + new})
+            self.row_ids.extend(new)
 
     def forget(self, task_id: str) -> None:
         """Blanks the task's id (its row stays unread); O(1) in the vectors."""
@@ -195,12 +210,12 @@ def _refine_near(d: np.ndarray, part: np.ndarray, q: np.ndarray) -> None:
         d2[i, j] = min(float(np.sqrt(0.5 * np.dot(diff, diff))), 1.0)
 
 
-def _write_row(path: Path, row: int, data: np.ndarray) -> None:
-    size = data.nbytes
+def _write_rows(path: Path, row: int, data: np.ndarray) -> None:
+    size = data.nbytes // len(data)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         os.ftruncate(fd, row * size)     # a row torn by a kill (beyond the ids) goes
-        os.pwrite(fd, data.tobytes(), row * size)
+        os.pwrite(fd, np.ascontiguousarray(data).tobytes(), row * size)
         os.fsync(fd)
     finally:
         os.close(fd)

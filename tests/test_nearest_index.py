@@ -26,9 +26,8 @@ def _fishers(n: int, families: int = 12, seed: int = 0) -> list[np.ndarray]:
 def _store(path, fishers, roles=None):
     st = Store.open(path, "w", create=True)
     ids = [f"t{i:04d}" for i in range(len(fishers))]
-    for i, (tid, f) in enumerate(zip(ids, fishers)):
-        st.add_task(tid, {"name": f"task-{i}", "role": (roles or {}).get(i, "base")})
-        st.save_task_vector("fisher", tid, sqrt_unit_trace(f))
+    st.add_tasks({tid: {"name": f"task-{i}", "role": (roles or {}).get(i, "base")} for i, tid in enumerate(ids)})
+    st.save_task_vectors("fisher", ids, np.stack([sqrt_unit_trace(f) for f in fishers]))
     st.add_distance_tasks("fisher", ids)
     return st, ids
 
@@ -102,3 +101,22 @@ def test_fewer_tasks_than_k_gives_them_all(tmp_path):
     st, ids = _store(tmp_path / "s.zarr", _fishers(4))
     with st:
         assert len(Q.nearest(st, ids[0], k=10)) == 3
+
+
+def test_bulk_and_one_by_one_writes_store_the_same_tasks_and_vectors(tmp_path):
+    fishers = _fishers(6)
+    bulk, ids = _store(tmp_path / "bulk.zarr", fishers)
+    with bulk, Store.open(tmp_path / "one.zarr", "w", create=True) as one:
+        for i, (tid, f) in enumerate(zip(ids, fishers)):
+            one.add_task(tid, {"name": f"task-{i}", "role": "base"})
+            one.save_task_vector("fisher", tid, sqrt_unit_trace(f))
+        assert bulk.list_tasks() == one.list_tasks() and bulk.task_named("task-3") == ids[3]
+        a, b = bulk.task_vectors("fisher"), one.task_vectors("fisher")
+        assert a.row_ids == b.row_ids
+        np.testing.assert_array_equal(np.asarray(a.full()), np.asarray(b.full()))
+        np.testing.assert_allclose(np.asarray(a.reduced()), np.asarray(b.reduced()), rtol=1e-4, atol=1e-7)
+        np.testing.assert_array_equal(a.squared_norms(), b.squared_norms())
+        with pytest.raises(Exception, match="already exists"):
+            bulk.add_tasks({"zz": {"name": "task-2"}})
+        bulk.save_task_vectors("fisher", ids[:2], np.zeros((2, DIM)))      # stored already: skipped
+        assert bulk.task_vectors("fisher").row_ids == ids

@@ -231,3 +231,28 @@ def test_a_matrix_left_without_its_std_array_is_repaired(tmp_path):
         st.set_distance("fisher", "t0", "t0", 0.0)
         assert st.distances("fisher").std.tolist() == [[0.0]]
     shutil.rmtree(path)
+
+
+def test_growing_a_matrix_that_never_was_larger_writes_no_chunk(tmp_path):
+    """Cells beyond the largest size the matrix ever had were never written and read as NaN: growth is a resize
+    only. After a removal the boundary chunks may hold old values, and growth writes NaN there again."""
+    def chunks(path):
+        return sorted(p.name for p in (path / L.distance_path("fisher") / L.DIST_VALUE).rglob("*") if p.is_file()
+                      and p.name != "zarr.json")
+    path = tmp_path / "s.zarr"
+    with Store.open(path, "w", create=True) as st:
+        st.add_tasks({f"t{i}": {"name": f"t{i}"} for i in range(5)})
+        st.add_distance_tasks("fisher", ["t0", "t1", "t2"])
+        st.set_distances("fisher", ["t0", "t1", "t2"], ["t0", "t1", "t2"], np.ones((3, 3)), np.zeros((3, 3)))
+        before = chunks(path)
+        st.add_distance_tasks("fisher", ["t3"])
+        assert chunks(path) == before
+        m = st.distances("fisher")
+        assert np.isnan(m.value[3]).all() and np.isnan(m.value[:, 3]).all()
+        st.remove_task("t3")
+        st.remove_task("t2")
+        st.add_distance_tasks("fisher", ["t4"])
+        m = st.distances("fisher")
+        assert m.ids == ["t0", "t1", "t4"]
+        assert np.isnan(m.value[2]).all() and np.isnan(m.value[:, 2]).all()
+        assert m.value[:2, :2].tolist() == [[1.0, 1.0], [1.0, 1.0]]
