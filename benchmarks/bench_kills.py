@@ -33,47 +33,17 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = "import sys; from tanas_tui.cli import main; sys.argv[0] = 'tanas-tui'; main()"
-PROJECT = """
-[project]
-store = "store.zarr"
-device = "cpu"
-threads = 1
-seed = 0
-
-[dictionary]
-max_epochs = 1
-batch_size = 64
-fisher_samples = 16
-k = 1
-genotype_rounds = 1
-
-[space]
-channels = [4]
-layers = [3]
-nodes = [2]
-
-[search]
-rounds = 1
-candidates = 2
-alternations = 1
-batch_size = 64
-final_epochs = 1
-compare = false
-
-[sources.sketches]
-per_class = 24
-seed = 0
-"""
 TASKS = ("circle", "square")
 TARGET = "moon"
 SCENARIOS = ("run", "tasks-add", "tasks-remove", "engine")
 
 
 def project_text() -> str:
-    text = PROJECT
-    for name in TASKS:
-        text += f'\n[[tasks]]\nname = "{name}"\nsource = "sketches"\npositive = ["{name}"]\n'
-    return text + f'\n[target]\nname = "{TARGET}"\nsource = "sketches"\npositive = ["{TARGET}"]\n'
+    """The tests' CI-sized project (tests/synthetic.py), without the comparison."""
+    sys.path.insert(0, str(ROOT))
+    from tests.synthetic import tiny_project
+
+    return tiny_project(store="store.zarr", tasks=TASKS, target=TARGET, search="compare = false")
 
 
 def env() -> dict[str, str]:
