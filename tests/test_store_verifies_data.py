@@ -111,3 +111,24 @@ def test_store_check_reads_the_data_and_repair_lets_the_next_run_recompute_it(tm
         vec = st.load_fisher(tid)
         assert np.isfinite(vec).all() and vec.sum() > 0
     assert _check(path).exit_code == 0
+
+
+def test_a_full_disk_while_the_fisher_is_written_leaves_no_ready_task_and_the_rerun_recovers(tmp_path, built,
+                                                                                           monkeypatch):
+    """The F1 window as a full filesystem meets it: the Fisher array exists, its data write fails with ENOSPC."""
+    _, _, reference = built
+    path = tmp_path / "s.zarr"
+    monkeypatch.setenv("TANAS_FAULT", "fisher-created!enospc")
+    with Store.open(path, "w", create=True) as st:
+        with pytest.raises(OSError, match="No space left on device"):
+            _dictionary(st).ensure(TASKS[:1])
+        tid = st.task_ids()[0]
+        assert st.task(tid).get("status") != "ready" and st.load_fisher(tid) is None
+    monkeypatch.delenv("TANAS_FAULT")
+    found = _check(path)
+    assert found.exit_code == 4 and "Fisher vector 0 is incomplete" in found.text
+    with Store.open(path, "w") as st:
+        _dictionary(st).ensure(TASKS[:1])
+        assert st.task(tid)["status"] == "ready"
+        np.testing.assert_array_equal(st.load_fisher(tid), reference)
+    assert _check(path).exit_code == 0
