@@ -37,6 +37,7 @@ from tanas_tui.link import (CommandAnswered, EngineEvents, EngineHistory, Engine
                             LinkNotice, StoreChanged)
 from tanas_tui.model import DISTANCES, SEARCHES, SPACES, TASKS, UiModel
 from tanas_tui.model.trajectory import LIVE
+from tanas_tui.units import duration
 
 TABS = ("dictionary", "distances", "space", "fuse", "runs", "events")
 MAIN_WIDGET = {"dictionary": "#tasks", "distances": "#distance-table", "space": "#space-tree", "fuse": "#candidates",
@@ -90,6 +91,7 @@ class TanasApp(App[None]):
         self.config_path = config_path
         self.clock = clock
         self.model = UiModel(str(self.store_path))
+        self.model.config = config
         self.event_log = EventLog(self.model.task_name)
         self._inbox: deque[P.Event] = deque()
         self.link = EngineLink(self, self.store_path, config_path, client_factory=client_factory,
@@ -208,7 +210,11 @@ class TanasApp(App[None]):
         status.device = self.model.device
         status.executor = self.model.executor
         job = self.model.current_job()
-        status.job = job.line() if job is not None else ""
+        if job is None:
+            status.job = ""
+            return
+        left = self.model.job_eta(job.job, self.clock())    # the whole job's time left, not only its stage's
+        status.job = job.line() + (f" · ETA ~{duration(left)}" if left is not None else "")
 
     # -- store reads (thread workers) -----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="store")

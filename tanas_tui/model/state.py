@@ -42,6 +42,8 @@ class UiModel:
         self.engine_alive: bool | None = None   # None: not known (no connection attempted)
         self.device = ""                        # the engine's device, from its status reply
         self.executor = ""                      # the newest executor reading (status reply, then events)
+        self.config: Any = None                 # the app's config: the [search] budget the job ETAs count with
+        self._etas: dict[str, Any] = {}         # job id -> tanas_tui.pipeline_eta.PipelineEta, from its start
 
     # -- engine events (reducer.py) -------------------------------------------------------------------------------
     def apply(self, event: P.Event, now: float | None = None) -> set[str]:
@@ -61,9 +63,26 @@ class UiModel:
         for ev in events:
             try:
                 changed |= self.apply(ev, now)
+                self._feed_etas(ev, now)
             except Exception as exc:  # noqa: BLE001 - an event the model cannot use must never take the UI down
                 self.notices.append(("error", f"could not apply event {ev!r:.80}: {exc}"))
         return changed
+
+    def _feed_etas(self, ev: P.Event, now: float) -> None:
+        from tanas_tui.pipeline_eta import PipelineEta
+
+        if isinstance(ev, P.JobStarted):
+            self._etas[ev.job] = PipelineEta(self.config)
+        for eta in self._etas.values():
+            eta.feed(ev, now)
+        if isinstance(ev, P.JobDone):
+            self._etas.pop(ev.job, None)
+
+    def job_eta(self, job: str, now: float) -> float | None:
+        """Seconds left of the whole job (its pipeline's stages, searches, retraining and comparison arms), or None
+        before anything it can measure has run; paused time does not count."""
+        eta = self._etas.get(job)
+        return eta.remaining(now) if eta is not None else None
 
     # -- engine requests and replies ------------------------------------------------------------------------------
     def control_requested(self, job: str | None, action: str) -> set[str]:
