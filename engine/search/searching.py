@@ -191,6 +191,8 @@ def run_planned(ctx, work: list[tuple[RunSpec, TaskData]], stage: str,
     executor = getattr(ctx, "executor", None)
     remote = _run_remote(ctx, work, stage, on_result) if getattr(executor, "remote", False) else set()
     local = [spec.run_id for spec, _ in work if spec.run_id not in remote]
+    if remote:      # the units counted the work as `stage`; what runs here then only replays stored results
+        local_stage = None
     results = []
     for spec, task in work:
         here = spec.run_id not in remote
