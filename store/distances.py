@@ -208,14 +208,9 @@ def set_block(nodes: Nodes, method: str, source_ids: list[str], target_ids: list
         _write_block(nodes.array(f"{path}/{L.DIST_VALUE}"), rows, cols, value)
         _write_block(nodes.array(f"{path}/{L.DIST_STD}"), rows, cols, std)
         if seed_values is not None and len(seed_values) >= 2:
-            group = nodes.group(path)
-            existing = set(group.array_keys())
             for k, v in enumerate(seed_values):
-                name = f"{SEED_PREFIX}{k}"
-                if name not in existing:
-                    group.create_array(name, shape=(len(ids), len(ids)), chunks=(L.DIST_CHUNK, L.DIST_CHUNK),
-                                       dtype="float32", fill_value=np.nan)
-                _write_block(nodes.array(f"{path}/{name}"), rows, cols, np.asarray(v, np.float32).reshape(shape))
+                _write_block(_seed_array(nodes, path, k, len(ids)), rows, cols,
+                             np.asarray(v, np.float32).reshape(shape))
 
 
 def read_cross(nodes: Nodes, method: str, task_id: str) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -314,14 +309,8 @@ def set_value(nodes: Nodes, method: str, source_id: str, target_id: str, value: 
         nodes.array(f"{path}/{L.DIST_VALUE}")[i, j] = np.float32(value)
         nodes.array(f"{path}/{L.DIST_STD}")[i, j] = np.float32(std)
         if seed_values is not None and len(seed_values) >= 2:
-            group = nodes.group(path)
-            existing = set(group.array_keys())
             for k, v in enumerate(seed_values):
-                name = f"{SEED_PREFIX}{k}"
-                if name not in existing:
-                    group.create_array(name, shape=(len(ids), len(ids)), chunks=(L.DIST_CHUNK, L.DIST_CHUNK),
-                                       dtype="float32", fill_value=np.nan)
-                nodes.array(f"{path}/{name}")[i, j] = np.float32(v)
+                _seed_array(nodes, path, k, len(ids))[i, j] = np.float32(v)
 
 
 def set_noise_floor(nodes: Nodes, method: str, record: dict[str, Any]) -> None:
@@ -466,3 +455,12 @@ def _restore_arrays(nodes: Nodes, method: str) -> list[str]:
             nodes.array(f"{path}/{name}")[:, :] = np.nan
     return [f"{method!r} distance matrix: created its missing array(s) {', '.join(map(repr, missing))}"
             + ("; every entry marked not computed" if n else "")]
+
+
+def _seed_array(nodes, path: str, k: int, n: int):
+    """Seed k's [n, n] value array of the matrix at `path`, created (NaN) when it is not there yet."""
+    name = f"{SEED_PREFIX}{k}"
+    if name not in set(nodes.group(path).array_keys()):
+        nodes.group(path).create_array(name, shape=(n, n), chunks=(L.DIST_CHUNK, L.DIST_CHUNK), dtype="float32",
+                                       fill_value=np.nan)
+    return nodes.array(f"{path}/{name}")
